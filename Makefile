@@ -1,0 +1,34 @@
+# Everything goes through .venv, created on first use and refreshed when pyproject.toml changes.
+PY := .venv/bin/python
+STAMP := .venv/.installed
+export NUMBA_CACHE_DIR := $(CURDIR)/build/numba-cache
+
+.PHONY: demo test lint unit doctest bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m tweenstream demo
+
+test: lint unit doctest
+
+lint: $(STAMP)
+	$(PY) -m ruff check tweenstream tests bench
+	$(PY) -m mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests
+
+doctest: $(STAMP)
+	$(PY) -m pytest -q --doctest-modules tweenstream -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) -m pytest -q bench --benchmark-only --benchmark-columns=min,median,mean,stddev,rounds --benchmark-json=build/bench.json
+	$(PY) -m bench.report build/bench.json
+
+clean:
+	rm -rf build .venv .pytest_cache

@@ -1,0 +1,183 @@
+"""Network: an immutable stack of layer specs with an input shape and a task.
+
+A network says *what* is learned; how it learns lives in ``tweenstream.runtime``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+from typing import Any
+
+import numpy as np
+
+from tweenstream.models import dense as _dense  # noqa: F401  (registers the kind)
+from tweenstream.models.registry import Shape, kind_named, kind_of
+
+TASKS = ("classification", "regression")
+
+
+class Network:
+    """A feed-forward stack of layers for one task.
+
+    Parameters
+    ----------
+    input_dim : int or tuple of int
+        Shape of one sample (no batch axis). An int means a flat vector.
+    layers : sequence of layer specs
+        For example ``[Dense(32, "tanh"), Dense(4)]``.
+    task : {"classification", "regression"}
+        Classification puts a softmax on the last layer and uses cross-entropy; the last layer
+        must be linear (or say ``"softmax"``) with one unit per class (at least 2).
+        Regression uses a mean squared error on the last layer's output.
+
+    Examples
+    --------
+    >>> from tweenstream.models.dense import Dense
+    >>> net = Network(8, [Dense(32, "tanh"), Dense(4)])
+    >>> net.n_outputs, net.param_count
+    (4, 420)
+    """
+
+    __slots__ = ("input_shape", "layers", "shapes", "task")
+
+    input_shape: Shape
+    layers: tuple[Any, ...]
+    task: str
+    shapes: tuple[Shape, ...]
+
+    def __init__(self, input_dim: int | Sequence[int], layers: Sequence[Any],
+                 task: str = "classification") -> None:
+        shape = _input_shape(input_dim)
+        if task not in TASKS:
+            raise ValueError(f"task must be 'classification' or 'regression', found {task!r}")
+        if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
+            raise TypeError("layers must be a list of layer specs such as [Dense(32), Dense(4)], "
+                            f"found {type(layers).__name__}")
+        if len(layers) == 0:
+            raise ValueError("a network needs at least one layer, e.g. [Dense(n_outputs)]")
+        shapes = []
+        current = shape
+        for i, spec in enumerate(layers):
+            try:
+                kind = kind_of(spec)
+            except TypeError as err:
+                raise TypeError(f"layer {i}: {err}") from None
+            try:
+                current = kind.output_shape(spec, current)
+            except ValueError as err:
+                raise ValueError(f"layer {i} ({kind.name}): {err}") from None
+            act = getattr(spec, "activation", None)
+            if act == "softmax" and i != len(layers) - 1:
+                raise ValueError(f"layer {i}: softmax is allowed only on the output layer of a "
+                                 "classifier; use another activation for hidden layers")
+            shapes.append(current)
+        last = len(layers) - 1
+        last_act = getattr(layers[-1], "activation", "linear")
+        if task == "classification":
+            if last_act not in ("linear", "softmax"):
+                raise ValueError(f"layer {last}: a classifier's output layer must be linear (softmax "
+                                 f"is applied by the loss), found activation {last_act!r}; "
+                                 "use activation='linear' or 'softmax'")
+            if len(shapes[-1]) != 1 or shapes[-1][0] < 2:
+                raise ValueError(f"layer {last}: a classifier needs one output per class (>= 2), "
+                                 f"found output shape {shapes[-1]}; set units to the class count")
+        elif last_act == "softmax":
+            raise ValueError(f"layer {last}: softmax output is for classification; a regression "
+                             "output should be linear")
+        object.__setattr__(self, "input_shape", shape)
+        object.__setattr__(self, "layers", tuple(layers))
+        object.__setattr__(self, "task", task)
+        object.__setattr__(self, "shapes", tuple(shapes))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Network is immutable; build a new one")
+
+    @property
+    def n_inputs(self) -> int:
+        """Number of input values per sample."""
+        return int(np.prod(self.input_shape))
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of output values per sample (classes for a classifier)."""
+        return int(np.prod(self.shapes[-1]))
+
+    @property
+    def in_shapes(self) -> tuple[Shape, ...]:
+        """Input shape of every layer."""
+        return (self.input_shape, *self.shapes[:-1])
+
+    @property
+    def param_count(self) -> int:
+        """Total number of learned parameters."""
+        total = 0
+        for spec, in_shape in zip(self.layers, self.in_shapes):
+            for _, shape in kind_of(spec).param_shapes(spec, in_shape):
+                total += int(np.prod(shape))
+        return total
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description; ``Network.from_dict`` inverts it.
+
+        Examples
+        --------
+        >>> from tweenstream.models.dense import Dense
+        >>> Network.from_dict(Network(3, [Dense(2)]).to_dict()) == Network(3, [Dense(2)])
+        True
+        """
+        return {
+            "input_shape": list(self.input_shape),
+            "task": self.task,
+            "layers": [{"kind": kind_of(s).name, **asdict(s)} for s in self.layers],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Network:
+        """Rebuild a network from ``to_dict`` output, with precise errors for bad input."""
+        if not isinstance(data, dict) or not {"input_shape", "task", "layers"} <= set(data):
+            raise ValueError("network description must be a dict with input_shape, task, layers")
+        specs = []
+        for i, entry in enumerate(data["layers"]):
+            if not isinstance(entry, dict) or "kind" not in entry:
+                raise ValueError(f"layer {i}: description must be a dict with a 'kind'")
+            kind = kind_named(entry["kind"])
+            names = {f.name for f in fields(kind.spec_type)}
+            args = {k: v for k, v in entry.items() if k != "kind"}
+            unknown = set(args) - names
+            if unknown:
+                raise ValueError(f"layer {i} ({kind.name}): unknown fields {sorted(unknown)}")
+            specs.append(kind.spec_type(**args))
+        return cls(tuple(data["input_shape"]), specs, task=data["task"])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Network):
+            return NotImplemented
+        return (self.input_shape, self.layers, self.task) == (
+            other.input_shape, other.layers, other.task)
+
+    def __hash__(self) -> int:
+        return hash((self.input_shape, self.layers, self.task))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(s) for s in self.layers)
+        dim = self.input_shape[0] if len(self.input_shape) == 1 else self.input_shape
+        return f"Network({dim}, [{inner}], task={self.task!r})"
+
+
+def _input_shape(input_dim: int | Sequence[int]) -> Shape:
+    if isinstance(input_dim, (bool, np.bool_)):
+        raise TypeError("input_dim must be an int or a tuple of ints, found bool")
+    if isinstance(input_dim, (int, np.integer)):
+        dims: tuple[Any, ...] = (input_dim,)
+    elif isinstance(input_dim, Sequence) and not isinstance(input_dim, (str, bytes)):
+        dims = tuple(input_dim)
+    else:
+        raise TypeError("input_dim must be an int or a tuple of ints, "
+                        f"found {type(input_dim).__name__}")
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+            raise ValueError(f"input_dim must be positive ints, found {input_dim!r}")
+    if not dims:
+        raise ValueError("input_dim must have at least one dimension")
+    return tuple(int(d) for d in dims)

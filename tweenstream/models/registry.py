@@ -1,0 +1,123 @@
+"""The one registry of layer kinds.
+
+Each kind is registered once, with everything the rest of the package needs to know about it:
+its spec class, integer op code (for the compiled interpreter), Loom's tween rate multiplier,
+its output-shape rule, its parameter tensors and their initialiser, and the kind-specific
+integer dimensions the plan stores for it. Export converters and test oracles are kept in
+registries of their own, keyed by the same kind name; a test checks every kind has every part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """Everything the package knows about one kind of layer.
+
+    Attributes
+    ----------
+    name : str
+        Kind name used in saved files, e.g. ``"dense"``.
+    spec_type : type
+        The frozen dataclass users instantiate, e.g. ``Dense``.
+    op_code : int
+        Row code of the compiled interpreter. Part of no file format; may change.
+    type_rate : float
+        Per-kind multiplier of the tween rate (Loom's defaults, TWEENING.md).
+    output_shape : callable(spec, in_shape) -> Shape
+        Shape of the layer's output for a given input shape (no batch axis).
+    param_shapes : callable(spec, in_shape) -> list of (name, Shape)
+        The parameter tensors, in the order they are laid out in the arena.
+    init : callable(spec, in_shape, rng) -> list of float32 arrays
+        Seeded initial values, in ``param_shapes`` order.
+    plan_dims : callable(spec, in_shape) -> tuple of int
+        Kind-specific integers stored in the plan row (at most ``MAX_DIMS``).
+    """
+
+    name: str
+    spec_type: type
+    op_code: int
+    type_rate: float
+    output_shape: Callable[[Any, Shape], Shape]
+    param_shapes: Callable[[Any, Shape], list[tuple[str, Shape]]]
+    init: Callable[[Any, Shape, np.random.Generator], list[np.ndarray]]
+    plan_dims: Callable[[Any, Shape], tuple[int, ...]]
+
+
+MAX_DIMS = 8
+_BY_NAME: dict[str, LayerKind] = {}
+_BY_TYPE: dict[type, LayerKind] = {}
+_BY_CODE: dict[int, LayerKind] = {}
+
+
+def register(kind: LayerKind) -> LayerKind:
+    """Register a layer kind; refuse a duplicate name, spec type or op code.
+
+    Examples
+    --------
+    >>> from tweenstream.models.dense import DENSE
+    >>> register(DENSE)
+    Traceback (most recent call last):
+    ...
+    ValueError: layer kind 'dense' is already registered
+    """
+    if kind.name in _BY_NAME:
+        raise ValueError(f"layer kind {kind.name!r} is already registered")
+    if kind.spec_type in _BY_TYPE:
+        raise ValueError(f"spec type {kind.spec_type.__name__} is already registered")
+    if kind.op_code in _BY_CODE:
+        other = _BY_CODE[kind.op_code].name
+        raise ValueError(f"op code {kind.op_code} of {kind.name!r} is already used by {other!r}")
+    _BY_NAME[kind.name] = kind
+    _BY_TYPE[kind.spec_type] = kind
+    _BY_CODE[kind.op_code] = kind
+    return kind
+
+
+def kind_of(spec: object) -> LayerKind:
+    """Return the registered kind of a layer spec instance.
+
+    Examples
+    --------
+    >>> from tweenstream.models.dense import Dense
+    >>> kind_of(Dense(4)).name
+    'dense'
+    """
+    kind = _BY_TYPE.get(type(spec))
+    if kind is None:
+        known = ", ".join(k.spec_type.__name__ for k in _BY_NAME.values())
+        raise TypeError(f"{spec!r} is not a layer spec; use one of {known}")
+    return kind
+
+
+def kind_named(name: str) -> LayerKind:
+    """Return the registered kind called ``name`` (as stored in saved files).
+
+    Examples
+    --------
+    >>> kind_named("dense").spec_type.__name__
+    'Dense'
+    """
+    kind = _BY_NAME.get(name)
+    if kind is None:
+        raise ValueError(f"unknown layer kind {name!r}; known kinds: {', '.join(sorted(_BY_NAME))}")
+    return kind
+
+
+def kinds() -> list[LayerKind]:
+    """All registered kinds, in registration order.
+
+    Examples
+    --------
+    >>> "dense" in [k.name for k in kinds()]
+    True
+    """
+    return list(_BY_NAME.values())

@@ -1,0 +1,186 @@
+"""TweenConfig: every learning setting, validated, and packed into the interpreter's arrays.
+
+Defaults are Loom's constants where TWEENING.md names one; the rest are documented in
+docs/tweening.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from tweenstream.runtime import layout as lay
+
+
+@dataclass(frozen=True)
+class TweenConfig:
+    """How a Learner learns. Every field is also a keyword argument of ``Learner``.
+
+    Parameters
+    ----------
+    mode : {"tween", "tween-heuristic", "backprop", "hybrid"}
+        Learning rule (TWEENING.md). ``hybrid`` tweens, then switches to backprop.
+    learning_rate, momentum, grad_clip
+        Backprop: SGD step, heavy-ball momentum, elementwise gradient clip (None = off).
+    tween_rate, tween_momentum, gradient_scale, delta_clip
+        Tween: base rate r, EMA momentum m, target step s, per-element update clip.
+    depth_scale_factor, depth_scale_cap
+        D = factor^d' (capped) for a layer d steps below the output.
+    ignore_threshold, chain_gate
+        Link-budget gate: always on in heuristic mode, optional in chain mode.
+    local_derivative, weight_rate_multiplier, bias_rate_multiplier
+        Heuristic update; ``False, 0.01, 0.1`` reproduce Loom's code.
+    batch_size
+        Apply the mean of this many per-sample updates at once (1 = per sample).
+    soft_detection, explosion_limit, explosion_warmup, fast_window, slow_window
+        Soft explosion trigger: fast EMA of the mean gap > limit x slow EMA, after warm-up.
+    max_param_jump
+        Hard trigger: parameter norm growing more than this factor in one step.
+    snapshot_every, backoff, backoff_after_5, backoff_after_10, rate_floor, recovery_rate,
+    streak_reset
+        Recovery: shadow refresh period, rate back-off factors, floor, per-clean-step recovery,
+        and the clean steps after which the back-off streak is forgotten.
+    switch_after, plateau_window, plateau_patience, plateau_min_gain
+        Hybrid trigger: a sample count, or a plateau of the prequential metric.
+    metric_window
+        Window (EMA) of the running loss and prequential metric in ``state()``.
+
+    Examples
+    --------
+    >>> TweenConfig(mode="backprop", learning_rate=0.05).learning_rate
+    0.05
+    """
+
+    mode: str = "tween"
+    learning_rate: float = 0.01
+    momentum: float = 0.9
+    grad_clip: float | None = None
+    tween_rate: float = 1.0
+    tween_momentum: float = 0.9
+    gradient_scale: float = 0.1
+    delta_clip: float = 1.0
+    depth_scale_factor: float = 1.2
+    depth_scale_cap: float = 100.0
+    ignore_threshold: float = 0.2
+    chain_gate: bool = False
+    local_derivative: bool = True
+    weight_rate_multiplier: float = 1.0
+    bias_rate_multiplier: float = 1.0
+    batch_size: int = 1
+    soft_detection: bool = True
+    explosion_limit: float = 4.0
+    explosion_warmup: int = 100
+    fast_window: int = 20
+    slow_window: int = 2000
+    max_param_jump: float = 10.0
+    snapshot_every: int = 1000
+    backoff: float = 0.7
+    backoff_after_5: float = 0.5
+    backoff_after_10: float = 0.3
+    rate_floor: float = 0.01
+    recovery_rate: float = 1.05
+    streak_reset: int = 100
+    switch_after: int | None = None
+    plateau_window: int = 1000
+    plateau_patience: int = 3
+    plateau_min_gain: float = 0.005
+    metric_window: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.mode not in lay.MODES:
+            raise ValueError(f"mode must be one of {', '.join(lay.MODES)}, found {self.mode!r}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "mode" or value is None:
+                continue
+            if f.type in ("bool",):
+                if not isinstance(value, (bool, np.bool_)):
+                    raise TypeError(f"{f.name} must be True or False, found {value!r}")
+                continue
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+                raise TypeError(f"{f.name} must be a number, found {type(value).__name__}")
+            if "int" in str(f.type) and "float" not in str(f.type) and value != int(value):
+                raise TypeError(f"{f.name} must be an integer, found {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{f.name} must be finite, found {value!r}")
+        _check_range(self)
+
+    def replace(self, **changes: Any) -> TweenConfig:
+        """A copy with some fields changed (validated again)."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise TypeError(f"unknown setting(s) {sorted(unknown)}; see TweenConfig for the list")
+        return TweenConfig(**{**asdict(self), **changes})
+
+    def to_arrays(self, task: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pack into the interpreter's float64 ``cfg`` and int64 ``icfg`` arrays."""
+        cfg = np.zeros(lay.NFCFG, dtype=np.float64)
+        icfg = np.zeros(lay.NICFG, dtype=np.int64)
+        cfg[lay.F_LR] = self.learning_rate
+        cfg[lay.F_BP_MOMENTUM] = self.momentum
+        cfg[lay.F_GRAD_CLIP] = np.inf if self.grad_clip is None else self.grad_clip
+        cfg[lay.F_TWEEN_RATE] = self.tween_rate
+        cfg[lay.F_TWEEN_MOMENTUM] = self.tween_momentum
+        cfg[lay.F_GRADIENT_SCALE] = self.gradient_scale
+        cfg[lay.F_DELTA_CLIP] = self.delta_clip
+        cfg[lay.F_IGNORE] = self.ignore_threshold
+        cfg[lay.F_WEIGHT_MULT] = self.weight_rate_multiplier
+        cfg[lay.F_BIAS_MULT] = self.bias_rate_multiplier
+        cfg[lay.F_EXPLOSION_LIMIT] = self.explosion_limit
+        cfg[lay.F_MAX_JUMP] = self.max_param_jump
+        cfg[lay.F_FAST_ALPHA] = 1.0 / self.fast_window
+        cfg[lay.F_SLOW_ALPHA] = 1.0 / self.slow_window
+        cfg[lay.F_BACKOFF] = self.backoff
+        cfg[lay.F_BACKOFF5] = self.backoff_after_5
+        cfg[lay.F_BACKOFF10] = self.backoff_after_10
+        cfg[lay.F_RATE_FLOOR] = self.rate_floor
+        cfg[lay.F_RECOVERY] = self.recovery_rate
+        cfg[lay.F_METRIC_ALPHA] = 1.0 / self.metric_window
+        cfg[lay.F_PLATEAU_GAIN] = self.plateau_min_gain
+        icfg[lay.I_MODE] = lay.MODES.index(self.mode)
+        icfg[lay.I_TASK] = task
+        icfg[lay.I_BATCH] = self.batch_size
+        icfg[lay.I_SNAPSHOT_EVERY] = self.snapshot_every
+        icfg[lay.I_WARMUP] = self.explosion_warmup
+        icfg[lay.I_SWITCH_AFTER] = self.switch_after or 0
+        icfg[lay.I_PLATEAU_WINDOW] = self.plateau_window if self.switch_after is None else 0
+        icfg[lay.I_PLATEAU_PATIENCE] = self.plateau_patience
+        icfg[lay.I_LOCAL_DERIV] = int(self.local_derivative)
+        icfg[lay.I_CHAIN_GATE] = int(self.chain_gate)
+        icfg[lay.I_SOFT_DETECT] = int(self.soft_detection)
+        icfg[lay.I_STREAK_RESET] = self.streak_reset
+        return cfg, icfg
+
+
+_POSITIVE = ("learning_rate", "tween_rate", "gradient_scale", "delta_clip", "depth_scale_factor",
+             "depth_scale_cap", "explosion_limit", "max_param_jump", "recovery_rate", "rate_floor")
+_AT_LEAST_ONE = ("batch_size", "fast_window", "slow_window", "snapshot_every", "streak_reset",
+                 "plateau_window", "plateau_patience", "metric_window")
+_UNIT = ("momentum", "tween_momentum", "ignore_threshold", "backoff", "backoff_after_5",
+         "backoff_after_10")
+
+
+def _check_range(c: TweenConfig) -> None:
+    for name in _POSITIVE:
+        if getattr(c, name) <= 0:
+            raise ValueError(f"{name} must be > 0, found {getattr(c, name)!r}")
+    for name in _AT_LEAST_ONE:
+        if getattr(c, name) < 1:
+            raise ValueError(f"{name} must be >= 1, found {getattr(c, name)!r}")
+    for name in _UNIT:
+        if not 0.0 <= getattr(c, name) < 1.0 + (name == "ignore_threshold"):
+            raise ValueError(f"{name} must be in [0, 1), found {getattr(c, name)!r}")
+    if c.grad_clip is not None and c.grad_clip <= 0:
+        raise ValueError(f"grad_clip must be > 0 or None, found {c.grad_clip!r}")
+    if c.switch_after is not None and c.switch_after < 1:
+        raise ValueError(f"switch_after must be >= 1 or None, found {c.switch_after!r}")
+    if c.rate_floor > 1.0:
+        raise ValueError(f"rate_floor must be <= 1, found {c.rate_floor!r}")
+    if c.max_param_jump <= 1.0:
+        raise ValueError(f"max_param_jump must be > 1, found {c.max_param_jump!r}")
+    if c.fast_window >= c.slow_window:
+        raise ValueError(f"fast_window ({c.fast_window}) must be smaller than slow_window "
+                         f"({c.slow_window})")

@@ -1,0 +1,389 @@
+"""The compiled interpreter: walks the plan rows and dispatches on op code.
+
+Every function takes the same flat arrays (see ``layout.py``), so one compilation serves every
+network. Adding a layer kind adds one branch to each ``*_layer`` dispatcher below.
+
+One learning step (``step``): copy the input, forward (recording activations), score the
+prediction (test-then-train), backward signal, per-layer targets/gaps/budgets and update, then
+the explosion checks and the hybrid schedule. ``learn_many`` loops over samples inside compiled
+code, so Python crosses into Numba once per call.
+"""
+
+import numpy as np
+
+from tweenstream.models.dense import DENSE
+from tweenstream.runtime.dense import dense_forward, dense_project_target, dense_signal, dense_update
+from tweenstream.runtime.layout import (
+    C_NOUT, C_OUT, D_BARRIER, D_BUDGET, D_GAP, D_NORM2, F_BIAS_MULT, F_BP_MOMENTUM,
+    F_DELTA_CLIP, F_GRAD_CLIP, F_GRADIENT_SCALE, F_IGNORE, F_LR, F_METRIC_ALPHA, F_PLATEAU_GAIN,
+    F_TWEEN_MOMENTUM, F_TWEEN_RATE, F_WEIGHT_MULT, I_BATCH, I_CHAIN_GATE, I_LOCAL_DERIV, I_MODE,
+    I_PLATEAU_PATIENCE, I_PLATEAU_WINDOW, I_SWITCH_AFTER, I_TASK, LT_DEPTH, LT_HI, LT_LO,
+    LT_TYPE_RATE, M_BACKPROP, M_HEURISTIC, M_HYBRID, M_TWEEN, N_BATCH_FILL, N_PHASE, N_REJECTED,
+    N_SEEN, N_SWITCHED_AT, N_UPDATES, N_WIN_BAD, N_WIN_FILL, P_ACC, P_VEL, R_INPUT, R_OUTPUT,
+    S_LAST_LOSS, S_LOSS, S_LOSS_SUM, S_METRIC, S_METRIC_SUM, S_RATE, S_WIN_BEST, S_WIN_SUM,
+    T_CLASSIFICATION, W_ACT, W_DELTA, W_DZ, W_TGT,
+)
+from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.safety import check_step, explode
+from tweenstream.runtime.targets import chain_targets, gap_and_budget, local_error, settle_targets
+from tweenstream.runtime.update import apply_accumulated
+
+OP_DENSE = DENSE.op_code
+_F32 = np.float32
+
+
+# --- per-kind dispatch ------------------------------------------------------------------------
+@kernel
+def forward_layer(row, pbuf, work):
+    """Forward one layer (activations and pre-activations of the current sample)."""
+    if row[0] == OP_DENSE:
+        dense_forward(row, pbuf, work)
+
+
+@kernel
+def signal_layer(row, pbuf, work, need_input):
+    """Exact backward signal through one layer (writes g of its input when ``need_input``)."""
+    if row[0] == OP_DENSE:
+        dense_signal(row, pbuf, work, need_input)
+
+
+@kernel
+def project_layer(row, pbuf, work, lo, hi):
+    """Heuristic target of one layer's input from its output target and weights."""
+    if row[0] == OP_DENSE:
+        dense_project_target(row, pbuf, work, lo, hi)
+
+
+@kernel
+def update_layer(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
+    """Update one layer's parameters from its local error; returns their new sum of squares."""
+    if row[0] == OP_DENSE:
+        return dense_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
+    return 0.0
+
+
+# --- the network head: loss, prequential score, output signal ---------------------------------
+@kernel
+def head(table, work, task, c, y):
+    """Softmax-CE or squared error at the output; returns (loss, score, correct).
+
+    Writes probabilities (or outputs) into the head slot at the end of ``work[W_ACT]`` and
+    g = -dloss/d(output) into ``work[W_DELTA]`` at the output slot. ``score`` is what the hybrid
+    plateau trigger watches: 1/0 correctness, or minus the loss for regression.
+    """
+    L = table.shape[0]
+    oo, K = table[L - 1, C_OUT], table[L - 1, C_NOUT]
+    A = work[W_ACT]
+    G = work[W_DELTA]
+    hd = work.shape[1] - K
+    if task == T_CLASSIFICATION:
+        m = A[oo]
+        best = 0
+        for k in range(1, K):
+            if A[oo + k] > m:
+                m = A[oo + k]
+                best = k
+        total = 0.0
+        for k in range(K):
+            e = np.exp(np.float64(A[oo + k] - m))
+            A[hd + k] = e
+            total += e
+        for k in range(K):
+            p = A[hd + k] / total
+            A[hd + k] = p
+            G[oo + k] = (_F32(1.0) if k == c else _F32(0.0)) - p
+        loss = np.log(total) + m - A[oo + c]
+        correct = 1.0 if best == c else 0.0
+        return loss, correct, correct
+    loss = 0.0
+    err = 0.0
+    for k in range(K):
+        a = A[oo + k]
+        A[hd + k] = a
+        d = y[k] - a
+        G[oo + k] = d
+        loss += 0.5 * np.float64(d) * d
+        err += abs(np.float64(d))
+    return loss, -loss, err / K
+
+
+# --- the two sweeps -----------------------------------------------------------------------------
+@kernel
+def chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, phase, accumulate):
+    """Backward sweep for backprop and chain-rule tween: targets, gaps, signal, update."""
+    L = table.shape[0]
+    s = _F32(cfg[F_GRADIENT_SCALE])
+    rate = fst[S_RATE]
+    gate = phase == M_TWEEN and icfg[I_CHAIN_GATE] != 0
+    if phase == M_BACKPROP:
+        lim = _F32(cfg[F_GRAD_CLIP])
+        va, vb, vc = _F32(cfg[F_BP_MOMENTUM]), _F32(1.0), _F32(cfg[F_LR] * rate)
+    else:
+        m = cfg[F_TWEEN_MOMENTUM]
+        lim = _F32(cfg[F_DELTA_CLIP])
+        va, vb, vc = _F32(m), _F32(1.0 - m), _F32(1.0)
+    for i in range(L - 1, -1, -1):
+        row = table[i]
+        gap, budget = chain_targets(row, work, s, _F32(ltab[i, LT_LO]), _F32(ltab[i, LT_HI]))
+        diag[D_GAP, i] = gap
+        diag[D_BUDGET, i] = budget
+        signal_layer(row, pbuf, work, i > 0)
+        coef = 1.0
+        if phase == M_TWEEN:
+            local_error(row, work, True)
+            coef = cfg[F_TWEEN_RATE] * ltab[i, LT_TYPE_RATE] * ltab[i, LT_DEPTH] * rate
+            if gate:
+                if budget < cfg[F_IGNORE]:
+                    continue
+                coef *= 0.5 * (1.0 + budget)
+        n2 = update_layer(row, pbuf, work, _F32(coef), _F32(coef), lim, va, vb, vc, accumulate)
+        if not accumulate:
+            diag[D_NORM2, i] = n2
+
+
+@kernel
+def heuristic_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, c, y, accumulate):
+    """Derivative-free tween: targets top-down from the weights, then forward-and-update.
+
+    Each layer is updated as soon as its output exists; the next layer sees its pre-update
+    output. Returns (loss, score, metric), with a NaN loss if the output was not finite.
+    """
+    L = table.shape[0]
+    task = icfg[I_TASK]
+    oo, K = table[L - 1, C_OUT], table[L - 1, C_NOUT]
+    T = work[W_TGT]
+    for k in range(K):
+        if task == T_CLASSIFICATION:
+            T[oo + k] = _F32(1.0) if k == c else _F32(0.0)
+        else:
+            T[oo + k] = y[k]
+    for i in range(L - 1, 0, -1):
+        project_layer(table[i], pbuf, work, _F32(ltab[i - 1, LT_LO]), _F32(ltab[i - 1, LT_HI]))
+    use_deriv = icfg[I_LOCAL_DERIV] != 0
+    rate = fst[S_RATE]
+    m = cfg[F_TWEEN_MOMENTUM]
+    lim = _F32(cfg[F_DELTA_CLIP])
+    va, vb = _F32(m), _F32(1.0 - m)
+    loss, score, metric = 0.0, 0.0, 0.0
+    for i in range(L):
+        row = table[i]
+        forward_layer(row, pbuf, work)
+        if i == L - 1:
+            loss, score, metric = head(table, work, task, c, y)
+            if not np.isfinite(loss):
+                return loss, score, metric
+            if task == T_CLASSIFICATION:  # compare probabilities with the one-hot target
+                hd = work.shape[1] - K
+                gap, budget = gap_and_budget(work[W_ACT], hd, T, oo, K)
+                G = work[W_DELTA]
+                E = work[W_DZ]
+                for k in range(K):
+                    E[oo + k] = G[oo + k]
+            else:
+                gap, budget = settle_targets(row, work)
+                local_error(row, work, use_deriv)
+        else:
+            gap, budget = settle_targets(row, work)
+            local_error(row, work, use_deriv)
+        diag[D_GAP, i] = gap
+        diag[D_BUDGET, i] = budget
+        if budget < cfg[F_IGNORE]:
+            continue
+        coef = (cfg[F_TWEEN_RATE] * ltab[i, LT_TYPE_RATE] * ltab[i, LT_DEPTH] * rate
+                * 0.5 * (1.0 + budget))
+        n2 = update_layer(row, pbuf, work, _F32(coef * cfg[F_WEIGHT_MULT]),
+                          _F32(coef * cfg[F_BIAS_MULT]), lim, va, vb, _F32(1.0), accumulate)
+        if not accumulate:
+            diag[D_NORM2, i] = n2
+    return loss, score, metric
+
+
+# --- one sample -------------------------------------------------------------------------------
+@kernel
+def forward(table, pbuf, work, x):
+    """Copy x into the input slot and run every layer; returns False if x is not finite."""
+    A = work[W_ACT]
+    ok = True
+    for j in range(x.shape[0]):
+        A[j] = x[j]
+        if not np.isfinite(x[j]):
+            ok = False
+    if ok:
+        for i in range(table.shape[0]):
+            forward_layer(table[i], pbuf, work)
+    return ok
+
+
+@kernel
+def step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, x, c, y):
+    """Test-then-train on one sample: score the prediction, then learn from it."""
+    ist[N_SEEN] += 1
+    phase = ist[N_PHASE]
+    task = icfg[I_TASK]
+    accumulate = icfg[I_BATCH] > 1
+    if phase == M_HEURISTIC:
+        A = work[W_ACT]
+        finite = True
+        for j in range(x.shape[0]):
+            A[j] = x[j]
+            if not np.isfinite(x[j]):
+                finite = False
+        if not finite:
+            ist[N_REJECTED] += 1
+            explode(table, pbuf, diag, cfg, fst, ist, R_INPUT, False)
+            return
+        loss, score, metric = heuristic_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst,
+                                              c, y, accumulate)
+        if not np.isfinite(loss):
+            ist[N_REJECTED] += 1
+            explode(table, pbuf, diag, cfg, fst, ist, R_OUTPUT, table.shape[0] > 1)
+            return
+    else:
+        if not forward(table, pbuf, work, x):
+            ist[N_REJECTED] += 1
+            explode(table, pbuf, diag, cfg, fst, ist, R_INPUT, False)
+            return
+        loss, score, metric = head(table, work, task, c, y)
+        if not np.isfinite(loss):
+            ist[N_REJECTED] += 1
+            explode(table, pbuf, diag, cfg, fst, ist, R_OUTPUT, False)
+            return
+        chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, phase, accumulate)
+    record_metrics(cfg, fst, ist, loss, metric)
+    if accumulate:
+        ist[N_BATCH_FILL] += 1
+        if ist[N_BATCH_FILL] >= icfg[I_BATCH]:
+            if phase == M_BACKPROP:
+                va, vb, vc = cfg[F_BP_MOMENTUM], 1.0, cfg[F_LR] * fst[S_RATE]
+            else:
+                va, vb, vc = cfg[F_TWEEN_MOMENTUM], 1.0 - cfg[F_TWEEN_MOMENTUM], 1.0
+            apply_accumulated(table, pbuf, diag, ist[N_BATCH_FILL], _F32(va), _F32(vb), _F32(vc))
+            ist[N_BATCH_FILL] = 0
+            ist[N_UPDATES] += 1
+    else:
+        ist[N_UPDATES] += 1
+    if check_step(table, pbuf, diag, cfg, icfg, fst, ist) == 0:
+        depth_barrier(diag)
+    if icfg[I_MODE] == M_HYBRID and phase == M_TWEEN:
+        hybrid_schedule(pbuf, cfg, icfg, fst, ist, score)
+
+
+@kernel
+def depth_barrier(diag):
+    """Running product of link budgets from the input side, for diagnostics."""
+    prod = 1.0
+    for i in range(diag.shape[1]):
+        prod *= diag[D_BUDGET, i]
+        diag[D_BARRIER, i] = prod
+
+
+@kernel
+def record_metrics(cfg, fst, ist, loss, metric):
+    """Prequential (test-then-train) running loss and metric."""
+    alpha = cfg[F_METRIC_ALPHA]
+    if ist[N_SEEN] - ist[N_REJECTED] <= 1:
+        fst[S_LOSS] = loss
+        fst[S_METRIC] = metric
+    else:
+        fst[S_LOSS] += alpha * (loss - fst[S_LOSS])
+        fst[S_METRIC] += alpha * (metric - fst[S_METRIC])
+    fst[S_LAST_LOSS] = loss
+    fst[S_LOSS_SUM] += loss
+    fst[S_METRIC_SUM] += metric
+
+
+@kernel
+def hybrid_schedule(pbuf, cfg, icfg, fst, ist, score):
+    """Switch a hybrid run from tween to backprop after N samples or on a plateau."""
+    switch = icfg[I_SWITCH_AFTER] > 0 and ist[N_SEEN] >= icfg[I_SWITCH_AFTER]
+    window = icfg[I_PLATEAU_WINDOW]
+    if window > 0:
+        fst[S_WIN_SUM] += score
+        ist[N_WIN_FILL] += 1
+        if ist[N_WIN_FILL] >= window:
+            mean = fst[S_WIN_SUM] / window
+            if mean > fst[S_WIN_BEST] + cfg[F_PLATEAU_GAIN]:
+                fst[S_WIN_BEST] = mean
+                ist[N_WIN_BAD] = 0
+            else:
+                ist[N_WIN_BAD] += 1
+            fst[S_WIN_SUM] = 0.0
+            ist[N_WIN_FILL] = 0
+            if ist[N_WIN_BAD] >= icfg[I_PLATEAU_PATIENCE]:
+                switch = True
+    if switch:
+        ist[N_PHASE] = M_BACKPROP
+        ist[N_SWITCHED_AT] = ist[N_SEEN]
+        pbuf[P_VEL, :] = _F32(0.0)
+        pbuf[P_ACC, :] = _F32(0.0)
+        ist[N_BATCH_FILL] = 0
+
+
+# --- entry points (one Python -> Numba crossing per call) -------------------------------------
+@kernel
+def first_bad_row(X, Yc, n_classes, check_labels):
+    """Index of the first row with a non-finite value or an out-of-range label, or -1."""
+    for s in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            if not np.isfinite(X[s, j]):
+                return s
+        if check_labels and (Yc[s] < 0 or Yc[s] >= n_classes):
+            return s
+    return -1
+
+
+@kernel
+def learn_many(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, X, Yc, Yr, validate):
+    """Learn from every row of X in order. With ``validate`` nothing is learned unless every
+    row is finite and every label in range; returns the first bad row, or -1.
+
+    X (n, n_in) float32; Yc (n,) int64 class labels; Yr (n, n_out) float32 regression targets
+    (an unused (1, 1) placeholder for the other task). Mutates pbuf, work, diag, fst, ist.
+    """
+    n = X.shape[0]
+    cls = icfg[I_TASK] == T_CLASSIFICATION
+    if validate:
+        bad = first_bad_row(X, Yc, table[table.shape[0] - 1, C_NOUT], cls)
+        if bad >= 0:
+            return bad
+        if not cls:
+            bad = first_bad_row(Yr, Yc, 0, False)
+            if bad >= 0:
+                return bad
+    for s in range(n):
+        if cls:
+            step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, X[s], Yc[s], Yr[0])
+        else:
+            step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, X[s], -1, Yr[s])
+    return -1
+
+
+@kernel
+def predict_many(table, pbuf, work, task, X, out):
+    """Forward every row of X; probabilities (classification) or outputs go to ``out`` (n, K).
+
+    Rows that are not finite get NaN outputs. Mutates only ``work`` and ``out``.
+    """
+    L = table.shape[0]
+    oo, K = table[L - 1, C_OUT], table[L - 1, C_NOUT]
+    A = work[W_ACT]
+    for s in range(X.shape[0]):
+        if not forward(table, pbuf, work, X[s]):
+            for k in range(K):
+                out[s, k] = np.nan
+            continue
+        if task == T_CLASSIFICATION:
+            m = A[oo]
+            for k in range(1, K):
+                m = max(m, A[oo + k])
+            total = 0.0
+            for k in range(K):
+                e = np.exp(np.float64(A[oo + k] - m))
+                out[s, k] = e
+                total += e
+            for k in range(K):
+                out[s, k] = out[s, k] / total
+        else:
+            for k in range(K):
+                out[s, k] = A[oo + k]
+

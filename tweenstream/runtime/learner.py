@@ -1,0 +1,283 @@
+"""Learner: the River-style online-learning API over the compiled interpreter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tweenstream.models.network import Network
+from tweenstream.models.registry import kind_of
+from tweenstream.runtime import interpreter as interp
+from tweenstream.runtime import layout as lay
+from tweenstream.runtime.arena import Arena
+from tweenstream.runtime.config import TweenConfig
+from tweenstream.runtime.inputs import FeatureMap, class_label, class_labels, targets
+from tweenstream.runtime.plan import compile_plan, layer_table
+
+
+class Learner:
+    """Learns a Network online, one sample (or one batch) at a time.
+
+    Parameters
+    ----------
+    network : Network
+        What to learn.
+    config : TweenConfig, optional
+        Settings; any keyword argument below overrides a field of it.
+    seed : int
+        Seed of the weight initialisation.
+    **settings
+        Fields of ``TweenConfig``, e.g. ``mode="backprop"``, ``learning_rate=0.05``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tweenstream import Dense, Network
+    >>> net = Network(2, [Dense(16, "tanh"), Dense(2)])
+    >>> model = Learner(net, mode="tween", seed=1)
+    >>> X = np.random.default_rng(0).uniform(-1, 1, (4000, 2)).astype(np.float32)
+    >>> model.learn_many(X, (X[:, 0] > 0).astype(np.int64))
+    >>> model.predict_one(np.array([0.7, 0.1], dtype=np.float32))
+    1
+    >>> model.state()["samples_seen"]
+    4000
+    """
+
+    def __init__(self, network: Network, config: TweenConfig | None = None, *, seed: int = 0,
+                 **settings: Any) -> None:
+        if not isinstance(network, Network):
+            raise TypeError(f"network must be a Network, found {type(network).__name__}")
+        if config is not None and not isinstance(config, TweenConfig):
+            raise TypeError(f"config must be a TweenConfig, found {type(config).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, found {seed!r}")
+        self.network = network
+        self.config = (config or TweenConfig()).replace(**settings)
+        self.seed = int(seed)
+        self._rng = np.random.default_rng(self.seed)
+        self._plan = compile_plan(network)
+        self.arena = Arena(self._plan)
+        self.arena.initialise(self._rng)
+        self._features = FeatureMap(network.n_inputs)
+        self._classify = network.task == "classification"
+        self._task = lay.T_CLASSIFICATION if self._classify else lay.T_REGRESSION
+        k = network.n_outputs
+        self._yc1 = np.zeros(1, dtype=np.int64)
+        self._yr1 = np.zeros((1, k), dtype=np.float32)
+        self._out1 = np.zeros((1, k), dtype=np.float32)
+        self._apply_config()
+        mode = lay.MODES.index(self.config.mode)
+        self.arena.ist[lay.N_PHASE] = lay.M_TWEEN if mode == lay.M_HYBRID else mode
+
+    # --- configuration ----------------------------------------------------------------------
+    def _apply_config(self) -> None:
+        c = self.config
+        self._ltab = layer_table(self._plan, c.depth_scale_factor, c.depth_scale_cap)
+        self._cfg, self._icfg = c.to_arrays(self._task)
+        a = self.arena
+        self._args = (self._plan.table, self._ltab, a.pbuf, a.work, a.diag, self._cfg,
+                      self._icfg, a.fst, a.ist)
+
+    def configure(self, **changes: Any) -> None:
+        """Change settings of a live learner (everything it learned is kept).
+
+        Examples
+        --------
+        >>> from tweenstream import Dense, Network
+        >>> model = Learner(Network(2, [Dense(2)]), mode="backprop")
+        >>> model.configure(learning_rate=0.1)
+        >>> model.config.learning_rate
+        0.1
+        """
+        if "mode" in changes and changes["mode"] != self.config.mode:
+            raise ValueError("the mode of a live learner is changed with set_phase(...), "
+                             "not configure(mode=...)")
+        self.config = self.config.replace(**changes)
+        self._apply_config()
+
+    def set_phase(self, phase: str) -> None:
+        """Switch the learning rule in effect now: "tween", "tween-heuristic" or "backprop".
+
+        Momentum is reset, as at a hybrid switch.
+
+        Examples
+        --------
+        >>> from tweenstream import Dense, Network
+        >>> model = Learner(Network(2, [Dense(2)]), mode="hybrid")
+        >>> model.set_phase("backprop"); model.state()["phase"]
+        'backprop'
+        """
+        if phase not in lay.MODES[:3]:
+            raise ValueError(f"phase must be 'tween', 'tween-heuristic' or 'backprop', "
+                             f"found {phase!r}")
+        a = self.arena
+        a.ist[lay.N_PHASE] = lay.MODES.index(phase)
+        a.pbuf[lay.P_VEL] = 0.0
+        a.pbuf[lay.P_ACC] = 0.0
+        a.ist[lay.N_BATCH_FILL] = 0
+
+    # --- learning -------------------------------------------------------------------------
+    def learn_one(self, x: Any, y: Any) -> None:
+        """Test-then-train on one sample: score the current prediction, then learn from it.
+
+        ``x`` is a 1-D float array or a dict of features; ``y`` a class index (classification)
+        or a float / 1-D array (regression). Non-finite input raises and changes nothing.
+        """
+        xv = self._features.vector(x)
+        if self._classify:
+            self._yc1[0] = class_label(y, self.network.n_outputs)
+        else:
+            self._yr1[0] = targets(np.reshape(y, (1, -1)), 1, self.network.n_outputs)[0]
+        if interp.learn_many(*self._args, xv.reshape(1, -1), self._yc1, self._yr1, True) >= 0:
+            raise ValueError("x or y contains NaN or inf; nothing was learned. "
+                             "Clean or drop the sample before learning")
+
+    def learn_many(self, X: Any, Y: Any) -> None:
+        """Learn from every row of ``X`` in order, inside compiled code (one call into Numba).
+
+        All rows are validated first: if any is non-finite (or a label out of range), nothing
+        is learned and the error names the first bad row.
+        """
+        Xm = self._features.matrix(X)
+        n = Xm.shape[0]
+        if self._classify:
+            Yc, Yr = class_labels(Y, n, self.network.n_outputs), self._yr1
+        else:
+            Yc, Yr = self._yc1, targets(Y, n, self.network.n_outputs)
+        bad = interp.learn_many(*self._args, Xm, Yc, Yr, True)
+        if bad >= 0:
+            if not np.isfinite(Xm[bad]).all():
+                why = "X has NaN or inf"
+            elif self._classify:
+                why = f"label {Yc[bad]} is outside [0, {self.network.n_outputs})"
+            else:
+                why = "y has NaN or inf"
+            raise ValueError(f"row {bad}: {why}; nothing was learned. Fix or drop that row")
+
+    # --- prediction -----------------------------------------------------------------------
+    def _forward(self, Xm: np.ndarray, out: np.ndarray) -> np.ndarray:
+        a = self.arena
+        interp.predict_many(self._plan.table, a.pbuf, a.work, self._task, Xm, out)
+        if np.isnan(out).any():
+            rows = np.flatnonzero(np.isnan(out).any(axis=1))
+            raise ValueError(f"rows {rows[:5].tolist()} of X have NaN or inf; "
+                             "clean them before predicting")
+        return out
+
+    def predict_proba_one(self, x: Any) -> dict[int, float]:
+        """Class probabilities of one sample, as ``{class: probability}`` (classification)."""
+        self._need_classifier("predict_proba_one")
+        p = self._forward(self._features.vector(x).reshape(1, -1), self._out1)[0]
+        return {k: float(v) for k, v in enumerate(p)}
+
+    def predict_one(self, x: Any) -> Any:
+        """The predicted class (classification), or the predicted value(s) (regression)."""
+        out = self._forward(self._features.vector(x).reshape(1, -1), self._out1)[0]
+        if self._classify:
+            return int(out.argmax())
+        return float(out[0]) if out.shape[0] == 1 else out.copy()
+
+    def predict_proba_many(self, X: Any) -> np.ndarray:
+        """Class probabilities of every row of X, shape (n, n_classes)."""
+        self._need_classifier("predict_proba_many")
+        Xm = self._features.matrix(X)
+        return self._forward(Xm, np.empty((Xm.shape[0], self.network.n_outputs), np.float32))
+
+    def predict_many(self, X: Any) -> np.ndarray:
+        """Predicted classes (n,) or values ((n,) for one output, else (n, n_outputs))."""
+        Xm = self._features.matrix(X)
+        out = self._forward(Xm, np.empty((Xm.shape[0], self.network.n_outputs), np.float32))
+        if self._classify:
+            return out.argmax(axis=1)
+        return out[:, 0].copy() if out.shape[1] == 1 else out
+
+    def _need_classifier(self, what: str) -> None:
+        if not self._classify:
+            raise TypeError(f"{what} needs a classification network; use predict_one")
+
+    # --- introspection --------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Counters, rates and per-layer diagnostics (cheap: O(layers)).
+
+        Keys: mode, phase, samples_seen, updates, adaptive_rate, explosions, rollbacks,
+        rejected, samples_since_rollback, running_loss, running_accuracy (or running_mae),
+        prequential_accuracy (or prequential_mae), switched_at, recent_explosions, layers.
+        """
+        a, f, n = self.arena, self.arena.fst, self.arena.ist
+        scored = max(int(n[lay.N_SEEN] - n[lay.N_REJECTED]), 1)
+        metric = "accuracy" if self._classify else "mae"
+        events = []
+        for k in range(lay.EVENT_RING):
+            j = (int(n[lay.N_EVENT_HEAD]) + k) % lay.EVENT_RING
+            sample, reason = n[lay.N_EVENTS + 2 * j], n[lay.N_EVENTS + 2 * j + 1]
+            if reason:
+                events.append({"sample": int(sample), "reason": lay.REASONS[int(reason)]})
+        layers = [{
+            "kind": kind_of(spec).name,
+            "gap": float(a.diag[lay.D_GAP, i]),
+            "link_budget": float(a.diag[lay.D_BUDGET, i]),
+            "depth_barrier": float(a.diag[lay.D_BARRIER, i]),
+            "depth_scale": float(self._ltab[i, lay.LT_DEPTH]),
+        } for i, spec in enumerate(self.network.layers)]
+        switched = int(n[lay.N_SWITCHED_AT])
+        return {
+            "mode": self.config.mode,
+            "phase": lay.MODES[int(n[lay.N_PHASE])],
+            "samples_seen": int(n[lay.N_SEEN]),
+            "updates": int(n[lay.N_UPDATES]),
+            "adaptive_rate": float(f[lay.S_RATE]),
+            "explosions": int(n[lay.N_EXPLOSIONS]),
+            "rollbacks": int(n[lay.N_ROLLBACKS]),
+            "rejected": int(n[lay.N_REJECTED]),
+            "samples_since_rollback": int(n[lay.N_SINCE_ROLLBACK]),
+            "running_loss": float(f[lay.S_LOSS]),
+            f"running_{metric}": float(f[lay.S_METRIC]),
+            f"prequential_{metric}": float(f[lay.S_METRIC_SUM]) / scored,
+            "switched_at": None if switched < 0 else switched,
+            "recent_explosions": events,
+            "layers": layers,
+        }
+
+    @property
+    def features(self) -> tuple[str, ...] | None:
+        """Feature names fixed by the first dict sample, or None for array input."""
+        return self._features.features
+
+    # --- copies and files -------------------------------------------------------------------
+    def clone(self, include_state: bool = False) -> Learner:
+        """A new learner with the same network, settings and seed.
+
+        As in River, the clone is fresh (untrained) unless ``include_state`` is true, in which
+        case it is an exact copy that continues identically.
+        """
+        other = Learner(self.network, self.config, seed=self.seed)
+        if include_state:
+            other._restore(self._arrays(), self._features.features, self._rng.bit_generator.state)
+        return other
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        a = self.arena
+        return {"pbuf": a.pbuf, "diag": a.diag, "fst": a.fst, "ist": a.ist}
+
+    def _restore(self, arrays: dict[str, np.ndarray], features: Any, rng_state: Any) -> None:
+        for name, target in self._arrays().items():
+            target[...] = arrays[name]
+        self._features = FeatureMap(self.network.n_inputs, features)
+        self._rng.bit_generator.state = rng_state
+
+    def save(self, path: Any) -> None:
+        """Write the learner to ``path`` atomically (JSON manifest + arrays, never pickle)."""
+        from tweenstream.runtime.persist import save
+
+        save(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> Learner:
+        """Read a learner written by ``save``; it continues exactly where it stopped."""
+        from tweenstream.runtime.persist import load
+
+        return load(path)
+
+    def __repr__(self) -> str:
+        return f"Learner({self.network!r}, mode={self.config.mode!r}, seed={self.seed})"

@@ -1,0 +1,179 @@
+"""Saving and loading learners: a zip of a JSON manifest and raw ``.npy`` arrays, never pickle.
+
+Layout of a model file (format version 1)::
+
+    manifest.json   format, version, network, config, seed, features, RNG state, and for every
+                    array its dtype, shape and SHA-256
+    pbuf.npy, diag.npy, fst.npy, ist.npy
+
+Writes are atomic (temporary file, fsync, rename), so a crash never leaves half a file under the
+final name. A file that is truncated, corrupt or from a newer format raises ``ModelFileError``
+and never yields half a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from tweenstream.runtime.learner import Learner
+
+FORMAT = "tweenstream.learner"
+FORMAT_VERSION = 1
+MAX_MANIFEST_BYTES = 1 << 20
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded: unreadable, truncated, corrupt or unsupported."""
+
+
+def _digest(arr: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file, fsync and rename.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.bin"
+    >>> write_atomic(p, b"hello"); p.read_bytes()
+    b'hello'
+    """
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(target.parent or ".", os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save(learner: Learner, path: str | os.PathLike[str]) -> None:
+    """Save ``learner`` to ``path`` (see the module docstring for the format).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from tweenstream import Dense, Learner, Network, load
+    >>> model = Learner(Network(3, [Dense(2)]), seed=4)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.tsm"
+    >>> save(model, path)
+    >>> bool((load(path).arena.params == model.arena.params).all())
+    True
+    """
+    from tweenstream import __version__
+
+    arrays = learner._arrays()
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tweenstream": __version__,
+        "network": learner.network.to_dict(),
+        "config": asdict(learner.config),
+        "seed": learner.seed,
+        "features": list(learner.features) if learner.features else None,
+        "rng_state": learner._rng.bit_generator.state,
+        "arrays": {name: {"dtype": str(a.dtype), "shape": list(a.shape), "sha256": _digest(a)}
+                   for name, a in arrays.items()},
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("manifest.json", json.dumps(manifest, indent=1))
+        for name, arr in arrays.items():
+            npy = io.BytesIO()
+            np.lib.format.write_array(npy, np.ascontiguousarray(arr), allow_pickle=False)
+            zf.writestr(f"{name}.npy", npy.getvalue())
+    write_atomic(path, buf.getvalue())
+
+
+def load(path: str | os.PathLike[str]) -> Learner:
+    """Load a learner saved by ``save``; raises ``ModelFileError`` on any defect."""
+    from tweenstream.models.network import Network
+    from tweenstream.runtime.config import TweenConfig
+    from tweenstream.runtime.learner import Learner
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            manifest = _read_manifest(zf, path)
+            arrays = {name: _read_array(zf, name, meta, path)
+                      for name, meta in manifest["arrays"].items()}
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such model file") from None
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise ModelFileError(f"{path}: not a readable model file (truncated or corrupt: {err})"
+                             ) from None
+    try:
+        network = Network.from_dict(manifest["network"])
+        config = TweenConfig(**manifest["config"])
+        learner = Learner(network, config, seed=manifest["seed"])
+    except (TypeError, ValueError, KeyError) as err:
+        raise ModelFileError(f"{path}: invalid model description: {err}") from None
+    for name, target in learner._arrays().items():
+        got = arrays.get(name)
+        if got is None or got.shape != target.shape or got.dtype != target.dtype:
+            raise ModelFileError(f"{path}: array {name!r} does not match the network "
+                                 f"(expected {target.dtype}{target.shape})")
+    try:
+        learner._restore(arrays, manifest["features"], manifest["rng_state"])
+    except (TypeError, ValueError, KeyError) as err:
+        raise ModelFileError(f"{path}: invalid learner state: {err}") from None
+    return learner
+
+
+def _read_manifest(zf: zipfile.ZipFile, path: Any) -> dict[str, Any]:
+    try:
+        info = zf.getinfo("manifest.json")
+    except KeyError:
+        raise ModelFileError(f"{path}: no manifest.json; not a tweenstream model file") from None
+    if info.file_size > MAX_MANIFEST_BYTES:
+        raise ModelFileError(f"{path}: manifest is {info.file_size} bytes, over the limit")
+    try:
+        manifest = json.loads(zf.read(info))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ModelFileError(f"{path}: manifest is not valid JSON ({err})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a tweenstream model file")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: format version {version!r} is not supported by this "
+                             f"tweenstream (reads up to {FORMAT_VERSION}); upgrade tweenstream")
+    needed = {"network", "config", "seed", "features", "rng_state", "arrays"}
+    if not needed <= set(manifest) or not isinstance(manifest["arrays"], dict):
+        raise ModelFileError(f"{path}: manifest lacks {sorted(needed - set(manifest))}")
+    return manifest
+
+
+def _read_array(zf: zipfile.ZipFile, name: str, meta: Any, path: Any) -> np.ndarray:
+    try:
+        raw = zf.read(f"{name}.npy")
+    except KeyError:
+        raise ModelFileError(f"{path}: array {name!r} is missing") from None
+    try:
+        arr = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+    except ValueError as err:
+        raise ModelFileError(f"{path}: array {name!r} is unreadable ({err})") from None
+    if not isinstance(meta, dict) or _digest(arr) != meta.get("sha256"):
+        raise ModelFileError(f"{path}: array {name!r} fails its checksum; the file is corrupt")
+    return arr

@@ -1,0 +1,99 @@
+"""Explosion detection and recovery (TWEENING.md, "Explosions").
+
+After every step the interpreter calls ``check_step``: hard triggers (non-finite gaps or
+parameters, a parameter-norm jump) and the soft trigger (fast EMA of the mean gap above
+``explosion_limit`` x the slow EMA, after warm-up). A trigger calls ``explode``: roll back to the
+shadow copy if parameters changed, zero momentum, back the adaptive rate off, record the event.
+A clean step lets the rate climb back and refreshes the shadow every ``snapshot_every`` steps.
+"""
+
+import numpy as np
+
+from tweenstream.runtime.layout import (
+    D_GAP, D_NORM2, EVENT_RING, F_BACKOFF, F_BACKOFF5, F_BACKOFF10, F_EXPLOSION_LIMIT, F_FAST_ALPHA,
+    F_MAX_JUMP, F_RATE_FLOOR, F_RECOVERY, F_SLOW_ALPHA, I_SNAPSHOT_EVERY, I_SOFT_DETECT,
+    I_STREAK_RESET, I_WARMUP, N_BATCH_FILL, N_CLEAN_EVENT, N_CLEAN_SNAP, N_EVENT_HEAD, N_EVENTS,
+    N_EXPLOSIONS, N_ROLLBACKS, N_SEEN, N_SINCE_ROLLBACK, N_STREAK, P_ACC, P_PARAM, P_SHADOW, P_VEL,
+    R_GAP, R_JUMP, R_PARAMS, S_FAST, S_NORM2, S_RATE, S_SLOW,
+)
+from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.update import layer_norms
+
+
+@kernel
+def explode(table, pbuf, diag, cfg, fst, ist, reason, dirty):
+    """Handle one explosion event; ``dirty`` says the parameters changed since the last check."""
+    if dirty:
+        pbuf[P_PARAM, :] = pbuf[P_SHADOW, :]
+        layer_norms(table, pbuf, diag)
+        ist[N_ROLLBACKS] += 1
+        ist[N_SINCE_ROLLBACK] = 0
+    pbuf[P_VEL, :] = np.float32(0.0)
+    pbuf[P_ACC, :] = np.float32(0.0)
+    ist[N_BATCH_FILL] = 0
+    ist[N_EXPLOSIONS] += 1
+    ist[N_STREAK] += 1
+    ist[N_CLEAN_EVENT] = 0
+    ist[N_CLEAN_SNAP] = 0
+    factor = cfg[F_BACKOFF]
+    if ist[N_STREAK] > 10:
+        factor = cfg[F_BACKOFF10]
+    elif ist[N_STREAK] > 5:
+        factor = cfg[F_BACKOFF5]
+    fst[S_RATE] = max(cfg[F_RATE_FLOOR], fst[S_RATE] * factor)
+    if fst[S_SLOW] == fst[S_SLOW]:
+        fst[S_FAST] = fst[S_SLOW]
+    head = ist[N_EVENT_HEAD]
+    ist[N_EVENTS + 2 * head] = ist[N_SEEN] - 1
+    ist[N_EVENTS + 2 * head + 1] = reason
+    ist[N_EVENT_HEAD] = (head + 1) % EVENT_RING
+
+
+@kernel
+def clean_step(pbuf, cfg, icfg, fst, ist, norm2):
+    """Bookkeeping of a step that passed every check."""
+    fst[S_NORM2] = norm2
+    fst[S_RATE] = min(1.0, fst[S_RATE] * cfg[F_RECOVERY])
+    ist[N_CLEAN_SNAP] += 1
+    if ist[N_CLEAN_SNAP] >= icfg[I_SNAPSHOT_EVERY]:
+        pbuf[P_SHADOW, :] = pbuf[P_PARAM, :]
+        ist[N_CLEAN_SNAP] = 0
+    ist[N_CLEAN_EVENT] += 1
+    if ist[N_CLEAN_EVENT] >= icfg[I_STREAK_RESET]:
+        ist[N_STREAK] = 0
+    ist[N_SINCE_ROLLBACK] += 1
+
+
+@kernel
+def check_step(table, pbuf, diag, cfg, icfg, fst, ist):
+    """Run every trigger after a parameter update; roll back or record a clean step.
+
+    Returns the reason code of the event, or 0 for a clean step.
+    """
+    L = table.shape[0]
+    gap = 0.0
+    norm2 = 0.0
+    for i in range(L):
+        gap += diag[D_GAP, i]
+        norm2 += diag[D_NORM2, i]
+    gap /= L
+    reason = 0
+    if not (np.isfinite(gap) and np.isfinite(norm2)):
+        reason = R_PARAMS
+    elif fst[S_NORM2] > 0.0 and norm2 > cfg[F_MAX_JUMP] * cfg[F_MAX_JUMP] * fst[S_NORM2]:
+        reason = R_JUMP
+    else:
+        if ist[N_SEEN] == 1:
+            fst[S_FAST] = gap
+            fst[S_SLOW] = gap
+        else:
+            fst[S_FAST] += cfg[F_FAST_ALPHA] * (gap - fst[S_FAST])
+            fst[S_SLOW] += cfg[F_SLOW_ALPHA] * (gap - fst[S_SLOW])
+        if (icfg[I_SOFT_DETECT] != 0 and ist[N_SEEN] > icfg[I_WARMUP]
+                and fst[S_FAST] > cfg[F_EXPLOSION_LIMIT] * fst[S_SLOW]):
+            reason = R_GAP
+    if reason != 0:
+        explode(table, pbuf, diag, cfg, fst, ist, reason, True)
+    else:
+        clean_step(pbuf, cfg, icfg, fst, ist, norm2)
+    return reason
