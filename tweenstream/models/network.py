@@ -76,9 +76,9 @@ class Network:
         last_act = getattr(layers[-1], "activation", "linear")
         if task == "classification":
             if last_act not in ("linear", "softmax"):
-                raise ValueError(f"layer {last}: a classifier's output layer must be linear (softmax "
-                                 f"is applied by the loss), found activation {last_act!r}; "
-                                 "use activation='linear' or 'softmax'")
+                raise ValueError(f"layer {last}: a classifier's output layer must be linear "
+                                 "(softmax is applied by the loss), found activation "
+                                 f"{last_act!r}; use activation='linear' or 'softmax'")
             if len(shapes[-1]) != 1 or shapes[-1][0] < 2:
                 raise ValueError(f"layer {last}: a classifier needs one output per class (>= 2), "
                                  f"found output shape {shapes[-1]}; set units to the class count")
@@ -112,7 +112,7 @@ class Network:
     def param_count(self) -> int:
         """Total number of learned parameters."""
         total = 0
-        for spec, in_shape in zip(self.layers, self.in_shapes):
+        for spec, in_shape in zip(self.layers, self.in_shapes, strict=True):
             for _, shape in kind_of(spec).param_shapes(spec, in_shape):
                 total += int(np.prod(shape))
         return total

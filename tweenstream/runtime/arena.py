@@ -10,7 +10,16 @@ import numpy as np
 
 from tweenstream.models.registry import kind_of
 from tweenstream.runtime.layout import (
-    D_BUDGET, N_SWITCHED_AT, NDROW, NFST, NIST, NPROW, NWROW, P_PARAM, P_SHADOW, S_RATE,
+    D_BUDGET,
+    N_SWITCHED_AT,
+    NDROW,
+    NFST,
+    NIST,
+    NPROW,
+    NWROW,
+    P_PARAM,
+    P_SHADOW,
+    S_RATE,
     S_WIN_BEST,
 )
 from tweenstream.runtime.plan import Plan
@@ -54,7 +63,7 @@ class Arena:
         """Draw every layer's parameters from its kind's seeded initialiser."""
         net = self.plan.network
         views = iter(self.plan.views)
-        for spec, in_shape in zip(net.layers, net.in_shapes):
+        for spec, in_shape in zip(net.layers, net.in_shapes, strict=True):
             for value in kind_of(spec).init(spec, in_shape, rng):
                 view = next(views)
                 self.pbuf[P_PARAM, view.offset:view.offset + view.size] = value.ravel()

@@ -14,6 +14,8 @@ import numpy as np
 
 from tweenstream.runtime import layout as lay
 
+_NUMBER = (int, float, np.number)
+
 
 @dataclass(frozen=True)
 class TweenConfig:
@@ -100,7 +102,7 @@ class TweenConfig:
                 if not isinstance(value, (bool, np.bool_)):
                     raise TypeError(f"{f.name} must be True or False, found {value!r}")
                 continue
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, _NUMBER):
                 raise TypeError(f"{f.name} must be a number, found {type(value).__name__}")
             if "int" in str(f.type) and "float" not in str(f.type) and value != int(value):
                 raise TypeError(f"{f.name} must be an integer, found {value!r}")

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+_NUMBER = (int, float, np.number)
+
 
 def _real_dtype(arr: np.ndarray, what: str) -> None:
     if arr.dtype.kind not in "fiub":
@@ -67,7 +69,7 @@ class FeatureMap:
         buf = self._buf
         for j, name in enumerate(names):
             value = x[name]
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, _NUMBER):
                 raise TypeError(f"feature {name!r} must be a real number, found "
                                 f"{type(value).__name__}; convert it before learning")
             buf[j] = value

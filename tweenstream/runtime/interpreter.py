@@ -12,16 +12,72 @@ code, so Python crosses into Numba once per call.
 import numpy as np
 
 from tweenstream.models.dense import DENSE
-from tweenstream.runtime.dense import dense_forward, dense_project_target, dense_signal, dense_update
+from tweenstream.runtime.dense import (
+    dense_forward,
+    dense_project_target,
+    dense_signal,
+    dense_update,
+)
 from tweenstream.runtime.layout import (
-    C_NOUT, C_OUT, D_BARRIER, D_BUDGET, D_GAP, D_NORM2, F_BIAS_MULT, F_BP_MOMENTUM,
-    F_DELTA_CLIP, F_GRAD_CLIP, F_GRADIENT_SCALE, F_IGNORE, F_LR, F_METRIC_ALPHA, F_PLATEAU_GAIN,
-    F_TWEEN_MOMENTUM, F_TWEEN_RATE, F_WEIGHT_MULT, I_BATCH, I_CHAIN_GATE, I_LOCAL_DERIV, I_MODE,
-    I_PLATEAU_PATIENCE, I_PLATEAU_WINDOW, I_SWITCH_AFTER, I_TASK, LT_DEPTH, LT_HI, LT_LO,
-    LT_TYPE_RATE, M_BACKPROP, M_HEURISTIC, M_HYBRID, M_TWEEN, N_BATCH_FILL, N_PHASE, N_REJECTED,
-    N_SEEN, N_SWITCHED_AT, N_UPDATES, N_WIN_BAD, N_WIN_FILL, P_ACC, P_VEL, R_INPUT, R_OUTPUT,
-    S_LAST_LOSS, S_LOSS, S_LOSS_SUM, S_METRIC, S_METRIC_SUM, S_RATE, S_WIN_BEST, S_WIN_SUM,
-    T_CLASSIFICATION, W_ACT, W_DELTA, W_DZ, W_TGT,
+    C_NOUT,
+    C_OUT,
+    D_BARRIER,
+    D_BUDGET,
+    D_GAP,
+    D_NORM2,
+    F_BIAS_MULT,
+    F_BP_MOMENTUM,
+    F_DELTA_CLIP,
+    F_GRAD_CLIP,
+    F_GRADIENT_SCALE,
+    F_IGNORE,
+    F_LR,
+    F_METRIC_ALPHA,
+    F_PLATEAU_GAIN,
+    F_TWEEN_MOMENTUM,
+    F_TWEEN_RATE,
+    F_WEIGHT_MULT,
+    I_BATCH,
+    I_CHAIN_GATE,
+    I_LOCAL_DERIV,
+    I_MODE,
+    I_PLATEAU_PATIENCE,
+    I_PLATEAU_WINDOW,
+    I_SWITCH_AFTER,
+    I_TASK,
+    LT_DEPTH,
+    LT_HI,
+    LT_LO,
+    LT_TYPE_RATE,
+    M_BACKPROP,
+    M_HEURISTIC,
+    M_HYBRID,
+    M_TWEEN,
+    N_BATCH_FILL,
+    N_PHASE,
+    N_REJECTED,
+    N_SEEN,
+    N_SWITCHED_AT,
+    N_UPDATES,
+    N_WIN_BAD,
+    N_WIN_FILL,
+    P_ACC,
+    P_VEL,
+    R_INPUT,
+    R_OUTPUT,
+    S_LAST_LOSS,
+    S_LOSS,
+    S_LOSS_SUM,
+    S_METRIC,
+    S_METRIC_SUM,
+    S_RATE,
+    S_WIN_BEST,
+    S_WIN_SUM,
+    T_CLASSIFICATION,
+    W_ACT,
+    W_DELTA,
+    W_DZ,
+    W_TGT,
 )
 from tweenstream.runtime.numba_config import kernel
 from tweenstream.runtime.safety import check_step, explode
@@ -174,7 +230,7 @@ def heuristic_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, c, y, accumul
                 return loss, score, metric
             if task == T_CLASSIFICATION:  # compare probabilities with the one-hot target
                 hd = work.shape[1] - K
-                gap, budget = gap_and_budget(work[W_ACT], hd, T, oo, K)
+                gap, budget = gap_and_budget(work[W_ACT, hd:hd + K], T[oo:oo + K])
                 G = work[W_DELTA]
                 E = work[W_DZ]
                 for k in range(K):

@@ -17,8 +17,21 @@ from tweenstream.models.activations import ACTIVATION_CODES, TARGET_RANGE
 from tweenstream.models.network import Network
 from tweenstream.models.registry import MAX_DIMS, Shape, kind_of
 from tweenstream.runtime.layout import (
-    C_ACT, C_DIM, C_IN, C_NIN, C_NOUT, C_NP, C_OP, C_OUT, C_P, LT_DEPTH, LT_HI, LT_LO,
-    LT_TYPE_RATE, NCOL, NLCOL,
+    C_ACT,
+    C_DIM,
+    C_IN,
+    C_NIN,
+    C_NOUT,
+    C_NP,
+    C_OP,
+    C_OUT,
+    C_P,
+    LT_DEPTH,
+    LT_HI,
+    LT_LO,
+    LT_TYPE_RATE,
+    NCOL,
+    NLCOL,
 )
 
 
@@ -67,7 +80,7 @@ def compile_plan(network: Network) -> Plan:
     slot = network.n_inputs
     in_off, p_off = 0, 0
     for i, (spec, in_shape, out_shape) in enumerate(
-            zip(network.layers, network.in_shapes, network.shapes)):
+            zip(network.layers, network.in_shapes, network.shapes, strict=True)):
         kind = kind_of(spec)
         n_in, n_out = int(np.prod(in_shape)), int(np.prod(out_shape))
         start = p_off
