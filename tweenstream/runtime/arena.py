@@ -11,6 +11,7 @@ import numpy as np
 from tweenstream.models.registry import kind_of
 from tweenstream.runtime.layout import (
     D_BUDGET,
+    D_NORM2,
     N_SWITCHED_AT,
     NDROW,
     NFST,
@@ -19,7 +20,9 @@ from tweenstream.runtime.layout import (
     NWROW,
     P_PARAM,
     P_SHADOW,
+    S_NORM2,
     S_RATE,
+    S_SHADOW_NORM2,
     S_WIN_BEST,
 )
 from tweenstream.runtime.plan import Plan
@@ -69,6 +72,7 @@ class Arena:
                 self.pbuf[P_PARAM, view.offset:view.offset + view.size] = value.ravel()
         self.pbuf[P_SHADOW] = self.pbuf[P_PARAM]
         layer_norms(self.plan.table, self.pbuf, self.diag)
+        self.fst[S_NORM2] = self.fst[S_SHADOW_NORM2] = self.diag[D_NORM2].sum()
 
     @property
     def params(self) -> np.ndarray:

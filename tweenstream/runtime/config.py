@@ -37,8 +37,10 @@ class TweenConfig:
         Heuristic update; ``False, 0.01, 0.1`` reproduce Loom's code.
     batch_size
         Apply the mean of this many per-sample updates at once (1 = per sample).
-    soft_detection, explosion_limit, explosion_warmup, fast_window, slow_window
-        Soft explosion trigger: fast EMA of the mean gap > limit x slow EMA, after warm-up.
+    soft_detection, explosion_limit, explosion_warmup, fast_window, slow_window,
+    explosion_norm_growth
+        Soft explosion trigger: fast EMA of the mean gap > limit x slow EMA, after warm-up,
+        while the parameter norm is above ``explosion_norm_growth`` x the shadow copy's.
     max_param_jump
         Hard trigger: parameter norm growing more than this factor in one step.
     snapshot_every, backoff, backoff_after_5, backoff_after_10, rate_floor, recovery_rate,
@@ -78,6 +80,7 @@ class TweenConfig:
     fast_window: int = 20
     slow_window: int = 2000
     max_param_jump: float = 10.0
+    explosion_norm_growth: float = 1.5
     snapshot_every: int = 1000
     backoff: float = 0.7
     backoff_after_5: float = 0.5
@@ -142,6 +145,7 @@ class TweenConfig:
         cfg[lay.F_RECOVERY] = self.recovery_rate
         cfg[lay.F_METRIC_ALPHA] = 1.0 / self.metric_window
         cfg[lay.F_PLATEAU_GAIN] = self.plateau_min_gain
+        cfg[lay.F_NORM_GROWTH] = self.explosion_norm_growth
         icfg[lay.I_MODE] = lay.MODES.index(self.mode)
         icfg[lay.I_TASK] = task
         icfg[lay.I_BATCH] = self.batch_size
@@ -157,8 +161,9 @@ class TweenConfig:
         return cfg, icfg
 
 
-_POSITIVE = ("learning_rate", "tween_rate", "gradient_scale", "delta_clip", "depth_scale_factor",
-             "depth_scale_cap", "explosion_limit", "max_param_jump", "recovery_rate", "rate_floor")
+_POSITIVE = ("explosion_norm_growth", "learning_rate", "tween_rate", "gradient_scale",
+             "delta_clip", "depth_scale_factor", "depth_scale_cap", "explosion_limit",
+             "max_param_jump", "recovery_rate", "rate_floor")
 _AT_LEAST_ONE = ("batch_size", "fast_window", "slow_window", "snapshot_every", "streak_reset",
                  "plateau_window", "plateau_patience", "metric_window")
 _UNIT = ("momentum", "tween_momentum", "ignore_threshold", "backoff", "backoff_after_5",

@@ -87,7 +87,8 @@ F_RATE_FLOOR = 17
 F_RECOVERY = 18
 F_METRIC_ALPHA = 19
 F_PLATEAU_GAIN = 20
-NFCFG = 21
+F_NORM_GROWTH = 21  # soft trigger also needs |params| > this x |shadow|
+NFCFG = 22
 
 # --- int config -----------------------------------------------------------------------------
 I_MODE = 0
@@ -116,7 +117,8 @@ S_WIN_SUM = 7  # hybrid plateau window accumulator
 S_WIN_BEST = 8
 S_METRIC_SUM = 9  # cumulative correct (classification) or absolute error (regression)
 S_LOSS_SUM = 10
-NFST = 11
+S_SHADOW_NORM2 = 11  # parameter norm² of the shadow copy
+NFST = 12
 
 # --- int state ------------------------------------------------------------------------------
 N_SEEN = 0

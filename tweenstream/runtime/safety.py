@@ -19,6 +19,7 @@ from tweenstream.runtime.layout import (
     F_EXPLOSION_LIMIT,
     F_FAST_ALPHA,
     F_MAX_JUMP,
+    F_NORM_GROWTH,
     F_RATE_FLOOR,
     F_RECOVERY,
     F_SLOW_ALPHA,
@@ -46,6 +47,7 @@ from tweenstream.runtime.layout import (
     S_FAST,
     S_NORM2,
     S_RATE,
+    S_SHADOW_NORM2,
     S_SLOW,
 )
 from tweenstream.runtime.numba_config import kernel
@@ -89,6 +91,7 @@ def clean_step(pbuf, cfg, icfg, fst, ist, norm2):
     ist[N_CLEAN_SNAP] += 1
     if ist[N_CLEAN_SNAP] >= icfg[I_SNAPSHOT_EVERY]:
         pbuf[P_SHADOW, :] = pbuf[P_PARAM, :]
+        fst[S_SHADOW_NORM2] = norm2
         ist[N_CLEAN_SNAP] = 0
     ist[N_CLEAN_EVENT] += 1
     if ist[N_CLEAN_EVENT] >= icfg[I_STREAK_RESET]:
@@ -121,8 +124,10 @@ def check_step(table, pbuf, diag, cfg, icfg, fst, ist):
         else:
             fst[S_FAST] += cfg[F_FAST_ALPHA] * (gap - fst[S_FAST])
             fst[S_SLOW] += cfg[F_SLOW_ALPHA] * (gap - fst[S_SLOW])
+        growth = cfg[F_NORM_GROWTH]
         if (icfg[I_SOFT_DETECT] != 0 and ist[N_SEEN] > icfg[I_WARMUP]
-                and fst[S_FAST] > cfg[F_EXPLOSION_LIMIT] * fst[S_SLOW]):
+                and fst[S_FAST] > cfg[F_EXPLOSION_LIMIT] * fst[S_SLOW]
+                and norm2 > growth * growth * fst[S_SHADOW_NORM2]):
             reason = R_GAP
     if reason != 0:
         explode(table, pbuf, diag, cfg, fst, ist, reason, True)
