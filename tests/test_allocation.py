@@ -1,0 +1,89 @@
+"""The hot path allocates nothing: neither Python memory nor Numba runtime memory per sample.
+
+Each call from Python into compiled code wraps its array arguments in Numba runtime records
+that are freed when the call returns (one per array argument, whatever the sample count).
+The tests measure that boundary cost with a one-sample call and check that nothing beyond it
+is allocated, that every runtime allocation is freed, and that Python's traced memory does not
+change over 10,000 ``learn_one`` calls and one ``learn_many`` of 100,000 samples.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import numpy as np
+import pytest
+from helpers import quadrant_data
+from numba.core.runtime import _nrt_python, rtsys
+
+from tweenstream import Learner
+
+
+def _nrt() -> tuple[int, int]:
+    """(allocations, frees) made by compiled code so far."""
+    stats = rtsys.get_allocation_stats()
+    return stats.alloc, stats.free
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nrt_stats():
+    _nrt_python.memsys_enable_stats()
+    yield
+    _nrt_python.memsys_disable_stats()
+
+
+def _traced_growth(call) -> int:
+    """Python memory still allocated after ``call`` returns (tracemalloc, after a collection)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        call()
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def _boundary_cost(call) -> int:
+    a0, _ = _nrt()
+    call()
+    return _nrt()[0] - a0
+
+
+@pytest.mark.parametrize("mode", ["backprop", "tween", "tween-heuristic", "hybrid"])
+def test_learn_one_allocates_nothing_per_sample(net_a, mode):
+    X, y = quadrant_data(20_201, seed=0)
+    labels = y.tolist()
+    model = Learner(net_a, mode=mode, seed=0, switch_after=5_000)
+
+    def learn(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            model.learn_one(X[i], labels[i])
+
+    learn(0, 200)  # warm-up: compile or load kernels
+    per_call = _boundary_cost(lambda: learn(200, 201))
+    alloc0, free0 = _nrt()
+    learn(201, 10_201)
+    alloc1, free1 = _nrt()
+    assert per_call <= 16  # one record per array argument
+    assert alloc1 - alloc0 == 10_000 * per_call
+    assert free1 - free0 == alloc1 - alloc0
+    assert _traced_growth(lambda: learn(10_201, 20_201)) <= _traced_growth(lambda: learn(0, 1))
+    assert model.state()["samples_seen"] == 20_202
+
+
+@pytest.mark.parametrize("mode", ["backprop", "tween", "tween-heuristic"])
+def test_learn_many_allocates_nothing_per_sample(net_a, mode):
+    X, y = quadrant_data(100_000, seed=1)
+    model = Learner(net_a, mode=mode, seed=0, batch_size=2 if mode == "tween" else 1)
+    per_call = _boundary_cost(lambda: model.learn_many(X[:1], y[:1]))
+    alloc0, free0 = _nrt()
+    model.learn_many(X, y)
+    alloc1, free1 = _nrt()
+    assert alloc1 - alloc0 == per_call
+    assert free1 - free0 == per_call
+    assert _traced_growth(lambda: model.learn_many(X, y)) <= _traced_growth(
+        lambda: model.learn_many(X[:1], y[:1]))
+    assert np.isfinite(model.arena.params).all()

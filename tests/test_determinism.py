@@ -1,0 +1,36 @@
+"""Same seed, same result; and one compilation serves every network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import quadrant_data
+
+from tweenstream import Dense, Learner, Network
+from tweenstream.runtime import interpreter
+
+
+@pytest.mark.parametrize("mode", ["backprop", "tween", "tween-heuristic", "hybrid"])
+def test_same_seed_same_weights(net_a, mode):
+    X, y = quadrant_data(2_000, seed=0)
+    a, b = Learner(net_a, mode=mode, seed=11), Learner(net_a, mode=mode, seed=11)
+    a.learn_many(X, y)
+    b.learn_many(X, y)
+    assert np.array_equal(a.arena.params, b.arena.params)
+    assert not np.array_equal(a.arena.params, Learner(net_a, mode=mode, seed=12).arena.params)
+
+
+def test_one_compilation_serves_every_network():
+    kernels = [interpreter.learn_many, interpreter.predict_many]
+    first = Learner(Network(8, [Dense(32, "tanh"), Dense(4)]), seed=0)
+    X, y = quadrant_data(10, seed=0)
+    first.learn_many(X, y)
+    first.predict_many(X)
+    before = [list(k.signatures) for k in kernels]
+    assert all(len(s) == 1 for s in before)
+    other = Learner(Network(5, [Dense(7, "relu"), Dense(9, "sine"), Dense(3, "sigmoid"),
+                                Dense(2)], task="regression"), mode="tween-heuristic", seed=1)
+    other.learn_many(np.ones((4, 5), np.float32), np.zeros((4, 2), np.float32))
+    other.learn_one(np.ones(5, np.float32), [0.5, 0.5])
+    other.predict_many(np.ones((3, 5), np.float32))
+    assert [list(k.signatures) for k in kernels] == before

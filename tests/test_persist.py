@@ -1,0 +1,106 @@
+"""save/load: exact continuation, and clear errors for damaged files."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from helpers import quadrant_data
+
+from tweenstream import Dense, Learner, Network, load
+from tweenstream.runtime.persist import ModelFileError
+
+
+@pytest.mark.parametrize("mode", ["backprop", "tween", "tween-heuristic", "hybrid"])
+def test_save_load_continue_equals_uninterrupted(net_a, tmp_path, mode):
+    X, y = quadrant_data(4_000, seed=3)
+    straight = Learner(net_a, mode=mode, seed=2, switch_after=1_500, batch_size=3)
+    straight.learn_many(X, y)
+
+    stopped = Learner(net_a, mode=mode, seed=2, switch_after=1_500, batch_size=3)
+    stopped.learn_many(X[:1_001], y[:1_001])  # stops mid-batch, before the switch
+    stopped.save(tmp_path / "m.tsm")
+    resumed = load(tmp_path / "m.tsm")
+    resumed.learn_many(X[1_001:], y[1_001:])
+
+    for name, arr in straight._arrays().items():
+        assert np.array_equal(arr, resumed._arrays()[name]), name
+    assert resumed.state() == straight.state()
+    assert resumed._rng.bit_generator.state == straight._rng.bit_generator.state
+
+
+def test_round_trip_keeps_features_and_config(tmp_path):
+    model = Learner(Network(2, [Dense(3)]), mode="backprop", learning_rate=0.2, seed=7)
+    model.learn_one({"u": 1.0, "v": -1.0}, 2)
+    model.save(tmp_path / "m.tsm")
+    again = Learner.load(tmp_path / "m.tsm")
+    assert again.features == ("u", "v") and again.config == model.config and again.seed == 7
+    assert again.predict_proba_one({"v": -1.0, "u": 1.0}) == model.predict_proba_one(
+        {"u": 1.0, "v": -1.0})
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(net_a, tmp_path):
+    path = tmp_path / "m.tsm"
+    Learner(net_a).save(path)
+    Learner(net_a, seed=1).save(path)  # overwrite in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tsm"]
+    assert np.array_equal(load(path).arena.params, Learner(net_a, seed=1).arena.params)
+
+
+def _rewrite(path, change):
+    with zipfile.ZipFile(path) as zf:
+        files = {name: zf.read(name) for name in zf.namelist()}
+    change(files)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    path.write_bytes(buf.getvalue())
+
+
+def _manifest(change):
+    def edit(files):
+        m = json.loads(files["manifest.json"])
+        change(m)
+        files["manifest.json"] = json.dumps(m).encode()
+    return edit
+
+
+def _flip_weight_byte(files):
+    raw = bytearray(files["pbuf.npy"])
+    raw[-5] ^= 0xFF
+    files["pbuf.npy"] = bytes(raw)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(p.read_bytes()[:-200]), r"not a readable model file \(truncated"),
+    (lambda p: p.write_bytes(b"garbage" * 50), r"not a readable model file"),
+    (lambda p: p.write_bytes(b""), r"not a readable model file"),
+    (lambda p: _rewrite(p, _flip_weight_byte), r"array 'pbuf' fails its checksum"),
+    (lambda p: _rewrite(p, lambda f: f.pop("ist.npy")), r"array 'ist' is missing"),
+    (lambda p: _rewrite(p, lambda f: f.pop("manifest.json")), r"no manifest.json"),
+    (lambda p: _rewrite(p, lambda f: f.update({"manifest.json": b"{nope"})),
+     r"manifest is not valid JSON"),
+    (lambda p: _rewrite(p, _manifest(lambda m: m.update(format_version=99))),
+     r"format version 99 is not supported by this tweenstream \(reads up to 1\)"),
+    (lambda p: _rewrite(p, _manifest(lambda m: m.update(format="other"))),
+     r"not a tweenstream model file"),
+    (lambda p: _rewrite(p, _manifest(lambda m: m["network"]["layers"][0].update(units=33))),
+     r"array 'pbuf' does not match the network"),
+    (lambda p: _rewrite(p, _manifest(lambda m: m["config"].update(mode="sgd"))),
+     r"invalid model description: mode must be one of"),
+])
+def test_damaged_files_raise_clear_errors(net_a, tmp_path, damage, message):
+    path = tmp_path / "m.tsm"
+    Learner(net_a).save(path)
+    damage(path)
+    with pytest.raises(ModelFileError, match=message):
+        load(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelFileError, match=r"no such model file"):
+        load(tmp_path / "absent.tsm")
