@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import quadrant_data
 
 from tweenstream import Dense, Learner, Network, TweenConfig
-
-from helpers import quadrant_data
 
 MODES = ["backprop", "tween", "tween-heuristic", "hybrid"]
 
@@ -24,7 +23,7 @@ def test_learns_the_quadrant_task(net_a, mode):
     model.learn_many(X, y)
     Xt, yt = quadrant_data(2_000, seed=2)
     accuracy = float((model.predict_many(Xt) == yt).mean())
-    floor = 0.3 if mode == "tween-heuristic" else 0.9  # heuristic: Loom's plateau, see docs
+    floor = 0.85 if mode == "tween-heuristic" else 0.9
     assert accuracy > floor, accuracy
     assert model.state()["explosions"] == 0
 

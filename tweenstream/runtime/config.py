@@ -34,7 +34,8 @@ class TweenConfig:
     ignore_threshold, chain_gate
         Link-budget gate: always on in heuristic mode, optional in chain mode.
     local_derivative, weight_rate_multiplier, bias_rate_multiplier
-        Heuristic update; ``False, 0.01, 0.1`` reproduce Loom's code.
+        Heuristic update (Loom's multipliers by default; ``local_derivative=False`` then
+        reproduces Loom's code).
     batch_size
         Apply the mean of this many per-sample updates at once (1 = per sample).
     soft_detection, explosion_limit, explosion_warmup, fast_window, slow_window,
@@ -71,8 +72,8 @@ class TweenConfig:
     ignore_threshold: float = 0.2
     chain_gate: bool = False
     local_derivative: bool = True
-    weight_rate_multiplier: float = 1.0
-    bias_rate_multiplier: float = 1.0
+    weight_rate_multiplier: float = 0.01
+    bias_rate_multiplier: float = 0.1
     batch_size: int = 1
     soft_detection: bool = True
     explosion_limit: float = 4.0

@@ -123,7 +123,9 @@ def check_step(table, pbuf, diag, cfg, icfg, fst, ist):
             fst[S_SLOW] = gap
         else:
             fst[S_FAST] += cfg[F_FAST_ALPHA] * (gap - fst[S_FAST])
-            fst[S_SLOW] += cfg[F_SLOW_ALPHA] * (gap - fst[S_SLOW])
+            # winsorised: a burst cannot raise the baseline it is judged against
+            capped = min(gap, cfg[F_EXPLOSION_LIMIT] * fst[S_SLOW])
+            fst[S_SLOW] += cfg[F_SLOW_ALPHA] * (capped - fst[S_SLOW])
         growth = cfg[F_NORM_GROWTH]
         if (icfg[I_SOFT_DETECT] != 0 and ist[N_SEEN] > icfg[I_WARMUP]
                 and fst[S_FAST] > cfg[F_EXPLOSION_LIMIT] * fst[S_SLOW]
