@@ -39,12 +39,14 @@ class Network:
     (4, 420)
     """
 
-    __slots__ = ("input_shape", "layers", "shapes", "task")
+    __slots__ = ("input_shape", "layers", "n_inputs", "n_outputs", "shapes", "task")
 
     input_shape: Shape
     layers: tuple[Any, ...]
     task: str
     shapes: tuple[Shape, ...]
+    n_inputs: int  # values per sample
+    n_outputs: int  # outputs per sample (classes of a classifier)
 
     def __init__(self, input_dim: int | Sequence[int], layers: Sequence[Any],
                  task: str = "classification") -> None:
@@ -89,19 +91,11 @@ class Network:
         object.__setattr__(self, "layers", tuple(layers))
         object.__setattr__(self, "task", task)
         object.__setattr__(self, "shapes", tuple(shapes))
+        object.__setattr__(self, "n_inputs", int(np.prod(shape)))
+        object.__setattr__(self, "n_outputs", int(np.prod(shapes[-1])))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Network is immutable; build a new one")
-
-    @property
-    def n_inputs(self) -> int:
-        """Number of input values per sample."""
-        return int(np.prod(self.input_shape))
-
-    @property
-    def n_outputs(self) -> int:
-        """Number of output values per sample (classes for a classifier)."""
-        return int(np.prod(self.shapes[-1]))
 
     @property
     def in_shapes(self) -> tuple[Shape, ...]:

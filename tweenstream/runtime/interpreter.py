@@ -82,6 +82,7 @@ from tweenstream.runtime.layout import (
 from tweenstream.runtime.numba_config import kernel
 from tweenstream.runtime.safety import check_step, explode
 from tweenstream.runtime.targets import chain_targets, gap_and_budget, local_error, settle_targets
+from tweenstream.runtime.unmanaged import unmanaged_f32, unmanaged_f64, unmanaged_i64
 from tweenstream.runtime.update import apply_accumulated
 
 OP_DENSE = DENSE.op_code
@@ -396,6 +397,10 @@ def learn_many(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, X, Yc, Yr, va
     X (n, n_in) float32; Yc (n,) int64 class labels; Yr (n, n_out) float32 regression targets
     (an unused (1, 1) placeholder for the other task). Mutates pbuf, work, diag, fst, ist.
     """
+    table, ltab, pbuf = unmanaged_i64(table), unmanaged_f64(ltab), unmanaged_f32(pbuf)
+    work, diag, cfg = unmanaged_f32(work), unmanaged_f64(diag), unmanaged_f64(cfg)
+    icfg, fst, ist = unmanaged_i64(icfg), unmanaged_f64(fst), unmanaged_i64(ist)
+    X, Yc, Yr = unmanaged_f32(X), unmanaged_i64(Yc), unmanaged_f32(Yr)
     n = X.shape[0]
     cls = icfg[I_TASK] == T_CLASSIFICATION
     if validate:
@@ -420,6 +425,8 @@ def predict_many(table, pbuf, work, task, X, out):
 
     Rows that are not finite get NaN outputs. Mutates only ``work`` and ``out``.
     """
+    table, pbuf, work = unmanaged_i64(table), unmanaged_f32(pbuf), unmanaged_f32(work)
+    X, out = unmanaged_f32(X), unmanaged_f32(out)
     L = table.shape[0]
     oo, K = table[L - 1, C_OUT], table[L - 1, C_NOUT]
     A = work[W_ACT]
