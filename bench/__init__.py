@@ -1,0 +1,1 @@
+"""Benchmarks: pytest-benchmark microbenchmarks and the report that publishes them."""
