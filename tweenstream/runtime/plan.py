@@ -111,8 +111,8 @@ def depth_scale(d: int, factor: float, cap: float) -> float:
     --------
     >>> depth_scale(0, 1.2, 100.0), round(depth_scale(2, 1.2, 100.0), 2)
     (1.0, 1.44)
-    >>> depth_scale(40, 1.2, 100.0)
-    100.0
+    >>> round(depth_scale(40, 1.2, 100.0), 2)  # 10 + ln(31) steps: growth slows past 10
+    11.58
     """
     if d <= 0:
         return 1.0
