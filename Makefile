@@ -1,7 +1,10 @@
 # Everything goes through .venv, created on first use and refreshed when pyproject.toml changes.
 PY := .venv/bin/python
 STAMP := .venv/.installed
-export NUMBA_CACHE_DIR := $(CURDIR)/build/numba-cache
+# Numba invalidates a cached kernel only when its own file changes, not the kernels it inlines,
+# so the cache folder is keyed by a hash of the package sources.
+SRC_HASH := $(shell cat tweenstream/*.py tweenstream/*/*.py 2>/dev/null | sha1sum | cut -c1-12)
+export NUMBA_CACHE_DIR := $(CURDIR)/build/numba-cache/$(SRC_HASH)
 
 .PHONY: demo test lint unit doctest bench clean
 
