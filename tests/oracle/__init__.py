@@ -6,11 +6,16 @@ implementation that the parity tests compare the engine with. ``dense`` holds on
 step in each mode and the exact loss gradient.
 """
 
+from . import dense
 from .dense import ACTIVATIONS, TARGET_RANGE, activation, activation_derivative
 from .network import OracleLearner, backprop_gradient, depth_scale, flatten, forward, loss
 
+#: The oracle module of every layer kind, by the kind's registered name.
+ORACLES = {"dense": dense}
+
 __all__ = [
     "ACTIVATIONS",
+    "ORACLES",
     "TARGET_RANGE",
     "OracleLearner",
     "activation",
