@@ -147,6 +147,22 @@ def _cases(test: str) -> list[Any]:
     return cases
 
 
+def lockstep(comp: Learner, ref: OracleLearner, X: np.ndarray, Y: np.ndarray, *,
+             batch: int = 1, path: str = "learn_one", rtol: float = STEP_RTOL) -> None:
+    """Reload the oracle with the engine's state before every step, then compare after it."""
+    for k in range(0, len(X), batch):
+        ref.load_flat(comp.arena.pbuf[0], comp.arena.pbuf[1])
+        engine_learn(comp, X[k:k + batch], Y[k:k + batch], path)
+        ref.learn_many(X[k:k + batch].astype(np.float64), Y[k:k + batch])
+        where = f"at sample {k + batch - 1}"
+        np.testing.assert_allclose(comp.arena.pbuf[0], ref.flat_params(), rtol=rtol,
+                                   atol=STEP_ATOL, err_msg=f"parameters {where}")
+        np.testing.assert_allclose(comp.arena.pbuf[1], ref.flat_velocity(), rtol=rtol,
+                                   atol=STEP_ATOL, err_msg=f"momentum {where}")
+        assert_diagnostics(comp, ref, where)
+    assert comp.state()["explosions"] == 0
+
+
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize(("net_name", "variant"), _cases("free-running"))
 def test_free_running_matches_oracle(net_name: str, variant: str, path: str) -> None:
@@ -183,17 +199,7 @@ def test_lockstep_matches_oracle(net_name: str, variant: str, path: str) -> None
     comp, ref = make_pair(net, variant)
     bsz = VARIANTS[variant][1].get("batch_size", 1)
     X, Y = make_data(net, N_LOCKSTEP, len(net_name), INPUT_SCALE)
-    for k in range(0, N_LOCKSTEP, bsz):
-        ref.load_flat(comp.arena.pbuf[0], comp.arena.pbuf[1])
-        engine_learn(comp, X[k:k + bsz], Y[k:k + bsz], path)
-        ref.learn_many(X[k:k + bsz].astype(np.float64), Y[k:k + bsz])
-        where = f"at sample {k + bsz - 1}"
-        np.testing.assert_allclose(comp.arena.pbuf[0], ref.flat_params(), rtol=STEP_RTOL,
-                                   atol=STEP_ATOL, err_msg=f"parameters {where}")
-        np.testing.assert_allclose(comp.arena.pbuf[1], ref.flat_velocity(), rtol=STEP_RTOL,
-                                   atol=STEP_ATOL, err_msg=f"momentum {where}")
-        assert_diagnostics(comp, ref, where)
-    assert comp.state()["explosions"] == 0
+    lockstep(comp, ref, X, Y, batch=bsz, path=path)
 
 
 @pytest.mark.parametrize("mode", ["backprop", "tween", "tween-heuristic"])
@@ -240,18 +246,8 @@ def test_heuristic_units_without_target(variant: str) -> None:
     W1[[0, 2, 3, 5, 7], 5] = 0.001
     ref = OracleLearner(net, initial_params(comp), mode=VARIANTS[variant][0],
                         **VARIANTS[variant][1])
-    X, Y = make_data(net, 8, seed=11)
-    for x, y in zip(X, Y, strict=True):
-        ref.load_flat(comp.arena.pbuf[0], comp.arena.pbuf[1])
-        comp.learn_one(x, y)
-        ref.learn_one(x.astype(np.float64), y)
-        np.testing.assert_allclose(comp.arena.pbuf[0], ref.flat_params(), rtol=STEP_RTOL,
-                                   atol=STEP_ATOL)
-        np.testing.assert_allclose(comp.arena.pbuf[1], ref.flat_velocity(), rtol=STEP_RTOL,
-                                   atol=STEP_ATOL)
-        assert_diagnostics(comp, ref, "")
+    lockstep(comp, ref, *make_data(net, 8, seed=11))
     assert ref.untargeted[0] > 0 and ref.untargeted[1] > 0
-    assert comp.state()["explosions"] == 0
 
 
 @pytest.mark.parametrize(("factor", "cap"), [(1.2, 100.0), (1.5, 5.0)])
@@ -266,15 +262,7 @@ def test_depth_scale_on_a_deep_net(factor: float, cap: float) -> None:
     ref_depth = [depth_scale(13 - i, factor, cap) for i in range(14)]
     np.testing.assert_allclose(comp_depth, ref_depth, rtol=1e-12)
     np.testing.assert_allclose(ref.depth, ref_depth, rtol=1e-12)
-    X, Y = make_data(net, 12, seed=13)
-    for x, y in zip(X, Y, strict=True):
-        ref.load_flat(comp.arena.pbuf[0], comp.arena.pbuf[1])
-        comp.learn_one(x, y)
-        ref.learn_one(x.astype(np.float64), y)
-        np.testing.assert_allclose(comp.arena.pbuf[0], ref.flat_params(), rtol=STEP_RTOL,
-                                   atol=STEP_ATOL)
-        assert_diagnostics(comp, ref, "")
-    assert comp.state()["explosions"] == 0
+    lockstep(comp, ref, *make_data(net, 12, seed=13))
 
 
 @pytest.mark.parametrize("act", ["gelu", "tanh", "sigmoid", "silu"])
@@ -283,11 +271,4 @@ def test_large_preactivations(act: str) -> None:
     # tanh / exp does not saturate exactly gets f' badly wrong (gelu' grows like z³).
     net = NETWORKS[f"{act}-6-10-8-3"]
     comp, ref = make_pair(net, "backprop")
-    X, Y = make_data(net, 4, seed=17, scale=40.0)
-    for x, y in zip(X, Y, strict=True):
-        ref.load_flat(comp.arena.pbuf[0], comp.arena.pbuf[1])
-        comp.learn_one(x, y)
-        ref.learn_one(x.astype(np.float64), y)
-        np.testing.assert_allclose(comp.arena.pbuf[1], ref.flat_velocity(), rtol=LARGE_RTOL,
-                                   atol=STEP_ATOL, err_msg="momentum")
-    assert comp.state()["explosions"] == 0
+    lockstep(comp, ref, *make_data(net, 4, seed=17, scale=40.0), rtol=LARGE_RTOL)
