@@ -239,6 +239,24 @@ class Learner:
             "layers": layers,
         }
 
+    def totals(self) -> tuple[int, float, float]:
+        """Cumulative (samples scored, metric sum, loss sum) of test-then-train scoring.
+
+        The metric is 1/0 correctness (classification) or the mean absolute error over the
+        outputs (regression). Differences between two calls score the samples in between.
+
+        Examples
+        --------
+        >>> from tweenstream import Dense, Network
+        >>> model = Learner(Network(2, [Dense(2)]))
+        >>> model.learn_one([0.5, 0.5], 1)
+        >>> model.totals()[0]
+        1
+        """
+        n, f = self.arena.ist, self.arena.fst
+        return (int(n[lay.N_SEEN] - n[lay.N_REJECTED]), float(f[lay.S_METRIC_SUM]),
+                float(f[lay.S_LOSS_SUM]))
+
     @property
     def features(self) -> tuple[str, ...] | None:
         """Feature names fixed by the first dict sample, or None for array input."""

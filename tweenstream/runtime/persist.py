@@ -70,8 +70,12 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         os.close(dir_fd)
 
 
-def save(learner: Learner, path: str | os.PathLike[str]) -> None:
+def save(learner: Learner, path: str | os.PathLike[str], extra: dict[str, Any] | None = None
+         ) -> None:
     """Save ``learner`` to ``path`` (see the module docstring for the format).
+
+    ``extra`` is any JSON-able dict stored with it (a daemon keeps its stream state there);
+    ``load_with_extra`` returns it.
 
     Examples
     --------
@@ -97,6 +101,7 @@ def save(learner: Learner, path: str | os.PathLike[str]) -> None:
         "rng_state": learner._rng.bit_generator.state,
         "arrays": {name: {"dtype": str(a.dtype), "shape": list(a.shape), "sha256": _digest(a)}
                    for name, a in arrays.items()},
+        "extra": extra or {},
     }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
@@ -110,6 +115,11 @@ def save(learner: Learner, path: str | os.PathLike[str]) -> None:
 
 def load(path: str | os.PathLike[str]) -> Learner:
     """Load a learner saved by ``save``; raises ``ModelFileError`` on any defect."""
+    return load_with_extra(path)[0]
+
+
+def load_with_extra(path: str | os.PathLike[str]) -> tuple[Learner, dict[str, Any]]:
+    """Load a learner and the ``extra`` dict saved with it."""
     from tweenstream.models.network import Network
     from tweenstream.runtime.config import TweenConfig
     from tweenstream.runtime.learner import Learner
@@ -139,7 +149,10 @@ def load(path: str | os.PathLike[str]) -> Learner:
         learner._restore(arrays, manifest["features"], manifest["rng_state"])
     except (TypeError, ValueError, KeyError) as err:
         raise ModelFileError(f"{path}: invalid learner state: {err}") from None
-    return learner
+    extra = manifest.get("extra", {})
+    if not isinstance(extra, dict):
+        raise ModelFileError(f"{path}: 'extra' must be a JSON object")
+    return learner, extra
 
 
 def _read_manifest(zf: zipfile.ZipFile, path: Any) -> dict[str, Any]:

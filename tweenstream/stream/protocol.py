@@ -1,0 +1,255 @@
+"""The wire protocol (version 1): a msgpack header frame, then raw little-endian array frames.
+
+Frames of one message::
+
+    [header]            msgpack map, at most ``Limits.max_header_bytes``
+    [X]                 n x d float32, little-endian, C order      (not for ``label``)
+    [Y]                 n int64 labels or n x k float32 targets    (``learn``, ``learn_predict``,
+                                                                    ``label``)
+
+Header keys: ``v`` (1), ``kind``, ``seq`` (int >= 0, per stream), ``stream`` (str), ``dtype`` and
+``shape`` of X, ``y_dtype`` and ``y_shape`` of Y, and ``ids`` (one id per row: int or str) for a
+``predict`` whose labels come later in a ``label`` message. Array bytes never pass through
+msgpack: the decoder returns zero-copy views of the frames. ``decode`` checks everything against
+the model's contract and hard limits before anything is learned, and raises ``ProtocolError``
+with one of ``REASONS``. See docs/protocol.md for the full rules and a worked example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import numpy as np
+
+VERSION = 1
+KINDS = ("learn", "predict", "learn_predict", "label")
+X_DTYPE = "<f4"
+LABEL_DTYPE = "<i8"
+TARGET_DTYPE = "<f4"
+REASONS = ("truncated", "garbage", "wrong_dtype", "wrong_shape", "nan", "oversized",
+           "unknown_version", "unknown_kind", "bad_header", "bad_label")
+_FRAMES = {"learn": 3, "predict": 2, "learn_predict": 3, "label": 2}
+# what msgpack raises on bad bytes (its own errors subclass ValueError; TypeError for an
+# unhashable map key; OverflowError for huge ints)
+_MSGPACK_ERRORS = (ValueError, TypeError, OverflowError)
+
+
+class ProtocolError(ValueError):
+    """A message that breaks the protocol; ``code`` is one of ``REASONS``."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hard limits checked before any array is looked at."""
+
+    max_header_bytes: int = 4096
+    max_rows: int = 65_536
+    max_bytes: int = 64 << 20
+    max_name: int = 64
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a model accepts: inputs per row, outputs per row, and its task."""
+
+    n_inputs: int
+    n_outputs: int
+    classification: bool
+
+    @property
+    def y_dtype(self) -> str:
+        return LABEL_DTYPE if self.classification else TARGET_DTYPE
+
+    def y_shape(self, n: int) -> list[int]:
+        return [n] if self.classification else [n, self.n_outputs]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A decoded message: read-only views of its frames, never copies."""
+
+    kind: str
+    seq: int | None
+    stream: str
+    X: np.ndarray | None
+    Y: np.ndarray | None
+    ids: tuple[Any, ...] | None
+
+    @property
+    def rows(self) -> int:
+        return len(self.X) if self.X is not None else len(self.Y) if self.Y is not None else 0
+
+
+def encode(kind: str, X: Any = None, Y: Any = None, *, seq: int | None = None,
+           stream: str = "default", ids: Sequence[Any] | None = None) -> list[bytes]:
+    """Frames of one message. ``Y`` int for labels, float for regression targets.
+
+    Examples
+    --------
+    >>> frames = encode("learn", np.zeros((2, 3), np.float32), np.array([0, 1]), seq=7)
+    >>> [len(f) for f in frames[1:]]
+    [24, 16]
+    >>> decode(frames, Contract(3, 2, True)).seq
+    7
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, found {kind!r}")
+    header: dict[str, Any] = {"v": VERSION, "kind": kind, "stream": stream}
+    if seq is not None:
+        header["seq"] = int(seq)
+    frames: list[bytes] = []
+    if kind != "label":
+        x = np.ascontiguousarray(X, dtype=X_DTYPE)
+        if x.ndim == 1:
+            x = x.reshape(1, -1)
+        header["dtype"], header["shape"] = X_DTYPE, list(x.shape)
+        frames.append(x.tobytes())
+    if kind in ("learn", "learn_predict", "label"):
+        y = np.asarray(Y)
+        y = np.ascontiguousarray(y, dtype=LABEL_DTYPE if y.dtype.kind in "iub" else TARGET_DTYPE)
+        header["y_dtype"], header["y_shape"] = y.dtype.str, list(y.shape)
+        frames.append(y.tobytes())
+    if ids is not None:
+        header["ids"] = list(ids)
+    return [msgpack.packb(header), *frames]
+
+
+def decode(frames: Sequence[Any], contract: Contract, limits: Limits = Limits()) -> Message:
+    """Validate and decode one message; raises ``ProtocolError`` with a reason code.
+
+    ``frames`` are bytes or buffers (e.g. zmq frames' ``buffer``). Nothing is copied.
+    """
+    if len(frames) == 0:
+        raise ProtocolError("truncated", "empty message")
+    raw_header = memoryview(frames[0])
+    if raw_header.nbytes > limits.max_header_bytes:
+        raise ProtocolError("oversized", f"header is {raw_header.nbytes} bytes, limit "
+                            f"{limits.max_header_bytes}")
+    try:
+        header = msgpack.unpackb(raw_header, raw=False, strict_map_key=True)
+    except _MSGPACK_ERRORS as err:
+        raise ProtocolError("garbage", f"header is not msgpack ({type(err).__name__})") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("garbage", "header is not a msgpack map")
+    version = header.get("v")
+    if version != VERSION:
+        raise ProtocolError("unknown_version", f"protocol version {version!r}; this daemon "
+                            f"speaks {VERSION}")
+    kind = header.get("kind")
+    if kind not in KINDS:
+        raise ProtocolError("unknown_kind", f"kind {kind!r}; expected one of {', '.join(KINDS)}")
+    want = _FRAMES[kind]
+    if len(frames) < want:
+        raise ProtocolError("truncated", f"{kind} needs {want} frames, found {len(frames)}")
+    if len(frames) > want:
+        raise ProtocolError("garbage", f"{kind} has {want} frames, found {len(frames)}")
+    total = sum(memoryview(f).nbytes for f in frames)
+    if total > limits.max_bytes:
+        raise ProtocolError("oversized", f"message is {total} bytes, limit {limits.max_bytes}")
+    seq = header.get("seq")
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
+        raise ProtocolError("bad_header", f"seq must be an int >= 0, found {seq!r}")
+    if kind != "predict" and seq is None:
+        raise ProtocolError("bad_header", f"a {kind} message needs a seq")
+    stream = header.get("stream", "default")
+    if not isinstance(stream, str) or not 0 < len(stream) <= limits.max_name:
+        raise ProtocolError("bad_header", f"stream must be a str of 1..{limits.max_name} chars")
+    X = Y = None
+    rows = None
+    nxt = 1
+    if kind != "label":
+        X = _array(header, "dtype", "shape", frames[nxt], X_DTYPE, limits)
+        if X.ndim != 2 or X.shape[1] != contract.n_inputs:
+            raise ProtocolError("wrong_shape", f"X shape {list(X.shape)}; this model takes "
+                                f"[n, {contract.n_inputs}]")
+        if not np.isfinite(X).all():
+            raise ProtocolError("nan", "X holds NaN or inf")
+        rows = X.shape[0]
+        nxt += 1
+    if kind in ("learn", "learn_predict", "label"):
+        Y = _array(header, "y_dtype", "y_shape", frames[nxt], contract.y_dtype, limits)
+        n = Y.shape[0] if rows is None else rows
+        if list(Y.shape) != contract.y_shape(n):
+            raise ProtocolError("wrong_shape", f"Y shape {list(Y.shape)}; expected "
+                                f"{contract.y_shape(n)}")
+        if contract.classification:
+            if ((Y < 0) | (Y >= contract.n_outputs)).any():
+                raise ProtocolError("bad_label", f"labels must be in [0, {contract.n_outputs})")
+        elif not np.isfinite(Y).all():
+            raise ProtocolError("nan", "Y holds NaN or inf")
+        rows = n
+    ids = _ids(header, kind, rows or 0, limits)
+    return Message(kind, seq, stream, X, Y, ids)
+
+
+def _array(header: dict[str, Any], dkey: str, skey: str, frame: Any, dtype: str,
+           limits: Limits) -> np.ndarray:
+    found = header.get(dkey)
+    if found != dtype:
+        raise ProtocolError("wrong_dtype", f"{dkey} must be {dtype!r}, found {found!r}")
+    shape = header.get(skey)
+    if (not isinstance(shape, list) or not 1 <= len(shape) <= 2
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)):
+        raise ProtocolError("wrong_shape", f"{skey} must be a list of 1 or 2 positive ints, "
+                            f"found {shape!r}")
+    if shape[0] > limits.max_rows:
+        raise ProtocolError("oversized", f"{shape[0]} rows, limit {limits.max_rows}")
+    view = memoryview(frame)
+    expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if view.nbytes < expected:
+        raise ProtocolError("truncated", f"{skey} {shape} needs {expected} bytes, frame has "
+                            f"{view.nbytes}")
+    if view.nbytes > expected:
+        raise ProtocolError("garbage", f"{skey} {shape} needs {expected} bytes, frame has "
+                            f"{view.nbytes}")
+    return np.frombuffer(view, dtype=dtype).reshape(shape)
+
+
+def _ids(header: dict[str, Any], kind: str, rows: int, limits: Limits) -> tuple[Any, ...] | None:
+    ids = header.get("ids")
+    if ids is None:
+        if kind == "label":
+            raise ProtocolError("bad_header", "a label message needs ids")
+        return None
+    if kind not in ("predict", "label"):
+        raise ProtocolError("bad_header", f"ids belong on predict or label, not {kind}")
+    if not isinstance(ids, list) or len(ids) != rows:
+        raise ProtocolError("bad_header", f"ids must be a list of {rows} ids")
+    for i in ids:
+        ok_int = isinstance(i, int) and not isinstance(i, bool)
+        if not (ok_int or (isinstance(i, str) and 0 < len(i) <= limits.max_name)):
+            raise ProtocolError("bad_header", f"an id must be an int or a short str, found {i!r}")
+    return tuple(ids)
+
+
+def pack(obj: dict[str, Any]) -> bytes:
+    """A control message or reply: one msgpack map.
+
+    Examples
+    --------
+    >>> unpack(pack({"cmd": "status"}))
+    {'cmd': 'status'}
+    """
+    return msgpack.packb(obj)
+
+
+def unpack(data: Any, max_bytes: int = 65_536) -> dict[str, Any]:
+    """Decode a control message; raises ``ProtocolError`` unless it is a small msgpack map."""
+    view = memoryview(data)
+    if view.nbytes > max_bytes:
+        raise ProtocolError("oversized", f"control message is {view.nbytes} bytes")
+    try:
+        obj = msgpack.unpackb(view, raw=False)
+    except _MSGPACK_ERRORS as err:
+        raise ProtocolError("garbage", f"not msgpack ({type(err).__name__})") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("garbage", "a control message is a msgpack map")
+    return obj
