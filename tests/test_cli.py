@@ -11,21 +11,21 @@ from tweenstream.cli import main
 
 
 def test_demo_learns_reports_and_saves(tmp_path, capsys):
-    out = tmp_path / "demo.tsm"
-    assert main(["demo", "--samples", "30000", "--report-every", "10000", "--no-progress",
-                 "--out", str(out)]) == 0
+    out = tmp_path / "demo"
+    assert main(["demo", "--in-process", "--samples", "30000", "--report-every", "10000",
+                 "--no-progress", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "switched tween -> backprop at sample" in text
     assert "the labelling rule switches at sample 15,000" in text
     assert text.count("samples/s") >= 3 and "model saved to" in text
-    assert load(out).state()["samples_seen"] == 30_000
+    assert load(out / "model.tsm").state()["samples_seen"] == 30_000
 
 
 def test_info_describes_a_saved_model(tmp_path, capsys):
-    out = tmp_path / "m.tsm"
-    main(["demo", "--samples", "2000", "--no-progress", "--mode", "tween", "--out", str(out)])
+    main(["demo", "--in-process", "--samples", "2000", "--no-progress", "--mode", "tween",
+          "--out", str(tmp_path)])
     capsys.readouterr()
-    assert main(["info", str(out)]) == 0
+    assert main(["info", str(tmp_path / "model.tsm")]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["mode"] == "tween" and info["samples_seen"] == 2000 and info["params"] == 1476
 

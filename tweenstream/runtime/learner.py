@@ -117,6 +117,21 @@ class Learner:
         a.pbuf[lay.P_ACC] = 0.0
         a.ist[lay.N_BATCH_FILL] = 0
 
+    def warm(self) -> None:
+        """Compile (or load from the cache) every kernel now, without learning anything.
+
+        Examples
+        --------
+        >>> from tweenstream import Dense, Network
+        >>> model = Learner(Network(2, [Dense(2)]))
+        >>> model.warm(); model.state()["samples_seen"]
+        0
+        """
+        empty = np.zeros((0, self.network.n_inputs), dtype=np.float32)
+        interp.learn_many(*self._args, empty, self._yc1[:0], self._yr1, True)
+        a = self.arena
+        interp.predict_many(self._plan.table, a.pbuf, a.work, self._task, empty, self._out1[:0])
+
     # --- learning -------------------------------------------------------------------------
     def learn_one(self, x: Any, y: Any) -> None:
         """Test-then-train on one sample: score the current prediction, then learn from it.

@@ -124,6 +124,7 @@ class Daemon:
 
     def run(self) -> int:
         """Serve until stopped; then checkpoint, close sockets with linger, return 0."""
+        self.learner.warm()  # compile before the first message, not during it
         ctx = zmq.Context()
         auth = self.config.curve.start(ctx) if self.config.curve else None
         data = self._socket(ctx, zmq.SUB if self.config.subscribe else zmq.PULL,

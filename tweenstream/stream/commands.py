@@ -1,0 +1,230 @@
+"""The stream subcommands of ``tweenstream``: serve, send, status, keys.
+
+Each ``add_*`` function declares a subcommand's flags; each ``run_*`` function carries it out
+and returns the exit code. Bad flags and unreadable files end with exit code 2 and one line
+that says what to fix; nothing is half-started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tweenstream.models import Dense, Network
+from tweenstream.models.activations import canonical_activation
+from tweenstream.runtime.learner import Learner
+from tweenstream.runtime.persist import ModelFileError, load
+from tweenstream.stream.client import Control, Producer
+from tweenstream.stream.daemon import Daemon, ServeConfig
+from tweenstream.stream.security import Curve
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, "
+                                             f"found {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, "
+                                             f"found {value}")
+        return value
+    return parse
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 32,32, found {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"hidden sizes must be >= 1, found {text!r}")
+    return sizes
+
+
+def add_serve(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the learning daemon")
+    p.add_argument("--model", type=Path, help="a model saved with Learner.save")
+    p.add_argument("--inputs", type=_positive(int), default=8,
+                   help="built-in network: inputs per sample (default 8)")
+    p.add_argument("--outputs", type=_positive(int), default=4,
+                   help="built-in network: classes, or outputs for regression (default 4)")
+    p.add_argument("--hidden", type=_hidden, default=(32, 32), help="hidden sizes (32,32)")
+    p.add_argument("--activation", default="tanh")
+    p.add_argument("--task", choices=("classification", "regression"), default="classification")
+    p.add_argument("--mode", choices=("hybrid", "tween", "tween-heuristic", "backprop"),
+                   default="hybrid")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default="tcp://127.0.0.1:5555", help="data endpoint (bound)")
+    p.add_argument("--sub", action="store_true",
+                   help="data socket is SUB, connected to a publisher at --data")
+    p.add_argument("--control", default="tcp://127.0.0.1:5556", help="control endpoint")
+    p.add_argument("--metrics", help="metrics PUB endpoint (off by default)")
+    p.add_argument("--metrics-interval", type=_positive(float), default=1.0)
+    p.add_argument("--checkpoint-dir", type=Path)
+    p.add_argument("--checkpoint-every", type=_positive(int), default=100_000,
+                   help="samples between checkpoints")
+    p.add_argument("--checkpoint-interval", type=_positive(float), default=60.0,
+                   help="seconds between checkpoints")
+    p.add_argument("--keep", type=_positive(int), default=3, help="checkpoints kept")
+    p.add_argument("--rcvhwm", type=_positive(int), default=1000,
+                   help="messages queued on the data socket before producers block")
+    p.add_argument("--label-capacity", type=_positive(int), default=10_000)
+    p.add_argument("--label-max-age", type=_positive(float), default=600.0)
+    p.add_argument("--curve-secret", type=Path, help="server certificate (secret) file")
+    p.add_argument("--allow-keys", type=Path, help="folder of allowed client certificates")
+    p.add_argument("--log", type=Path, help="write the JSON event log here (default stderr)")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Build (or resume) the learner and serve it until shutdown or a signal."""
+    try:
+        curve = Curve.from_files(args.curve_secret, args.allow_keys) if args.curve_secret \
+            else None
+        if args.allow_keys and not args.curve_secret:
+            raise ValueError("--allow-keys needs --curve-secret")
+        config = ServeConfig(
+            data=args.data, control=args.control, metrics=args.metrics, subscribe=args.sub,
+            checkpoint_dir=str(args.checkpoint_dir) if args.checkpoint_dir else None,
+            checkpoint_every=args.checkpoint_every,
+            checkpoint_interval=args.checkpoint_interval, keep_checkpoints=args.keep,
+            rcvhwm=args.rcvhwm, metrics_interval=args.metrics_interval,
+            label_capacity=args.label_capacity, label_max_age=args.label_max_age, curve=curve)
+        fallback = _fallback(args)
+        fallback()  # fail now, on the flags, rather than inside the daemon
+    except (ValueError, TypeError, ModelFileError) as err:
+        print(f"tweenstream serve: {err}", file=sys.stderr)
+        return 2
+    log = open(args.log, "a", buffering=1) if args.log else None
+    try:
+        daemon = Daemon.resume(fallback, config, log=log)
+        return daemon.run()
+    finally:
+        if log is not None:
+            log.close()
+
+
+def _fallback(args: argparse.Namespace) -> Any:
+    """The learner to use when there is no checkpoint: the --model file or a built-in net."""
+    if args.model is not None:
+        model = load(args.model)
+        return lambda: model
+    act = canonical_activation(args.activation, "--activation")
+    net = Network(args.inputs, [*(Dense(h, act) for h in args.hidden), Dense(args.outputs)],
+                  task=args.task)
+    return lambda: Learner(net, mode=args.mode, seed=args.seed)
+
+
+def add_send(sub: Any) -> None:
+    p = sub.add_parser("send", help="replay a .npz or .csv file into a daemon")
+    p.add_argument("file", type=Path)
+    p.add_argument("--data", default="tcp://127.0.0.1:5555")
+    p.add_argument("--rate", type=_positive(float), help="samples per second (default: max)")
+    p.add_argument("--batch", type=_positive(int), default=256, help="samples per message")
+    p.add_argument("--stream", default="default")
+    p.add_argument("--start-seq", type=int, default=0)
+    p.add_argument("--regression", action="store_true", help="targets are floats")
+    p.add_argument("--curve-secret", type=Path, help="this client's secret certificate")
+    p.add_argument("--server-key", type=Path, help="the daemon's public certificate")
+
+
+def read_samples(path: Path, regression: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """X and y from a ``.npz`` (arrays ``X`` and ``y``) or a ``.csv`` (last column is y).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "d.csv"
+    >>> _ = p.write_text("a,b,label\\n0.5,1.0,1\\n0.25,2.0,0\\n")
+    >>> X, y = read_samples(p)
+    >>> X.shape, y.tolist()
+    ((2, 2), [1, 0])
+    """
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            if "X" not in data or "y" not in data:
+                raise ValueError(f"{path}: needs arrays named X and y, found {list(data)}")
+            X, y = data["X"], data["y"]
+    elif path.suffix == ".csv":
+        first = path.open().readline()
+        skip = 1 if any(c.isalpha() for c in first) else 0
+        table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
+        X, y = table[:, :-1], table[:, -1]
+    else:
+        raise ValueError(f"{path}: use a .npz (arrays X, y) or a .csv (last column y)")
+    if len(X) != len(y) or X.ndim != 2:
+        raise ValueError(f"{path}: X must be 2-D with one y per row")
+    if regression:
+        return X.astype(np.float32), y.astype(np.float32).reshape(len(y), -1)
+    if not np.all(np.equal(np.mod(y, 1), 0)):
+        raise ValueError(f"{path}: labels must be integers (or pass --regression)")
+    return X.astype(np.float32), y.astype(np.int64)
+
+
+def run_send(args: argparse.Namespace) -> int:
+    """Send a file's samples in order, paced to --rate, and report what was sent."""
+    try:
+        X, y = read_samples(args.file, args.regression)
+    except (ValueError, OSError) as err:
+        print(f"tweenstream send: {err}", file=sys.stderr)
+        return 2
+    start = time.monotonic()
+    with Producer(args.data, stream=args.stream, start_seq=args.start_seq,
+                  curve_secret=args.curve_secret, server_public=args.server_key) as producer:
+        for i in range(0, len(y), args.batch):
+            producer.learn(X[i:i + args.batch], y[i:i + args.batch])
+            if args.rate:
+                ahead = (i + args.batch) / args.rate - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)  # pacing a replay, not synchronisation
+        report = {"samples": len(y), "messages": producer.sent, "blocked": producer.blocked,
+                  "dropped": producer.dropped, "next_seq": producer.seq,
+                  "seconds": round(time.monotonic() - start, 3)}
+    print(json.dumps(report))
+    return 0 if producer.dropped == 0 else 1
+
+
+def add_status(sub: Any) -> None:
+    p = sub.add_parser("status", help="ask a running daemon for its status")
+    p.add_argument("--control", default="tcp://127.0.0.1:5556")
+    p.add_argument("--timeout", type=_positive(float), default=2.0)
+    p.add_argument("--retries", type=_positive(int), default=2)
+    p.add_argument("--curve-secret", type=Path, help="this client's secret certificate")
+    p.add_argument("--server-key", type=Path, help="the daemon's public certificate")
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Print the daemon's status as JSON; exit 1 if it does not answer."""
+    with Control(args.control, timeout=args.timeout, retries=args.retries,
+                 curve_secret=args.curve_secret, server_public=args.server_key) as control:
+        try:
+            print(json.dumps(control.status(), indent=1))
+        except TimeoutError as err:
+            print(f"tweenstream status: {err}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def add_keys(sub: Any) -> None:
+    p = sub.add_parser("keys", help="create a CURVE certificate pair")
+    p.add_argument("folder", type=Path)
+    p.add_argument("name")
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    """Write NAME.key (public) and NAME.key_secret into FOLDER."""
+    import zmq.auth
+
+    args.folder.mkdir(parents=True, exist_ok=True)
+    public, secret = zmq.auth.create_certificates(args.folder, args.name)
+    print(json.dumps({"public": public, "secret": secret}))
+    return 0
