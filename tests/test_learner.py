@@ -115,9 +115,12 @@ def test_first_dict_must_match_input_dim():
      r"y must be an int class label in \[0, 4\), found float; map labels to 0..3"),
     (np.zeros(8, np.float32), True, TypeError, r"y must be an int class label"),
     (np.array([0, 0, np.nan, 0, 0, 0, 0, 0], np.float32), 1, ValueError,
-     r"x or y contains NaN or inf; nothing was learned"),
+     r"x or y contains NaN or inf \(or a value beyond float32's range, about 3.4e38\); "
+     r"nothing was learned"),
     (np.array([0, 0, np.inf, 0, 0, 0, 0, 0], np.float32), 1, ValueError,
-     r"x or y contains NaN or inf; nothing was learned"),
+     r"x or y contains NaN or inf"),
+    (np.array([0, 0, 1e39, 0, 0, 0, 0, 0]), 1, ValueError,
+     r"beyond float32's range"),
 ])
 def test_learn_one_errors_change_nothing(model, x, y, exc, message):
     model.learn_many(*quadrant_data(100, seed=0))
@@ -149,8 +152,12 @@ def test_learn_many_errors_change_nothing(model, X, Y, exc, message):
 
 def test_regression_target_errors():
     model = Learner(Network(3, [Dense(2)], task="regression"))
-    with pytest.raises(ValueError, match=r"y must have shape \(1, 2\), found \(1, 3\)"):
+    with pytest.raises(ValueError, match=r"y must be a vector of 2 numbers, found shape \(3,\)"):
         model.learn_one(np.zeros(3, np.float32), [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"y must be a vector of 2 numbers, found shape \(2, 2\)"):
+        model.learn_one(np.zeros(3, np.float32), np.zeros((2, 2)))
+    with pytest.raises(TypeError, match=r"y must hold real numbers, found booleans"):
+        model.learn_one(np.zeros(3, np.float32), [True, False])
     with pytest.raises(ValueError, match=r"row 1: y has NaN or inf; nothing was learned"):
         model.learn_many(np.zeros((2, 3)), np.array([[0.0, 0.0], [np.inf, 0.0]]))
     with pytest.raises(TypeError, match=r"predict_proba_one needs a classification network"):
@@ -158,8 +165,17 @@ def test_regression_target_errors():
 
 
 def test_predict_rejects_non_finite(model):
-    with pytest.raises(ValueError, match=r"rows \[1\] of X have NaN or inf; clean them"):
+    with pytest.raises(ValueError, match=r"rows \[1\] of X have NaN or inf \(or values beyond "
+                       r"float32's range\); clean them before predicting"):
         model.predict_many(np.array([[0.0] * 8, [np.nan] * 8]))
+
+
+def test_predict_blames_the_model_when_inputs_are_finite(model):
+    model.arena.layer_params(2)["b"][:] = np.float32(3e38)  # logits overflow in the softmax
+    model.arena.layer_params(2)["W"][:] = np.float32(3e38)
+    with pytest.raises(FloatingPointError, match=r"the model's output is not finite for rows "
+                       r"\[0\] \(finite inputs\): its weights overflow on them"):
+        model.predict_many(np.ones((1, 8), np.float32))
 
 
 @pytest.mark.parametrize("kwargs, exc, message", [
@@ -196,7 +212,11 @@ def test_configure_and_set_phase(model):
     model.learn_many(*quadrant_data(200, seed=0))
     model.set_phase("backprop")
     assert model.state()["phase"] == "backprop" and not model.arena.pbuf[1].any()
-    with pytest.raises(ValueError, match=r"phase must be 'tween', 'tween-heuristic' or"):
+    with pytest.raises(ValueError, match=r"phase must be one of backprop, tween, "
+                       r"tween-heuristic, hybrid, found 'sgd'"):
+        model.set_phase("sgd")
+    with pytest.raises(ValueError, match=r"phase 'hybrid' needs a learner built with "
+                       r"mode='hybrid'; this one has mode='tween'"):
         model.set_phase("hybrid")
 
 

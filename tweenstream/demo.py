@@ -111,8 +111,8 @@ def _stream(args: argparse.Namespace, data: str, control: Control, drift_at: int
             if sent >= next_report or sent == args.samples:
                 st = _wait_for(control, sent)
                 s = st["streams"]["demo"]
-                drift = "  <- the rule switches here" if sent - args.report_every < drift_at <= sent \
-                    else ""
+                at_drift = sent - args.report_every < drift_at <= sent
+                drift = "  <- the rule switches here" if at_drift else ""
                 bar.write(f"  {sent:>9,} samples  accuracy (recent) {s['recent_accuracy']:6.1%}"
                           f"  phase {st['phase']:<9} explosions {st['explosions']}  "
                           f"{sent / (time.monotonic() - t0):,.0f} samples/s{drift}")

@@ -15,6 +15,8 @@ import numpy as np
 from tweenstream.runtime import layout as lay
 
 _NUMBER = (int, float, np.number)
+_MAX_INT = 2**31 - 1
+_MAX_FLOAT = 1e30
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,20 @@ class TweenConfig:
                 continue
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, _NUMBER):
                 raise TypeError(f"{f.name} must be a number, found {type(value).__name__}")
-            if "int" in str(f.type) and "float" not in str(f.type) and value != int(value):
-                raise TypeError(f"{f.name} must be an integer, found {value!r}")
+            if isinstance(value, np.generic):  # plain Python numbers, so the config saves as JSON
+                value = value.item()
+                object.__setattr__(self, f.name, value)
+            if "int" in str(f.type) and "float" not in str(f.type):
+                if value != int(value):
+                    raise TypeError(f"{f.name} must be an integer, found {value!r}")
+                if abs(value) > _MAX_INT:
+                    raise ValueError(f"{f.name} must be at most {_MAX_INT}, found {value!r}")
+                object.__setattr__(self, f.name, int(value))
             if not math.isfinite(value):
                 raise ValueError(f"{f.name} must be finite, found {value!r}")
+            if abs(value) > _MAX_FLOAT:
+                raise ValueError(f"{f.name} must be at most {_MAX_FLOAT:g} (the kernels compute "
+                                 f"in float32), found {value!r}")
         _check_range(self)
 
     def replace(self, **changes: Any) -> TweenConfig:
@@ -167,8 +179,8 @@ _POSITIVE = ("explosion_norm_growth", "learning_rate", "tween_rate", "gradient_s
              "max_param_jump", "recovery_rate", "rate_floor")
 _AT_LEAST_ONE = ("batch_size", "fast_window", "slow_window", "snapshot_every", "streak_reset",
                  "plateau_window", "plateau_patience", "metric_window")
-_UNIT = ("momentum", "tween_momentum", "ignore_threshold", "backoff", "backoff_after_5",
-         "backoff_after_10")
+_UNIT = ("momentum", "tween_momentum", "backoff", "backoff_after_5", "backoff_after_10")
+_NON_NEGATIVE = ("weight_rate_multiplier", "bias_rate_multiplier", "plateau_min_gain")
 
 
 def _check_range(c: TweenConfig) -> None:
@@ -179,8 +191,18 @@ def _check_range(c: TweenConfig) -> None:
         if getattr(c, name) < 1:
             raise ValueError(f"{name} must be >= 1, found {getattr(c, name)!r}")
     for name in _UNIT:
-        if not 0.0 <= getattr(c, name) < 1.0 + (name == "ignore_threshold"):
+        if not 0.0 <= getattr(c, name) < 1.0:
             raise ValueError(f"{name} must be in [0, 1), found {getattr(c, name)!r}")
+    for name in _NON_NEGATIVE:
+        if getattr(c, name) < 0:
+            raise ValueError(f"{name} must be >= 0, found {getattr(c, name)!r}")
+    if not 0.0 <= c.ignore_threshold <= 1.0:
+        raise ValueError(f"ignore_threshold must be in [0, 1], found {c.ignore_threshold!r}")
+    if c.recovery_rate < 1.0:
+        raise ValueError(f"recovery_rate must be >= 1 (the rate climbs back), found "
+                         f"{c.recovery_rate!r}")
+    if c.explosion_limit <= 1.0:
+        raise ValueError(f"explosion_limit must be > 1, found {c.explosion_limit!r}")
     if c.grad_clip is not None and c.grad_clip <= 0:
         raise ValueError(f"grad_clip must be > 0 or None, found {c.grad_clip!r}")
     if c.switch_after is not None and c.switch_after < 1:

@@ -41,7 +41,7 @@ class FeatureMap:
     def vector(self, x: Any) -> np.ndarray:
         """A contiguous float32 vector for one sample (a view or an internal buffer)."""
         if type(x) is np.ndarray and x.dtype == np.float32 and x.shape == (self.n_inputs,):
-            return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+            return x if x.flags.c_contiguous and x.flags.writeable else _writable(x)
         if isinstance(x, Mapping):
             return self._from_dict(x)
         if isinstance(x, (str, bytes)) or not isinstance(x, (np.ndarray, Sequence)):
@@ -52,16 +52,19 @@ class FeatureMap:
         if arr.ndim != 1 or arr.shape[0] != self.n_inputs:
             raise ValueError(f"x must have shape ({self.n_inputs},), found {arr.shape}; "
                              "pass one sample as a flat vector (use learn_many for a batch)")
-        return np.ascontiguousarray(arr, dtype=np.float32)
+        return _writable(arr)
 
     def _from_dict(self, x: Mapping[Any, Any]) -> np.ndarray:
-        if self.features is None:
+        names = self.features
+        if names is None:
             if len(x) != self.n_inputs:
                 raise ValueError(f"the network takes {self.n_inputs} inputs but the first dict "
                                  f"has {len(x)} features; pass exactly {self.n_inputs}")
-            self.features = tuple(x)
-        names = self.features
-        if len(x) != len(names) or any(k not in x for k in names):
+            if not all(isinstance(k, str) for k in x):
+                raise TypeError("feature names must be strings; found "
+                                f"{[k for k in x if not isinstance(k, str)][:3]}")
+            names = tuple(x)
+        elif len(x) != len(names) or any(k not in x for k in names):
             missing = [k for k in names if k not in x]
             extra = [k for k in x if k not in names]
             raise ValueError(f"features must be exactly those of the first sample {list(names)}; "
@@ -72,7 +75,13 @@ class FeatureMap:
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, _NUMBER):
                 raise TypeError(f"feature {name!r} must be a real number, found "
                                 f"{type(value).__name__}; convert it before learning")
-            buf[j] = value
+            try:
+                with np.errstate(over="ignore"):  # beyond float32: inf, refused later
+                    buf[j] = value
+            except OverflowError:
+                raise ValueError(f"feature {name!r} = {value} is beyond float32's range "
+                                 "(about 3.4e38)") from None
+        self.features = names  # fixed only once a whole first dict was valid
         return buf
 
     def matrix(self, X: Any) -> np.ndarray:
@@ -87,7 +96,14 @@ class FeatureMap:
         if arr.ndim != 2 or arr.shape[1] != self.n_inputs:
             raise ValueError(f"X must have shape (n, {self.n_inputs}), found {arr.shape}; "
                              "one row per sample")
-        return np.ascontiguousarray(arr, dtype=np.float32)
+        return _writable(arr)
+
+
+def _writable(arr: np.ndarray) -> np.ndarray:
+    """C-contiguous, writable float32 (a read-only array would compile a second kernel)."""
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused with the NaNs
+        out = np.ascontiguousarray(arr, dtype=np.float32)
+    return out if out.flags.writeable else out.copy()
 
 
 def class_label(y: Any, n_classes: int) -> int:
@@ -114,15 +130,34 @@ def class_labels(Y: Any, n: int, n_classes: int) -> np.ndarray:
                         f"map labels to 0..{n_classes - 1}")
     if arr.shape != (n,):
         raise ValueError(f"Y must have shape ({n},) to match X, found {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    out = np.ascontiguousarray(arr, dtype=np.int64)
+    return out if out.flags.writeable else out.copy()
 
 
 def targets(Y: Any, n: int, n_outputs: int) -> np.ndarray:
     """Validate regression targets; returns contiguous float32 (n, n_outputs)."""
     arr = np.asarray(Y)
+    if arr.dtype.kind == "b":
+        raise TypeError("y must hold real numbers, found booleans; convert them to floats")
     _real_dtype(arr, "y")
     if n_outputs == 1 and arr.shape == (n,):
         arr = arr.reshape(n, 1)
     if arr.shape != (n, n_outputs):
         raise ValueError(f"y must have shape ({n}, {n_outputs}), found {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    return out if out.flags.writeable else out.copy()
+
+
+def target(y: Any, n_outputs: int) -> np.ndarray:
+    """Validate one regression target: a number (one output) or a vector of ``n_outputs``.
+
+    Examples
+    --------
+    >>> target(0.5, 1), target([1, 2], 2)
+    (array([[0.5]], dtype=float32), array([[1., 2.]], dtype=float32))
+    """
+    arr = np.asarray(y)
+    if arr.shape not in ((), (n_outputs,)) or (arr.shape == () and n_outputs != 1):
+        want = "a number" if n_outputs == 1 else f"a vector of {n_outputs} numbers"
+        raise ValueError(f"y must be {want}, found shape {arr.shape}")
+    return targets(arr.reshape(1, -1), 1, n_outputs)

@@ -293,7 +293,9 @@ def step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, x, c, y):
                                               c, y, accumulate)
         if not np.isfinite(loss):
             ist[N_REJECTED] += 1
-            explode(table, pbuf, diag, cfg, fst, ist, R_OUTPUT, table.shape[0] > 1)
+            # the sweep updated the layers below the output, unless it only accumulated
+            explode(table, pbuf, diag, cfg, fst, ist, R_OUTPUT,
+                    table.shape[0] > 1 and not accumulate)
             return
     else:
         if not forward(table, pbuf, work, x):
@@ -321,7 +323,7 @@ def step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, x, c, y):
         ist[N_UPDATES] += 1
     if check_step(table, pbuf, diag, cfg, icfg, fst, ist) == 0:
         depth_barrier(diag)
-    if icfg[I_MODE] == M_HYBRID and phase == M_TWEEN:
+    if icfg[I_MODE] == M_HYBRID and phase == M_TWEEN and ist[N_SWITCHED_AT] < 0:
         hybrid_schedule(pbuf, cfg, icfg, fst, ist, score)
 
 

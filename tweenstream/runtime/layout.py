@@ -136,6 +136,7 @@ N_BATCH_FILL = 11
 N_WIN_FILL = 12
 N_WIN_BAD = 13
 N_EVENT_HEAD = 14  # ring position of the next event record
+N_EMA_STARTED = 15  # the gap EMAs have been started (by the first clean step)
 N_EVENTS = 16  # start of the event ring: pairs (sample index, reason)
 EVENT_RING = 32
 NIST = N_EVENTS + 2 * EVENT_RING

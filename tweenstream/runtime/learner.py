@@ -12,7 +12,7 @@ from tweenstream.runtime import interpreter as interp
 from tweenstream.runtime import layout as lay
 from tweenstream.runtime.arena import Arena
 from tweenstream.runtime.config import TweenConfig
-from tweenstream.runtime.inputs import FeatureMap, class_label, class_labels, targets
+from tweenstream.runtime.inputs import FeatureMap, class_label, class_labels, target, targets
 from tweenstream.runtime.plan import compile_plan, layer_table
 
 
@@ -93,13 +93,19 @@ class Learner:
         if "mode" in changes and changes["mode"] != self.config.mode:
             raise ValueError("the mode of a live learner is changed with set_phase(...), "
                              "not configure(mode=...)")
+        old_batch = self.config.batch_size
         self.config = self.config.replace(**changes)
         self._apply_config()
+        if self.config.batch_size != old_batch:  # a partial batch of the old size is dropped
+            self.arena.pbuf[lay.P_ACC] = 0.0
+            self.arena.ist[lay.N_BATCH_FILL] = 0
 
     def set_phase(self, phase: str) -> None:
         """Switch the learning rule in effect now: "tween", "tween-heuristic" or "backprop".
 
-        Momentum is reset, as at a hybrid switch.
+        Momentum and any partial batch are dropped, as at a hybrid switch. On a hybrid learner
+        a manual switch ends its schedule; ``set_phase("hybrid")`` starts the schedule again
+        (tween until the trigger).
 
         Examples
         --------
@@ -108,11 +114,26 @@ class Learner:
         >>> model.set_phase("backprop"); model.state()["phase"]
         'backprop'
         """
-        if phase not in lay.MODES[:3]:
-            raise ValueError(f"phase must be 'tween', 'tween-heuristic' or 'backprop', "
-                             f"found {phase!r}")
+        if phase not in lay.MODES:
+            raise ValueError(f"phase must be one of {', '.join(lay.MODES)}, found {phase!r}")
         a = self.arena
-        a.ist[lay.N_PHASE] = lay.MODES.index(phase)
+        hybrid = self.config.mode == "hybrid"
+        if phase == "hybrid":
+            if not hybrid:
+                raise ValueError(f"phase 'hybrid' needs a learner built with mode='hybrid'; "
+                                 f"this one has mode={self.config.mode!r}")
+            a.ist[lay.N_PHASE] = lay.M_TWEEN
+            a.ist[lay.N_SWITCHED_AT] = -1
+            a.ist[lay.N_WIN_FILL] = a.ist[lay.N_WIN_BAD] = 0
+            a.fst[lay.S_WIN_SUM], a.fst[lay.S_WIN_BEST] = 0.0, -np.inf
+        else:
+            a.ist[lay.N_PHASE] = lay.MODES.index(phase)
+            if hybrid and a.ist[lay.N_SWITCHED_AT] < 0:
+                a.ist[lay.N_SWITCHED_AT] = a.ist[lay.N_SEEN]
+        self._drop_pending()
+
+    def _drop_pending(self) -> None:
+        a = self.arena
         a.pbuf[lay.P_VEL] = 0.0
         a.pbuf[lay.P_ACC] = 0.0
         a.ist[lay.N_BATCH_FILL] = 0
@@ -143,10 +164,10 @@ class Learner:
         if self._classify:
             self._yc1[0] = class_label(y, self.network.n_outputs)
         else:
-            self._yr1[0] = targets(np.reshape(y, (1, -1)), 1, self.network.n_outputs)[0]
+            self._yr1[0] = target(y, self.network.n_outputs)[0]
         if interp.learn_many(*self._args, xv.reshape(1, -1), self._yc1, self._yr1, True) >= 0:
-            raise ValueError("x or y contains NaN or inf; nothing was learned. "
-                             "Clean or drop the sample before learning")
+            raise ValueError("x or y contains NaN or inf (or a value beyond float32's range, "
+                             "about 3.4e38); nothing was learned. Clean or drop the sample")
 
     def learn_many(self, X: Any, Y: Any) -> None:
         """Learn from every row of ``X`` in order, inside compiled code (one call into Numba).
@@ -176,8 +197,12 @@ class Learner:
         interp.predict_many(self._plan.table, a.pbuf, a.work, self._task, Xm, out)
         if np.isnan(out).any():
             rows = np.flatnonzero(np.isnan(out).any(axis=1))
-            raise ValueError(f"rows {rows[:5].tolist()} of X have NaN or inf; "
-                             "clean them before predicting")
+            if np.isfinite(Xm[rows]).all():
+                raise FloatingPointError(f"the model's output is not finite for rows "
+                                         f"{rows[:5].tolist()} (finite inputs): its weights "
+                                         "overflow on them")
+            raise ValueError(f"rows {rows[:5].tolist()} of X have NaN or inf (or values beyond "
+                             "float32's range); clean them before predicting")
         return out
 
     def predict_proba_one(self, x: Any) -> dict[int, float]:
@@ -294,8 +319,8 @@ class Learner:
         return {"pbuf": a.pbuf, "diag": a.diag, "fst": a.fst, "ist": a.ist}
 
     def _restore(self, arrays: dict[str, np.ndarray], features: Any, rng_state: Any) -> None:
-        for name, target in self._arrays().items():
-            target[...] = arrays[name]
+        for name, buf in self._arrays().items():
+            buf[...] = arrays[name]
         self._features = FeatureMap(self.network.n_inputs, features)
         self._rng.bit_generator.state = rng_state
 

@@ -145,6 +145,9 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Learner, dict[str, An
         if got is None or got.shape != target.shape or got.dtype != target.dtype:
             raise ModelFileError(f"{path}: array {name!r} does not match the network "
                                  f"(expected {target.dtype}{target.shape})")
+    problem = _state_problem(learner, arrays, manifest["features"])
+    if problem:
+        raise ModelFileError(f"{path}: invalid learner state: {problem}")
     try:
         learner._restore(arrays, manifest["features"], manifest["rng_state"])
     except (TypeError, ValueError, KeyError) as err:
@@ -153,6 +156,46 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Learner, dict[str, An
     if not isinstance(extra, dict):
         raise ModelFileError(f"{path}: 'extra' must be a JSON object")
     return learner, extra
+
+
+def _state_problem(learner: Learner, arrays: dict[str, np.ndarray], features: Any) -> str:
+    """Why the saved counters and buffers cannot belong to a working learner, or ''.
+
+    The checksum catches accidental damage; this catches edited or inconsistent files, whose
+    values the compiled kernels would otherwise trust (an event index out of range writes
+    outside its array).
+    """
+    from tweenstream.runtime import layout as lay
+
+    ist, fst, pbuf = arrays["ist"], arrays["fst"], arrays["pbuf"]
+    if not np.isfinite(pbuf).all():
+        return "parameters or momentum are not finite"
+    finite = np.isfinite(fst)
+    finite[lay.S_WIN_BEST] = True  # -inf until the first plateau window closes
+    if not finite.all():
+        return "running statistics are not finite"
+    if not learner.config.rate_floor <= fst[lay.S_RATE] <= 1.0:
+        return f"adaptive rate {fst[lay.S_RATE]} outside [rate_floor, 1]"
+    counters = np.delete(ist[:lay.N_EVENTS], lay.N_SWITCHED_AT)
+    if (counters < 0).any() or ist[lay.N_SWITCHED_AT] < -1:
+        return "negative counters"
+    checks = {
+        "phase": 0 <= ist[lay.N_PHASE] <= lay.M_HEURISTIC,
+        "event ring position": 0 <= ist[lay.N_EVENT_HEAD] < lay.EVENT_RING,
+        "batch fill": ist[lay.N_BATCH_FILL] < learner.config.batch_size,
+        "rejected count": ist[lay.N_REJECTED] <= ist[lay.N_SEEN],
+        "EMA flag": ist[lay.N_EMA_STARTED] in (0, 1),
+        "event reasons": set(ist[lay.N_EVENTS + 1::2].tolist()) <= {0, *lay.REASONS},
+    }
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        return f"out of range: {', '.join(bad)}"
+    if features is not None and (
+            not isinstance(features, list) or len(features) != learner.network.n_inputs
+            or len(set(features)) != len(features)
+            or not all(isinstance(f, str) for f in features)):
+        return f"features must be {learner.network.n_inputs} distinct names"
+    return ""
 
 
 def _read_manifest(zf: zipfile.ZipFile, path: Any) -> dict[str, Any]:

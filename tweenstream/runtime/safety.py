@@ -30,6 +30,7 @@ from tweenstream.runtime.layout import (
     N_BATCH_FILL,
     N_CLEAN_EVENT,
     N_CLEAN_SNAP,
+    N_EMA_STARTED,
     N_EVENT_HEAD,
     N_EVENTS,
     N_EXPLOSIONS,
@@ -118,9 +119,10 @@ def check_step(table, pbuf, diag, cfg, icfg, fst, ist):
     elif fst[S_NORM2] > 0.0 and norm2 > cfg[F_MAX_JUMP] * cfg[F_MAX_JUMP] * fst[S_NORM2]:
         reason = R_JUMP
     else:
-        if ist[N_SEEN] == 1:
+        if ist[N_EMA_STARTED] == 0:  # the first clean check, not the first sample
             fst[S_FAST] = gap
             fst[S_SLOW] = gap
+            ist[N_EMA_STARTED] = 1
         else:
             fst[S_FAST] += cfg[F_FAST_ALPHA] * (gap - fst[S_FAST])
             # winsorised: a burst cannot raise the baseline it is judged against

@@ -6,7 +6,9 @@ On a small network those updates were more than half the time of a learning step
 0.97 -> 0.41 us per sample on an 8-4 network, 2.6 -> 1.4 us on 8-32-32-4). The interpreter's
 entry points therefore rebuild their buffers with ``unmanaged``: same memory, no reference
 count. This is safe because the caller (Python) holds the arrays for the whole call, and no
-compiled code keeps a view after it returns.
+compiled code keeps a view after it returns. These functions are for compiled code only: a view
+returned to Python would not keep its memory alive. Non-contiguous arrays are refused (their
+strides would be ignored).
 """
 
 import numpy as np
@@ -30,16 +32,22 @@ def _void_pointer(typingctx, address):
 @kernel
 def unmanaged_f32(a):
     """An unmanaged view of a C-contiguous float32 array (same shape, same memory)."""
+    if not a.flags.c_contiguous:
+        raise ValueError("unmanaged views need C-contiguous arrays")
     return carray(_void_pointer(a.ctypes.data), a.shape, np.float32)
 
 
 @kernel
 def unmanaged_f64(a):
     """An unmanaged view of a C-contiguous float64 array."""
+    if not a.flags.c_contiguous:
+        raise ValueError("unmanaged views need C-contiguous arrays")
     return carray(_void_pointer(a.ctypes.data), a.shape, np.float64)
 
 
 @kernel
 def unmanaged_i64(a):
     """An unmanaged view of a C-contiguous int64 array."""
+    if not a.flags.c_contiguous:
+        raise ValueError("unmanaged views need C-contiguous arrays")
     return carray(_void_pointer(a.ctypes.data), a.shape, np.int64)

@@ -340,10 +340,6 @@ class Daemon:
         if phase not in PHASES:
             return _fail("bad_request", f"phase must be one of {', '.join(PHASES)}, "
                          f"found {phase!r}")
-        if phase == "hybrid":
-            if self.learner.config.mode != "hybrid":
-                return _fail("bad_request", "hybrid needs a model built with mode='hybrid'")
-            phase = "tween"
         self.learner.set_phase(phase)
         self.log("phase", phase=phase)
         return {"ok": True, "code": "ok", "phase": self.learner.state()["phase"]}
