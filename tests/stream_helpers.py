@@ -1,0 +1,56 @@
+"""A daemon running in a thread over ipc endpoints in a short temporary folder."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from tweenstream import Learner
+from tweenstream.stream.client import Control
+from tweenstream.stream.daemon import Daemon, ServeConfig
+
+
+class Served:
+    """Start a daemon in a thread; ``stop()`` shuts it down and checks the thread ended."""
+
+    def __init__(self, learner: Learner, control_keys: tuple[Any, Any] | None = None,
+                 **settings: Any) -> None:
+        self.folder = tempfile.mkdtemp(prefix="ts-", dir="/tmp")  # ipc paths must be short
+        base = ServeConfig(data=f"ipc://{self.folder}/data", control=f"ipc://{self.folder}/ctl",
+                           checkpoint_dir=f"{self.folder}/ck", poll_ms=10)
+        if settings.get("metrics") is True:
+            settings["metrics"] = f"ipc://{self.folder}/metrics"
+        self.config = replace(base, **settings)
+        self.log = io.StringIO()
+        self.daemon = Daemon(learner, self.config, log=self.log)
+        self.thread = threading.Thread(target=self.daemon.run, daemon=True)
+        self.thread.start()
+        secret, server = control_keys or (None, None)
+        self.control = Control(self.config.control, timeout=20.0, retries=1,
+                               curve_secret=secret, server_public=server)
+        self.control.status()  # answers once the kernels are warm and the sockets bound
+
+    def wait(self, done: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict:
+        """Poll the status until ``done(status)`` holds; fail after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.control.status()
+            if done(st):
+                return st
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not reached in {timeout} s; status: {st}")
+            time.sleep(0.002)  # polling a condition, bounded by the deadline
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.control.shutdown()
+            self.thread.join(20)
+        self.control.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        assert not self.thread.is_alive(), "the daemon did not stop"
