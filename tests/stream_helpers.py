@@ -22,8 +22,11 @@ class Served:
     def __init__(self, learner: Learner, control_keys: tuple[Any, Any] | None = None,
                  **settings: Any) -> None:
         self.folder = tempfile.mkdtemp(prefix="ts-", dir="/tmp")  # ipc paths must be short
-        base = ServeConfig(data=f"ipc://{self.folder}/data", control=f"ipc://{self.folder}/ctl",
-                           checkpoint_dir=f"{self.folder}/ck", poll_ms=10)
+        if settings.pop("tcp", False):  # loopback, ports chosen by the system
+            endpoints = {"data": "tcp://127.0.0.1:*", "control": "tcp://127.0.0.1:*"}
+        else:
+            endpoints = {"data": f"ipc://{self.folder}/data", "control": f"ipc://{self.folder}/ctl"}
+        base = ServeConfig(**endpoints, checkpoint_dir=f"{self.folder}/ck", poll_ms=10)
         if settings.get("metrics") is True:
             settings["metrics"] = f"ipc://{self.folder}/metrics"
         self.config = replace(base, **settings)
@@ -31,6 +34,8 @@ class Served:
         self.daemon = Daemon(learner, self.config, log=self.log)
         self.thread = threading.Thread(target=self.daemon.run, daemon=True)
         self.thread.start()
+        assert self.daemon.ready.wait(60), "the daemon did not bind its sockets"
+        self.config = replace(self.config, **{k: v for k, v in self.daemon.bound.items()})
         secret, server = control_keys or (None, None)
         self.control = Control(self.config.control, timeout=20.0, retries=1,
                                curve_secret=secret, server_public=server)

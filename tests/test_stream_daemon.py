@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from stream_helpers import Served
 
 from tweenstream import Dense, Learner, Network, load
 from tweenstream.stream import protocol
-from tweenstream.stream.client import Producer
+from tweenstream.stream.client import Control, Producer
 
 
 @pytest.fixture
@@ -34,6 +36,57 @@ def test_learns_the_stream_test_then_train(served):
     assert q["samples"] == 60_000 and q["last_seq"] == 59 and q["gaps"] == 0
     assert q["recent_accuracy"] > 0.93 and q["prequential_accuracy"] > 0.88
     assert st["phase"] == "backprop"  # the hybrid learner plateaued and switched
+
+
+def test_over_tcp_loopback_with_system_chosen_ports(net_a):
+    s = Served(Learner(net_a, seed=0), tcp=True)
+    try:
+        assert s.config.data.startswith("tcp://127.0.0.1:") and not s.config.data.endswith("*")
+        X, y = quadrant_data(2000, seed=1)
+        with Producer(s.config.data) as p:
+            p.learn(X, y)
+        s.wait(lambda st: st["samples_seen"] == 2000)
+        assert s.control.predict(X[:2]).shape == (2, 4)
+    finally:
+        s.stop()
+
+
+def test_lazy_pirate_retries_after_silence():
+    ctx = zmq.Context.instance()
+    server = ctx.socket(zmq.ROUTER)
+    port = server.bind_to_random_port("tcp://127.0.0.1")
+
+    def answer_second_request():
+        server.recv_multipart()  # the first request is ignored: the client must retry
+        ident, empty, _ = server.recv_multipart()
+        server.send_multipart([ident, empty, protocol.pack({"ok": True, "code": "ok"})])
+
+    worker = threading.Thread(target=answer_second_request, daemon=True)
+    worker.start()
+    with Control(f"tcp://127.0.0.1:{port}", timeout=0.2, retries=5) as c:
+        assert c.status() == {"ok": True, "code": "ok"}
+    worker.join(10)
+    server.close(linger=0)
+
+
+def test_corrupt_newest_checkpoint_falls_back(net_a, tmp_path):
+    from tweenstream.stream.checkpoint import CheckpointStore
+    from tweenstream.stream.daemon import Daemon, ServeConfig
+
+    store = CheckpointStore(tmp_path / "ck")
+    first = Learner(net_a, seed=1)
+    first.learn_many(*quadrant_data(100, seed=0))
+    store.write(first, {"streams": {}, "counters": {"samples": 100}})
+    newest = store.write(Learner(net_a, seed=2), {})
+    newest.write_bytes(newest.read_bytes()[:500])
+    log = io.StringIO()
+    config = ServeConfig(data="inproc://x", control="inproc://y",
+                         checkpoint_dir=str(tmp_path / "ck"))
+    daemon = Daemon.resume(lambda: Learner(net_a, seed=9), config, log=log)
+    assert daemon.learner.state()["samples_seen"] == 100
+    events = [json.loads(line)["event"] for line in log.getvalue().splitlines()]
+    assert events == ["checkpoint_corrupt", "resumed"]
+    assert "ckpt-000000000002.tsm" in log.getvalue()
 
 
 def test_predict_and_learn_predict(served):

@@ -88,6 +88,8 @@ class Daemon:
             if config.checkpoint_dir else None
         self._log_file = log if log is not None else sys.stderr
         self._stop = threading.Event()
+        self.ready = threading.Event()  # set once the sockets are bound
+        self.bound: dict[str, str] = {}  # actual endpoints (a tcp port 0 / * becomes a number)
         self._xbuf = np.zeros((0, net.n_inputs), dtype=np.float32)
         self._ybuf = np.zeros((0,) if self.contract.classification else (0, net.n_outputs),
                               dtype=np.int64 if self.contract.classification else np.float32)
@@ -131,13 +133,16 @@ class Daemon:
                             self.config.data)
         control = self._socket(ctx, zmq.ROUTER, self.config.control)
         metrics = self._socket(ctx, zmq.PUB, self.config.metrics) if self.config.metrics else None
+        self.bound = {"data": _endpoint(data), "control": _endpoint(control)}
+        if metrics is not None:
+            self.bound["metrics"] = _endpoint(metrics)
         self._install_signals()
         poller = zmq.Poller()
         poller.register(control, zmq.POLLIN)
         poller.register(data, zmq.POLLIN)
-        self.log("serving", version=__version__, data=self.config.data,
-                 control=self.config.control, metrics=self.config.metrics,
+        self.log("serving", version=__version__, **self.bound,
                  network=self.learner.network.to_dict(), mode=self.learner.config.mode)
+        self.ready.set()
         next_metrics = time.monotonic() + self.config.metrics_interval
         try:
             while not self._stop.is_set():
@@ -398,6 +403,11 @@ class Daemon:
                          f"{st[f'running_{self.metric}']:.3f}  phase {st['phase']:<8} "
                          f"explosions {st['explosions']}  rejected {sum(self.rejected.values())} ")
         sys.stderr.flush()
+
+
+def _endpoint(sock: zmq.Socket) -> str:
+    value = sock.getsockopt(zmq.LAST_ENDPOINT)
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _fail(code: str, reason: str) -> dict[str, Any]:
