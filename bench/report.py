@@ -1,7 +1,8 @@
-"""Turn a pytest-benchmark JSON file into the engine table of docs/benchmarks.md.
+"""Turn a pytest-benchmark JSON file into the tables of docs/benchmarks.md.
 
-Usage: ``python -m bench.report build/bench.json [docs/benchmarks.md]``. The table replaces the
-text between the ``engine`` markers of the document, so other sections are kept.
+Usage: ``python -m bench.report build/bench.json [docs/benchmarks.md]``. Each table replaces the
+text between its markers (``<!-- engine:begin -->`` ... ``<!-- engine:end -->``, and the same for
+``daemon``) in the document; other text is kept, and a table with no results is left as it is.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import platform
 import sys
 from pathlib import Path
 
-BEGIN, END = "<!-- engine:begin -->", "<!-- engine:end -->"
 PEAK_GFLOPS = 2 * 8 * 2 * 2.45  # 2 FMA pipes x 8 float32 lanes x 2 flops x 2.45 GHz
 # BENCHMARKS.md, hand-written Numba loop, whole stream in one call, tanh hidden layers (µs)
 HANDWRITTEN_TANH = {"A": 2.13, "B": 13.9, "C": 76.0}
@@ -37,6 +37,8 @@ def table(data: dict) -> str:
     params: dict[str, int] = {}
     for b in data["benchmarks"]:
         info = b["extra_info"]
+        if info.get("table", "engine") != "engine":
+            continue
         us = b["stats"]["median"] * 1e6 / info["samples"]
         rows.setdefault((info["shape"], info["mode"]), {})[info["op"]] = us
         params[info["shape"]] = info["params"]
@@ -57,15 +59,17 @@ def table(data: dict) -> str:
     return "\n".join(lines)
 
 
-def render(data: dict) -> str:
-    """The whole engine section: provenance, table, notes."""
+def _provenance(data: dict, detail: str) -> str:
     date = data.get("datetime", datetime.datetime.now().isoformat())[:10]
-    cores = os.cpu_count()
+    return (f"Measured {date} on {_cpu()} ({os.cpu_count()} cores), Python "
+            f"{platform.python_version()}. Command: `make bench` ({detail}).")
+
+
+def render_engine(data: dict) -> str:
+    """The engine section: provenance, table, notes."""
     return "\n".join([
-        BEGIN,
-        f"Measured {date} on {_cpu()} ({cores} cores), Python {platform.python_version()}, "
-        "one thread. Command: `make bench` (pytest-benchmark medians; learn_many over "
-        "20,000 / 4,000 / 500 samples per call for A / B / C).",
+        _provenance(data, "pytest-benchmark medians, one thread; learn_many over 20,000 / 4,000 "
+                    "/ 500 samples per call for A / B / C"),
         "",
         table(data),
         "",
@@ -73,8 +77,46 @@ def render(data: dict) -> str:
         "(2 FMA pipes x 8 lanes x 2 flops x 2.45 GHz). \"vs hand-written\" is BENCHMARKS.md's "
         "hand-written Numba loop with tanh hidden layers (2.13 / 13.9 / 76 µs) divided by ours: "
         "above 1x means faster.",
-        END,
     ])
+
+
+def render_daemon(data: dict) -> str:
+    """The daemon section: samples/s per transport and message size, predict latency."""
+    rows = [b for b in data["benchmarks"] if b["extra_info"].get("table") == "daemon"]
+    learn = {(b["extra_info"]["transport"], b["extra_info"]["rows"]):
+             b["extra_info"]["samples"] / b["stats"]["median"]
+             for b in rows if b["extra_info"]["op"] == "learn"}
+    lines = ["| transport | 1 sample/message | 64 samples/message | 1024 samples/message | "
+             "predict p50 µs | p99 µs | p99.9 µs |", "|---|---|---|---|---|---|---|"]
+    for transport in ("ipc", "tcp"):
+        pred = next((b["extra_info"] for b in rows if b["extra_info"]["op"] == "predict"
+                     and b["extra_info"]["transport"] == transport), {})
+        nan = float("nan")
+        rates = " | ".join(f"{learn.get((transport, n), nan):,.0f}" for n in (1, 64, 1024))
+        lats = " | ".join(f"{pred.get(k, nan):.0f}" for k in ("p50", "p99", "p999"))
+        lines.append(f"| {transport} | {rates} | {lats} |")
+    return "\n".join([
+        _provenance(data, "bench/test_daemon.py: the daemon in its own process, the producer in "
+                    "another; a timed call ends when the daemon has learned every sample"),
+        "",
+        "Learned samples per second (shape A, tween mode, test-then-train), and single-sample "
+        "predict round trips over the control socket (3,000 requests):",
+        "",
+        *lines,
+    ])
+
+
+SECTIONS = {"engine": render_engine, "daemon": render_daemon}
+
+
+def update(text: str, name: str, body: str) -> str:
+    """Replace the text between the markers of section ``name`` (appending them if absent)."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    section = f"{begin}\n{body}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        return head + section + rest.split(end, 1)[1]
+    return text + ("\n" if text else "") + section + "\n"
 
 
 def main(argv: list[str]) -> int:
@@ -84,14 +126,12 @@ def main(argv: list[str]) -> int:
     data = json.loads(Path(argv[0]).read_text())
     doc = Path(argv[1] if len(argv) == 2 else "docs/benchmarks.md")
     text = doc.read_text() if doc.exists() else ""
-    section = render(data)
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text + ("\n" if text else "") + section + "\n"
+    present = {b["extra_info"].get("table", "engine") for b in data["benchmarks"]}
+    for name, render in SECTIONS.items():
+        if name in present:
+            text = update(text, name, render(data))
     doc.write_text(text)
-    print(f"wrote the engine table to {doc}")
+    print(f"wrote {', '.join(sorted(present & set(SECTIONS)))} to {doc}")
     return 0
 
 

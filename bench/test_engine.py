@@ -33,7 +33,7 @@ def _setup(shape: str, mode: str, n: int) -> tuple[Learner, np.ndarray, np.ndarr
 
 
 def _info(benchmark, shape: str, mode: str, op: str, samples: int, model: Learner) -> None:
-    benchmark.extra_info.update(shape=shape, mode=mode, op=op, samples=samples,
+    benchmark.extra_info.update(table="engine", shape=shape, mode=mode, op=op, samples=samples,
                                 params=model.network.param_count)
 
 

@@ -1,0 +1,94 @@
+"""End-to-end daemon throughput and predict latency (shape A, learning in tween mode).
+
+The daemon runs as its own process (one core), the producer in this one (the other core), so
+the figures include encoding, ZeroMQ transport, decoding, validation and learning. Each
+timed call sends ``messages`` messages and returns when the daemon has learned them all.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tweenstream.stream.client import Control, Producer
+
+SIZES = {1: 10_000, 64: 1_500, 1024: 150}  # rows per message -> messages per timed call
+
+
+@pytest.fixture(scope="module", params=["ipc", "tcp"])
+def daemon(request):
+    folder = tempfile.mkdtemp(prefix="tsb-", dir="/tmp")
+    if request.param == "ipc":
+        data, ctl = f"ipc://{folder}/data", f"ipc://{folder}/ctl"
+    else:
+        data, ctl = "tcp://127.0.0.1:*", "tcp://127.0.0.1:*"  # the system picks the ports
+    proc = subprocess.Popen([sys.executable, "-m", "tweenstream", "serve", "--data", data,
+                             "--control", ctl, "--mode", "tween", "--log", f"{folder}/log"])
+    data, ctl = _bound(Path(folder) / "log")
+    control = Control(ctl, timeout=60, retries=1)
+    control.status()
+    yield request.param, data, control
+    control.shutdown()
+    proc.wait(timeout=30)
+    control.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _bound(log: Path) -> tuple[str, str]:
+    """The endpoints the daemon bound, from its "serving" log line (within 120 s)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines() if log.exists() else []:
+            event = json.loads(line)
+            if event["event"] == "serving":
+                return event["data"], event["control"]
+        time.sleep(0.05)
+    raise RuntimeError("the daemon did not start")
+
+
+def _wait_for(control: Control, samples: int) -> None:
+    while control.status()["samples_seen"] < samples:
+        time.sleep(0.0005)
+
+
+@pytest.mark.parametrize("rows", SIZES)
+def test_learn_throughput(benchmark, daemon, rows):
+    transport, data, control = daemon
+    messages = SIZES[rows]
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (rows, 8)).astype(np.float32)
+    y = (2 * (X[:, 0] > 0) + (X[:, 1] > 0)).astype(np.int64)
+    producer = Producer(data, stream=f"{transport}-{rows}", sndhwm=100_000)
+
+    def send_all() -> None:
+        target = control.status()["samples_seen"] + rows * messages
+        for _ in range(messages):
+            producer.learn(X, y)
+        _wait_for(control, target)
+
+    benchmark.extra_info.update(table="daemon", transport=transport, rows=rows,
+                                samples=rows * messages, op="learn")
+    benchmark.pedantic(send_all, rounds=3, iterations=1, warmup_rounds=1)
+    producer.close()
+
+
+def test_predict_latency(benchmark, daemon):
+    transport, _, control = daemon
+    x = np.zeros((1, 8), np.float32)
+    times = []
+    for _ in range(3_000):
+        t0 = time.perf_counter()
+        control.predict(x)
+        times.append(time.perf_counter() - t0)
+    p50, p99, p999 = np.percentile(np.array(times) * 1e6, [50, 99, 99.9])
+    benchmark.extra_info.update(table="daemon", transport=transport, rows=1, samples=1,
+                                op="predict", p50=p50, p99=p99, p999=p999)
+    benchmark(control.predict, x)
