@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -228,3 +229,23 @@ def test_bad_frames_are_rejected_and_change_nothing(fuzz_target, frames):
         assert after["samples_seen"] == before["samples_seen"]
         assert after["updates"] == before["updates"]
     assert "internal_error" not in after["rejected_messages"]
+
+
+def test_sub_data_socket_follows_a_publisher(net_a):
+    s = Served(Learner(net_a, seed=0), subscribe=True)
+    try:
+        X, y = quadrant_data(3000, seed=6)
+        with Producer(s.config.data, stream="pub", publish=True) as p:
+            # a new subscriber misses what was published before it joined: resend seq 0 until
+            # it is learned (repeats are duplicates, never learned twice), then the rest
+            deadline = time.monotonic() + 20
+            while s.control.status()["samples_seen"] == 0:
+                assert time.monotonic() < deadline, "the subscriber never joined"
+                p.seq = 0
+                p.learn(X[:1000], y[:1000])
+            for i in (1, 2):
+                p.learn(X[i * 1000:(i + 1) * 1000], y[i * 1000:(i + 1) * 1000])
+            st = s.wait(lambda st: st["samples_seen"] == 3000)
+        assert st["streams"]["pub"]["last_seq"] == 2
+    finally:
+        s.stop()
