@@ -1,5 +1,8 @@
 """tweenstream: continuous online learning of small neural networks.
 
+Names are imported on first use, so that ``tweenstream.edge`` (onnxruntime only) never loads
+the compiled engine.
+
 Examples
 --------
 >>> from tweenstream import Dense, Learner, Network
@@ -9,10 +12,30 @@ Examples
 [0, 1, 2]
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from tweenstream.models import Dense, Network
-from tweenstream.runtime import Learner, TweenConfig
-from tweenstream.runtime.persist import load, save
-
+_EXPORTS = {
+    "Dense": "tweenstream.models",
+    "Network": "tweenstream.models",
+    "Learner": "tweenstream.runtime",
+    "TweenConfig": "tweenstream.runtime",
+    "load": "tweenstream.runtime.persist",
+    "save": "tweenstream.runtime.persist",
+}
 __all__ = ["Dense", "Learner", "Network", "TweenConfig", "__version__", "load", "save"]
+
+if TYPE_CHECKING:
+    from tweenstream.models import Dense, Network
+    from tweenstream.runtime import Learner, TweenConfig
+    from tweenstream.runtime.persist import load, save
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'tweenstream' has no attribute {name!r}")
