@@ -1,4 +1,7 @@
-"""The ``tweenstream`` command: serve, send, status, keys, demo, info."""
+"""The ``tweenstream`` command: serve, send, status, keys, export, edge, demo, info.
+
+Subcommands import what they need when they run: ``edge`` and ``status`` never load numba.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from pathlib import Path
 
 def _parser() -> argparse.ArgumentParser:
     from tweenstream.demo import add_demo
+    from tweenstream.edge.server import add_edge
+    from tweenstream.export.commands import add_export
     from tweenstream.stream.commands import add_keys, add_send, add_serve, add_status
 
     parser = argparse.ArgumentParser(prog="tweenstream", description=__doc__)
@@ -19,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     add_send(sub)
     add_status(sub)
     add_keys(sub)
+    add_export(sub)
+    add_edge(sub)
     add_demo(sub)
     info = sub.add_parser("info", help="describe a saved model")
     info.add_argument("model", type=Path)
@@ -46,9 +53,11 @@ def info(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tweenstream`` command; returns the exit code."""
     from tweenstream.demo import run_demo
+    from tweenstream.edge.server import run_edge
+    from tweenstream.export.commands import run_export
     from tweenstream.stream.commands import run_keys, run_send, run_serve, run_status
 
     args = _parser().parse_args(argv)
     handlers = {"serve": run_serve, "send": run_send, "status": run_status, "keys": run_keys,
-                "demo": run_demo, "info": info}
+                "export": run_export, "edge": run_edge, "demo": run_demo, "info": info}
     return handlers[args.command](args)

@@ -16,13 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from tweenstream.models import Dense, Network
-from tweenstream.models.activations import canonical_activation
-from tweenstream.runtime.learner import Learner
-from tweenstream.runtime.persist import ModelFileError, load
 from tweenstream.stream.client import Control, Producer
-from tweenstream.stream.daemon import Daemon, ServeConfig
 from tweenstream.stream.security import Curve
+
+# The compiled engine is imported inside the commands that learn, so that ``tweenstream edge``
+# and ``tweenstream status`` run where numba is not installed.
 
 
 def _positive(kind: type) -> Any:
@@ -85,6 +83,9 @@ def add_serve(sub: Any) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Build (or resume) the learner and serve it until shutdown or a signal."""
+    from tweenstream.runtime.persist import ModelFileError
+    from tweenstream.stream.daemon import Daemon, ServeConfig
+
     try:
         curve = Curve.from_files(args.curve_secret, args.allow_keys) if args.curve_secret \
             else None
@@ -113,6 +114,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def _fallback(args: argparse.Namespace) -> Any:
     """The learner to use when there is no checkpoint: the --model file or a built-in net."""
+    from tweenstream.models import Dense, Network
+    from tweenstream.models.activations import canonical_activation
+    from tweenstream.runtime.learner import Learner
+    from tweenstream.runtime.persist import load
+
     if args.model is not None:
         model = load(args.model)
         return lambda: model

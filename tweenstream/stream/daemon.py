@@ -99,7 +99,7 @@ class Daemon:
         self._commands: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "status": self._cmd_status, "metrics": self._cmd_metrics,
             "checkpoint": self._cmd_checkpoint, "set-phase": self._cmd_set_phase,
-            "save": self._cmd_save, "shutdown": self._cmd_shutdown,
+            "save": self._cmd_save, "export": self._cmd_export, "shutdown": self._cmd_shutdown,
         }
         if state:
             self._restore(state)
@@ -265,22 +265,21 @@ class Daemon:
 
     # --- control -------------------------------------------------------------------------
     def _on_control(self, sock: zmq.Socket, frames: list[Any]) -> None:
-        cut = 2 if len(frames) > 2 and frames[1].bytes == b"" else 1  # REQ or DEALER peer
-        envelope, body = [f.bytes for f in frames[:cut]], frames[cut:]
+        envelope, body = protocol.split_envelope([f.buffer for f in frames])
         if not body:
             self._reject(ProtocolError("truncated", "empty control message"), "control")
             return
         try:
-            first = protocol.unpack(body[0].buffer, self.config.limits.max_header_bytes)
+            first = protocol.unpack(body[0], self.config.limits.max_header_bytes)
         except ProtocolError as err:
             self._reject(err, "control")
-            sock.send_multipart([*envelope, protocol.pack(_fail(err.code, err.reason))])
+            sock.send_multipart([*envelope, *protocol.error_reply(err.code, err.reason)])
             return
         if "cmd" in first:
             reply = self._command(first)
             sock.send_multipart([*envelope, protocol.pack(reply)])
         else:
-            sock.send_multipart([*envelope, *self._predict([f.buffer for f in body])])
+            sock.send_multipart([*envelope, *self._predict(body)])
 
     def _command(self, request: dict[str, Any]) -> dict[str, Any]:
         handler = self._commands.get(request.get("cmd"))  # type: ignore[arg-type]
@@ -299,7 +298,7 @@ class Daemon:
                 raise ProtocolError("unknown_kind", f"{msg.kind} belongs on the data socket")
         except ProtocolError as err:
             self._reject(err, "control")
-            return [protocol.pack(_fail(err.code, err.reason))]
+            return protocol.error_reply(err.code, err.reason)
         assert msg.X is not None  # decode guarantees X for predict kinds
         xb, _ = self._buffers(len(msg.X))
         np.copyto(xb, msg.X)
@@ -308,9 +307,7 @@ class Daemon:
         if msg.kind == "predict" and msg.ids is not None:
             self.labels.put(msg.ids, xb)
         self.counters["predictions"] += len(xb)
-        header = {"ok": True, "code": "ok", "kind": "prediction", "dtype": protocol.X_DTYPE,
-                  "shape": list(out.shape)}
-        reply = [protocol.pack(header), np.ascontiguousarray(out, dtype="<f4").tobytes()]
+        reply = protocol.prediction_reply(out)
         if msg.kind == "learn_predict":
             self._apply(msg)
         return reply
@@ -355,6 +352,37 @@ class Daemon:
             return _fail("bad_request", "save needs a 'path' string")
         self.learner.save(Path(path))
         return {"ok": True, "code": "ok", "path": path}
+
+    def _cmd_export(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Export ONNX (with its parity check) to ``path``; with ``push``, send it to an edge
+        predictor's endpoint, which checks it and swaps it in (or keeps its old model)."""
+        from tweenstream.export.builder import ExportError, export
+        from tweenstream.stream.client import Control
+
+        path, push = request.get("path"), request.get("push")
+        if not isinstance(path, str) or not path:
+            return _fail("bad_request", "export needs a 'path' string")
+        if push is not None and not isinstance(push, str):
+            return _fail("bad_request", "'push' must be an endpoint string")
+        try:
+            report = export(self.learner, path)
+        except ExportError as err:
+            return _fail("parity", str(err))
+        reply: dict[str, Any] = {"ok": True, "code": "ok", "path": path,
+                                 "parity_max_abs": report["parity"]["max_abs"],
+                                 "weights_sha256": report["weights_sha256"]}
+        if push:
+            with Control(push, timeout=float(request.get("timeout", 5.0)), retries=1) as edge:
+                try:
+                    answer = edge.request([protocol.pack({"cmd": "swap"}),
+                                           Path(path).read_bytes()], "swap")
+                    reply["pushed"] = protocol.unpack(answer[0])
+                except TimeoutError as err:
+                    reply["pushed"] = _fail("timeout", str(err))
+            reply["ok"] = bool(reply["pushed"].get("ok"))
+            reply["code"] = "ok" if reply["ok"] else "push_failed"
+        self.log("export", path=path, push=push, ok=reply["ok"])
+        return reply
 
     def _cmd_shutdown(self, request: dict[str, Any]) -> dict[str, Any]:
         self.stop()

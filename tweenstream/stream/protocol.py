@@ -253,3 +253,30 @@ def unpack(data: Any, max_bytes: int = 65_536) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise ProtocolError("garbage", "a control message is a msgpack map")
     return obj
+
+
+def split_envelope(frames: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """Split a ROUTER message into (routing envelope, body); REQ peers add an empty frame.
+
+    Examples
+    --------
+    >>> split_envelope([b"id", b"", b"body"])
+    ([b'id', b''], [b'body'])
+    >>> split_envelope([b"id", b"body"])
+    ([b'id'], [b'body'])
+    """
+    cut = 2 if len(frames) > 2 and bytes(frames[1]) == b"" else 1
+    return list(frames[:cut]), list(frames[cut:])
+
+
+def prediction_reply(out: np.ndarray) -> list[bytes]:
+    """The two reply frames of a prediction: header map, raw float32 (n, k)."""
+    data = np.ascontiguousarray(out, dtype=X_DTYPE)
+    header = {"ok": True, "code": "ok", "kind": "prediction", "dtype": X_DTYPE,
+              "shape": list(data.shape)}
+    return [pack(header), data.tobytes()]
+
+
+def error_reply(code: str, reason: str) -> list[bytes]:
+    """The one reply frame of a failure."""
+    return [pack({"ok": False, "code": code, "reason": reason})]
