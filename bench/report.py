@@ -106,7 +106,37 @@ def render_daemon(data: dict) -> str:
     ])
 
 
-SECTIONS = {"engine": render_engine, "daemon": render_daemon}
+def render_edge(data: dict) -> str:
+    """The edge section: latency per way of predicting, and the int8 trade-off."""
+    rows = [b["extra_info"] | {"us": b["stats"]["median"] * 1e6} for b in data["benchmarks"]
+            if b["extra_info"].get("table") == "edge"]
+    ways = ("engine", "ort-fp32", "edge-ipc", "ort-int8")
+    head = " | ".join(f"{w} b{n}" for n in (1, 64) for w in ways)
+    lines = [f"| shape | {head} | fp32 bytes | int8 bytes | fp32 acc | int8 acc |",
+             "|---" * (5 + 2 * len(ways)) + "|"]
+    for shape in sorted({r["shape"] for r in rows}):
+        mine = {(r["how"], r["batch"]): r for r in rows if r["shape"] == shape}
+        cells = [f"{mine[(w, n)]['us']:.1f}" if (w, n) in mine else "" for n in (1, 64)
+                 for w in ways]
+        q = mine.get(("ort-int8", 1), {})
+        extra = [f"{q.get('fp32_bytes', 0):,}", f"{q.get('int8_bytes', 0):,}",
+                 f"{q.get('fp32_accuracy', float('nan')):.3f}",
+                 f"{q.get('int8_accuracy', float('nan')):.3f}"]
+        lines.append(f"| {shape} | {' | '.join(cells)} | {' | '.join(extra)} |")
+    return "\n".join([
+        _provenance(data, "bench/test_edge.py: pytest-benchmark medians in µs per call; b1 = one "
+                    "sample, b64 = a batch of 64; engine = the compiled forward via "
+                    "predict_one / predict_proba_many; ort = onnxruntime in-process; edge-ipc = "
+                    "a round trip to `tweenstream edge` over ipc"),
+        "",
+        *lines,
+        "",
+        "Accuracies are held-out (2,000 samples) on a synthetic task each shape learned for "
+        "20,000 / 10,000 / 3,000 samples (A / B / C).",
+    ])
+
+
+SECTIONS = {"engine": render_engine, "daemon": render_daemon, "edge": render_edge}
 
 
 def update(text: str, name: str, body: str) -> str:
