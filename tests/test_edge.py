@@ -206,3 +206,27 @@ def test_edge_cli_refuses_a_bad_model(tmp_path, capsys):
     (tmp_path / "bad.onnx").write_bytes(b"nope")
     assert main(["edge", str(tmp_path / "bad.onnx")]) == 2
     assert "corrupt: not an ONNX model" in capsys.readouterr().err
+
+
+def test_no_request_fails_during_swaps(folder):
+    first, a = _model(folder, "a.onnx", seed=0)
+    second, b = _model(folder, "b.onnx", seed=1)
+    edge = Edge(a, folder)
+    X, _ = quadrant_data(1, seed=2)
+    allowed = [first.predict_proba_many(X), second.predict_proba_many(X)]
+    answers: list[np.ndarray] = []
+
+    def ask() -> None:
+        with Control(edge.server.bound, timeout=20, retries=1) as c:
+            for _ in range(300):
+                answers.append(c.predict(X))
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    models = [a.read_bytes(), b.read_bytes()]
+    for i in range(20):
+        assert unpack(edge.control.request([SWAP, models[i % 2]], "swap")[0])["ok"]
+    asker.join(60)
+    edge.close()
+    assert len(answers) == 300
+    assert all(min(np.abs(got - want).max() for want in allowed) <= 1e-5 for got in answers)
