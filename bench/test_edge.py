@@ -19,7 +19,7 @@ from tweenstream import Dense, Learner, Network
 from tweenstream.edge import EdgePredictor
 from tweenstream.edge.server import EdgeServer
 from tweenstream.export import export
-from tweenstream.export.builder import session
+from tweenstream.export.format import session
 from tweenstream.stream.client import Control
 
 SHAPES = {"A": (8, (32, 32), 4), "B": (64, (128, 128), 10), "C": (784, (256, 128), 10)}

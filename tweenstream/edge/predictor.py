@@ -18,18 +18,14 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from tweenstream.errors import CodedError
 from tweenstream.export import format as fmt
 
 LATENCY_WINDOW = 8192
 
 
-class SwapRejected(ValueError):
+class SwapRejected(CodedError):
     """A candidate model failed a check; ``code`` names which."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -40,16 +36,6 @@ class Served:
     contract: fmt.ModelContract
     description: dict[str, Any]
     source: str
-
-
-def make_session(data: bytes) -> ort.InferenceSession:
-    """One thread, all graph optimisations: tuned for single-sample latency."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
 def check(data: bytes, current: fmt.ModelContract | None, source: str) -> Served:
@@ -64,7 +50,7 @@ def check(data: bytes, current: fmt.ModelContract | None, source: str) -> Served
         if why:
             raise SwapRejected("contract", why)
     try:
-        sess = make_session(data)
+        sess = fmt.session(data)
     except (RuntimeError, ValueError) as err:  # onnxruntime's errors derive from these
         raise SwapRejected("runtime", str(err).splitlines()[0]) from None
     probe = np.random.default_rng(0).standard_normal((4, contract.n_inputs)).astype(np.float32)

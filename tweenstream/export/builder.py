@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from tweenstream import __version__
 from tweenstream.export import dense as _dense  # noqa: F401  (registers the converter)
 from tweenstream.export import format as fmt
+from tweenstream.export.format import session
 from tweenstream.export.graph import Graph
 from tweenstream.export.registry import converter
 from tweenstream.models.registry import kind_of
@@ -82,17 +82,6 @@ def build_model(learner: Learner, labels: list[str] | None = None) -> onnx.Model
     onnx.checker.check_model(model, full_check=True)
     onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     return model
-
-
-def session(model: onnx.ModelProto | bytes) -> ort.InferenceSession:
-    """An onnxruntime session tuned for single-sample latency (one thread, all optimisations)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    data = model if isinstance(model, bytes) else model.SerializeToString()
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
 def _engine(learner: Learner, X: np.ndarray) -> np.ndarray:
@@ -170,7 +159,7 @@ def export(learner: Learner, path: str | Path, *, recorded: np.ndarray | None = 
     return report
 
 
-def _latency_us(sess: ort.InferenceSession, n_inputs: int, runs: int = 2000) -> float:
+def _latency_us(sess: Any, n_inputs: int, runs: int = 2000) -> float:
     x = np.zeros((1, n_inputs), np.float32)
     for _ in range(50):
         sess.run(None, {fmt.INPUT: x})
@@ -182,7 +171,7 @@ def _latency_us(sess: ort.InferenceSession, n_inputs: int, runs: int = 2000) -> 
     return float(np.median(times) * 1e6)
 
 
-def _accuracy(sess: ort.InferenceSession, X: np.ndarray, y: np.ndarray, task: str) -> float:
+def _accuracy(sess: Any, X: np.ndarray, y: np.ndarray, task: str) -> float:
     out = sess.run(None, {fmt.INPUT: np.ascontiguousarray(X, dtype=np.float32)})[0]
     if task == "classification":
         return float((out.argmax(axis=1) == y).mean())

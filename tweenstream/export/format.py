@@ -19,8 +19,11 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 from google.protobuf.message import DecodeError
 from onnx import numpy_helper
+
+from tweenstream.errors import CodedError
 
 OPSET = 17  # supported by every onnxruntime >= 1.14, and so by the pinned range
 IR_VERSION = 8
@@ -35,13 +38,8 @@ META_DIGEST = "tweenstream.weights_sha256"
 META_INPUTS = "tweenstream.n_inputs"
 
 
-class FormatError(ValueError):
+class FormatError(CodedError):
     """A model file that is not a valid tweenstream export; ``code`` names the check."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -63,6 +61,18 @@ class ModelContract:
             if mine != theirs:
                 return f"{field} is {theirs!r}, the served model has {mine!r}"
         return ""
+
+
+def session(model: onnx.ModelProto | bytes) -> ort.InferenceSession:
+    """An onnxruntime session tuned for single-sample latency: one intra-op and one inter-op
+    thread, sequential execution, every graph optimisation."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    data = model if isinstance(model, bytes) else model.SerializeToString()
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
 def weights_digest(model: onnx.ModelProto) -> str:

@@ -24,6 +24,8 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from tweenstream.errors import CodedError
+
 VERSION = 1
 KINDS = ("learn", "predict", "learn_predict", "label")
 X_DTYPE = "<f4"
@@ -37,13 +39,8 @@ _FRAMES = {"learn": 3, "predict": 2, "learn_predict": 3, "label": 2}
 _MSGPACK_ERRORS = (ValueError, TypeError, OverflowError)
 
 
-class ProtocolError(ValueError):
+class ProtocolError(CodedError):
     """A message that breaks the protocol; ``code`` is one of ``REASONS``."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
 
 
 @dataclass(frozen=True)
