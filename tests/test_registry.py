@@ -1,4 +1,5 @@
-"""Every registered layer kind has every part: spec, shapes, init, op code, kernels, oracle."""
+"""Every registered layer kind has every part: spec, shapes, init, op code, kernels, oracle,
+ONNX converter, and an example network for the shared invariant suite."""
 
 from __future__ import annotations
 
@@ -6,41 +7,37 @@ import dataclasses
 
 import numpy as np
 import pytest
+from kinds import EXAMPLES
 from oracle import ORACLES
 
-from tweenstream import Learner, Network
-from tweenstream.models import kinds
+from tweenstream import Learner
+from tweenstream.export.registry import converters
+from tweenstream.models import kind_of, kinds
 from tweenstream.models.registry import MAX_DIMS
 
 KINDS = kinds()
 
 
-def _example(kind):
-    """The smallest valid spec of a kind (every kind's first field is its size)."""
-    first = dataclasses.fields(kind.spec_type)[0].name
-    return kind.spec_type(**{first: 3})
-
-
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_every_kind_has_every_part(kind):
-    spec = _example(kind)
+    assert kind.name in EXAMPLES, f"add an example network for {kind.name!r} to tests/kinds.py"
+    assert kind.name in ORACLES, f"no NumPy oracle for {kind.name!r} in tests/oracle"
+    import tweenstream.export.builder  # noqa: F401  (registers the converters)
+
+    assert kind.name in converters(), f"no ONNX converter for {kind.name!r}"
+    net = EXAMPLES[kind.name]
+    index = next(i for i, s in enumerate(net.layers) if kind_of(s) is kind)
+    spec, in_shape = net.layers[index], net.in_shapes[index]
     assert dataclasses.is_dataclass(spec) and kind.spec_type.__dataclass_params__.frozen
-    in_shape = (5,)
-    out_shape = kind.output_shape(spec, in_shape)
-    shapes = kind.param_shapes(spec, in_shape)
+    assert kind.output_shape(spec, in_shape) == net.shapes[index]
     values = kind.init(spec, in_shape, np.random.default_rng(0))
-    assert [v.shape for v in values] == [s for _, s in shapes]
+    assert [v.shape for v in values] == [s for _, s in kind.param_shapes(spec, in_shape)]
     assert all(v.dtype == np.float32 for v in values)
     assert len(kind.plan_dims(spec, in_shape)) <= MAX_DIMS
-    assert kind.type_rate > 0 and kind.op_code > 0
-    assert kind.name in ORACLES, f"no NumPy oracle for {kind.name!r} in tests/oracle"
-    # the interpreter dispatches on its op code: a network of it learns and predicts
-    from tweenstream import Dense
-
-    net = Network(5, [spec, Dense(2)])
+    assert kind.type_rate > 0 and kind.op_code > 0 and kind.scratch(spec, in_shape) >= 0
+    # the interpreter dispatches on its op code: the network learns and predicts
     model = Learner(net, mode="backprop", seed=0)
     before = model.arena.params.copy()
-    model.learn_one(np.ones(5, np.float32), 1)
+    model.learn_one(np.ones(net.n_inputs, np.float32), 1)
     assert not np.array_equal(before, model.arena.params)
-    assert model.predict_proba_many(np.ones((2, 5), np.float32)).shape == (2, 2)
-    assert out_shape == net.shapes[0]
+    assert model.predict_proba_many(np.ones((2, net.n_inputs), np.float32)).shape == (2, 3)

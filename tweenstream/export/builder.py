@@ -21,8 +21,9 @@ import onnx
 from onnx import TensorProto, helper
 
 from tweenstream import __version__
-from tweenstream.export import dense as _dense  # noqa: F401  (registers the converter)
+from tweenstream.export import dense as _dense  # noqa: F401  (these imports register
 from tweenstream.export import format as fmt
+from tweenstream.export import norm as _norm  # noqa: F401  the converters)
 from tweenstream.export.format import session
 from tweenstream.export.graph import Graph
 from tweenstream.export.registry import converter
@@ -31,7 +32,7 @@ from tweenstream.runtime.learner import Learner
 from tweenstream.runtime.persist import write_atomic
 
 #: Parity tolerance (max absolute difference) per layer kind; a network uses its loosest kind.
-TOLERANCE = {"dense": 1e-5}
+TOLERANCE = {"dense": 1e-5, "layer_norm": 1e-5, "rms_norm": 1e-5, "flatten": 1e-5}
 
 
 class ExportError(RuntimeError):

@@ -88,7 +88,8 @@ def weights_digest(model: onnx.ModelProto) -> str:
     h = hashlib.sha256()
     for init in sorted(model.graph.initializer, key=lambda t: t.name):
         h.update(init.name.encode())
-        h.update(np.ascontiguousarray(numpy_helper.to_array(init)).astype("<f4").tobytes())
+        arr = numpy_helper.to_array(init)
+        h.update(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
     return h.hexdigest()
 
 

@@ -37,9 +37,9 @@ class Graph:
         self._names.add(name)
         return name
 
-    def constant(self, name: str, value: np.ndarray) -> str:
-        """Add a float32 initializer."""
-        arr = np.ascontiguousarray(value, dtype=np.float32)
+    def constant(self, name: str, value: np.ndarray, dtype: type = np.float32) -> str:
+        """Add an initializer (float32 unless ``dtype`` says otherwise, e.g. int64 shapes)."""
+        arr = np.ascontiguousarray(value, dtype=dtype)
         self.initializers.append(numpy_helper.from_array(arr, self._unique(name)))
         return name
 

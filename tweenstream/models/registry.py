@@ -10,7 +10,7 @@ registries of their own, keyed by the same kind name; a test checks every kind h
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,13 @@ class LayerKind:
         Seeded initial values, in ``param_shapes`` order.
     plan_dims : callable(spec, in_shape) -> tuple of int
         Kind-specific integers stored in the plan row (at most ``MAX_DIMS``).
+    scratch : callable(spec, in_shape) -> int
+        Values of per-sample scratch the kind's kernels need (forward caches), in every work
+        row; 0 by default.
+    heuristic : {"project", "pass", "keep"}
+        How ``tween-heuristic`` carries a target to the layer's input: through the kind's own
+        projection kernel, passed through unchanged (shape-preserving kinds), or not at all
+        (the input keeps its activation as its target).
     """
 
     name: str
@@ -50,6 +57,12 @@ class LayerKind:
     param_shapes: Callable[[Any, Shape], list[tuple[str, Shape]]]
     init: Callable[[Any, Shape, np.random.Generator], list[np.ndarray]]
     plan_dims: Callable[[Any, Shape], tuple[int, ...]]
+    scratch: Callable[[Any, Shape], int] = field(default=lambda spec, in_shape: 0)
+    heuristic: str = "project"
+
+    def __post_init__(self) -> None:
+        if self.heuristic not in ("project", "pass", "keep"):
+            raise ValueError(f"heuristic must be project, pass or keep, found {self.heuristic!r}")
 
 
 MAX_DIMS = 8

@@ -12,13 +12,17 @@ code, so Python crosses into Numba once per call.
 import numpy as np
 
 from tweenstream.models.dense import DENSE
+from tweenstream.models.flatten import FLATTEN
+from tweenstream.models.norm import LAYER_NORM, RMS_NORM
 from tweenstream.runtime.dense import (
     dense_forward,
     dense_project_target,
     dense_signal,
     dense_update,
 )
+from tweenstream.runtime.flatten import flatten_forward, flatten_signal
 from tweenstream.runtime.layout import (
+    C_HEUR,
     C_NOUT,
     C_OUT,
     D_BARRIER,
@@ -37,6 +41,8 @@ from tweenstream.runtime.layout import (
     F_TWEEN_MOMENTUM,
     F_TWEEN_RATE,
     F_WEIGHT_MULT,
+    H_KEEP,
+    H_PASS,
     I_BATCH,
     I_CHAIN_GATE,
     I_LOCAL_DERIV,
@@ -79,13 +85,24 @@ from tweenstream.runtime.layout import (
     W_DZ,
     W_TGT,
 )
+from tweenstream.runtime.norm import norm_forward, norm_signal, norm_update
 from tweenstream.runtime.numba_config import kernel
 from tweenstream.runtime.safety import check_step, explode
-from tweenstream.runtime.targets import chain_targets, gap_and_budget, local_error, settle_targets
+from tweenstream.runtime.targets import (
+    chain_targets,
+    gap_and_budget,
+    keep_target,
+    local_error,
+    pass_target,
+    settle_targets,
+)
 from tweenstream.runtime.unmanaged import unmanaged_f32, unmanaged_f64, unmanaged_i64
 from tweenstream.runtime.update import apply_accumulated
 
 OP_DENSE = DENSE.op_code
+OP_LAYER_NORM = LAYER_NORM.op_code
+OP_RMS_NORM = RMS_NORM.op_code
+OP_FLATTEN = FLATTEN.op_code
 _F32 = np.float32
 
 
@@ -93,29 +110,47 @@ _F32 = np.float32
 @kernel
 def forward_layer(row, pbuf, work):
     """Forward one layer (activations and pre-activations of the current sample)."""
-    if row[0] == OP_DENSE:
+    op = row[0]
+    if op == OP_DENSE:
         dense_forward(row, pbuf, work)
+    elif op == OP_LAYER_NORM or op == OP_RMS_NORM:
+        norm_forward(row, pbuf, work)
+    elif op == OP_FLATTEN:
+        flatten_forward(row, pbuf, work)
 
 
 @kernel
 def signal_layer(row, pbuf, work, need_input):
     """Exact backward signal through one layer (writes g of its input when ``need_input``)."""
-    if row[0] == OP_DENSE:
+    op = row[0]
+    if op == OP_DENSE:
         dense_signal(row, pbuf, work, need_input)
+    elif op == OP_LAYER_NORM or op == OP_RMS_NORM:
+        norm_signal(row, pbuf, work, need_input)
+    elif op == OP_FLATTEN:
+        flatten_signal(row, pbuf, work, need_input)
 
 
 @kernel
 def project_layer(row, pbuf, work, lo, hi):
-    """Heuristic target of one layer's input from its output target and weights."""
-    if row[0] == OP_DENSE:
+    """Heuristic target of one layer's input: projected, passed through, or kept (C_HEUR)."""
+    rule = row[C_HEUR]
+    if rule == H_PASS:
+        pass_target(row, work, lo, hi)
+    elif rule == H_KEEP:
+        keep_target(row, work)
+    elif row[0] == OP_DENSE:
         dense_project_target(row, pbuf, work, lo, hi)
 
 
 @kernel
 def update_layer(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     """Update one layer's parameters from its local error; returns their new sum of squares."""
-    if row[0] == OP_DENSE:
+    op = row[0]
+    if op == OP_DENSE:
         return dense_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
+    if op == OP_LAYER_NORM or op == OP_RMS_NORM:
+        return norm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
     return 0.0
 
 

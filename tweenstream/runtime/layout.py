@@ -24,8 +24,14 @@ C_OUT = 4  # offset of the layer output in a work row
 C_NOUT = 5  # output size
 C_P = 6  # offset of the layer's parameters in a pbuf row
 C_NP = 7  # number of parameters
-C_DIM = 8  # first of MAX_DIMS kind-specific integers
-NCOL = 16
+C_S = 8  # offset of the layer's scratch in a work row
+C_NS = 9  # scratch size
+C_HEUR = 10  # heuristic target rule: H_PROJECT, H_PASS or H_KEEP
+C_DIM = 11  # first of MAX_DIMS kind-specific integers
+NCOL = 19
+H_PROJECT = 0
+H_PASS = 1
+H_KEEP = 2
 
 # --- per-layer float table ------------------------------------------------------------------
 LT_TYPE_RATE = 0

@@ -19,13 +19,16 @@ from tweenstream.models.registry import MAX_DIMS, Shape, kind_of
 from tweenstream.runtime.layout import (
     C_ACT,
     C_DIM,
+    C_HEUR,
     C_IN,
     C_NIN,
     C_NOUT,
     C_NP,
+    C_NS,
     C_OP,
     C_OUT,
     C_P,
+    C_S,
     LT_DEPTH,
     LT_HI,
     LT_LO,
@@ -58,7 +61,7 @@ class Plan:
     >>> from tweenstream.models import Dense, Network
     >>> plan = compile_plan(Network(8, [Dense(32, "tanh"), Dense(4)]))
     >>> plan.table.shape, plan.n_params, plan.n_slots
-    ((2, 16), 420, 48)
+    ((2, 19), 420, 48)
     """
 
     network: Network
@@ -98,8 +101,11 @@ def compile_plan(network: Network) -> Plan:
         row[C_OUT], row[C_NOUT] = slot, n_out
         row[C_P], row[C_NP] = start, p_off - start
         row[C_DIM:C_DIM + len(dims)] = dims
+        row[C_HEUR] = ("project", "pass", "keep").index(kind.heuristic)
         in_off = slot
         slot += n_out
+        row[C_S], row[C_NS] = slot, kind.scratch(spec, in_shape)
+        slot += row[C_NS]
     slot += network.n_outputs  # head slot
     return Plan(network, table, p_off, slot, tuple(views))
 

@@ -8,7 +8,18 @@ error a layer with an elementwise activation descends. All act on one layer's ou
 import numpy as np
 
 from tweenstream.runtime.activations import times_derivative
-from tweenstream.runtime.layout import C_ACT, C_NOUT, C_OUT, W_ACT, W_DELTA, W_DZ, W_PRE, W_TGT
+from tweenstream.runtime.layout import (
+    C_ACT,
+    C_IN,
+    C_NIN,
+    C_NOUT,
+    C_OUT,
+    W_ACT,
+    W_DELTA,
+    W_DZ,
+    W_PRE,
+    W_TGT,
+)
 from tweenstream.runtime.numba_config import kernel
 
 
@@ -71,3 +82,22 @@ def local_error(row, work, use_derivative):
         e[j] = t[j] - a[j]
     if use_derivative:
         times_derivative(e, z, a, e, code)
+
+
+@kernel
+def pass_target(row, work, lo, hi):
+    """Heuristic target of a shape-preserving layer's input: its output's target, clamped to
+    the producing layer's range (a missing target stays missing)."""
+    xi, oo, n = row[C_IN], row[C_OUT], row[C_NOUT]
+    t = work[W_TGT, oo:oo + n]
+    tin = work[W_TGT, xi:xi + n]
+    for j in range(n):
+        v = t[j]
+        tin[j] = v if v != v else min(max(v, lo), hi)
+
+
+@kernel
+def keep_target(row, work):
+    """No projection: every input unit keeps its own activation as its target (NaN marks)."""
+    xi, n = row[C_IN], row[C_NIN]
+    work[W_TGT, xi:xi + n] = np.float32(np.nan)

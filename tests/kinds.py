@@ -1,0 +1,14 @@
+"""One small network per registered layer kind, for the suites that run over every kind."""
+
+from __future__ import annotations
+
+from tweenstream import Dense, Network
+from tweenstream.models import Flatten, LayerNorm, RMSNorm
+
+#: kind name -> a classifier that contains the kind, fed (n, n_inputs) rows.
+EXAMPLES = {
+    "dense": Network(6, [Dense(5, "tanh"), Dense(3)]),
+    "layer_norm": Network((3, 4), [LayerNorm(), Flatten(), Dense(3)]),
+    "rms_norm": Network((3, 4), [RMSNorm(), Flatten(), Dense(5, "relu"), Dense(3)]),
+    "flatten": Network((2, 3), [Flatten(), Dense(3)]),
+}
