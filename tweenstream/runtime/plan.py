@@ -105,7 +105,7 @@ def compile_plan(network: Network) -> Plan:
         in_off = slot
         slot += n_out
         row[C_S], row[C_NS] = slot, kind.scratch(spec, in_shape)
-        slot += row[C_NS]
+        slot += int(row[C_NS])
     slot += network.n_outputs  # head slot
     return Plan(network, table, p_off, slot, tuple(views))
 
