@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tweenstream import Dense, Network
-from tweenstream.models import Flatten, LayerNorm, RMSNorm
+from tweenstream.models import RNN, Flatten, LayerNorm, RMSNorm
 
 #: kind name -> a classifier that contains the kind, fed (n, n_inputs) rows.
 EXAMPLES = {
@@ -11,4 +11,6 @@ EXAMPLES = {
     "layer_norm": Network((3, 4), [LayerNorm(), Flatten(), Dense(3)]),
     "rms_norm": Network((3, 4), [RMSNorm(), Flatten(), Dense(5, "relu"), Dense(3)]),
     "flatten": Network((2, 3), [Flatten(), Dense(3)]),
+    "rnn": Network((4, 3), [RNN(5, return_sequences=True), Flatten(), Dense(4, "tanh"),
+                            Dense(3)]),
 }

@@ -24,6 +24,7 @@ from tweenstream import __version__
 from tweenstream.export import dense as _dense  # noqa: F401  (these imports register
 from tweenstream.export import format as fmt
 from tweenstream.export import norm as _norm  # noqa: F401  the converters)
+from tweenstream.export import rnn as _rnn  # noqa: F401
 from tweenstream.export.format import session
 from tweenstream.export.graph import Graph
 from tweenstream.export.registry import converter
@@ -32,7 +33,7 @@ from tweenstream.runtime.learner import Learner
 from tweenstream.runtime.persist import write_atomic
 
 #: Parity tolerance (max absolute difference) per layer kind; a network uses its loosest kind.
-TOLERANCE = {"dense": 1e-5, "layer_norm": 1e-5, "rms_norm": 1e-5, "flatten": 1e-5}
+TOLERANCE = {"dense": 1e-5, "layer_norm": 1e-5, "rms_norm": 1e-5, "flatten": 1e-5, "rnn": 1e-5}
 
 
 class ExportError(RuntimeError):
@@ -55,7 +56,7 @@ def build_model(learner: Learner, labels: list[str] | None = None) -> onnx.Model
     for i, spec in enumerate(net.layers):
         kind = kind_of(spec)
         params = {k: v.copy() for k, v in learner.arena.layer_params(i).items()}
-        x = converter(kind.name)(g, spec, params, x, f"{kind.name}_{i}")
+        x = converter(kind.name)(g, spec, params, x, f"{kind.name}_{i}", net.in_shapes[i])
     out = fmt.OUTPUTS[net.task]
     if net.task == "classification":
         g.node("Softmax", [x], out, axis=-1)

@@ -10,7 +10,8 @@ from tweenstream.export.graph import Graph, activation
 from tweenstream.export.registry import register_converter
 
 
-def convert_dense(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, prefix: str) -> str:
+def convert_dense(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, prefix: str,
+                  in_shape: tuple[int, ...]) -> str:
     """W is (n_out, n_in) as in the engine, so Gemm transposes it: z = x W^T + b."""
     W = g.constant(f"{prefix}/W", params["W"])
     b = g.constant(f"{prefix}/b", params["b"])

@@ -39,7 +39,7 @@ class Graph:
 
     def constant(self, name: str, value: np.ndarray, dtype: type = np.float32) -> str:
         """Add an initializer (float32 unless ``dtype`` says otherwise, e.g. int64 shapes)."""
-        arr: np.ndarray = np.ascontiguousarray(value, dtype=dtype)
+        arr: np.ndarray = np.array(value, dtype=dtype, order="C")  # keeps 0-d scalars 0-d
         self.initializers.append(numpy_helper.from_array(arr, self._unique(name)))
         return name
 

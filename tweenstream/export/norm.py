@@ -28,7 +28,7 @@ def _flat(g: Graph, x: str, prefix: str) -> str:
 
 
 def convert_layer_norm(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str,
-                       prefix: str) -> str:
+                       prefix: str, in_shape: tuple[int, ...]) -> str:
     d = params["gamma"].shape[0]
     gamma = g.constant(f"{prefix}/gamma", params["gamma"])
     beta = g.constant(f"{prefix}/beta", params["beta"])
@@ -38,7 +38,7 @@ def convert_layer_norm(g: Graph, spec: Any, params: dict[str, np.ndarray], x: st
 
 
 def convert_rms_norm(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str,
-                     prefix: str) -> str:
+                     prefix: str, in_shape: tuple[int, ...]) -> str:
     d = params["gamma"].shape[0]
     rows = _rows(g, x, d, prefix)
     mean_sq = g.node("ReduceMean", [g.node("Mul", [rows, rows], f"{prefix}/sq")],
@@ -52,7 +52,7 @@ def convert_rms_norm(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str,
 
 
 def convert_flatten(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str,
-                    prefix: str) -> str:
+                    prefix: str, in_shape: tuple[int, ...]) -> str:
     return g.node("Identity", [x], f"{prefix}/out")
 
 

@@ -1,8 +1,9 @@
 """One ONNX converter per layer kind, keyed by the kind's registered name.
 
-A converter takes ``(graph, spec, params, x, prefix)`` - the graph builder, the layer spec, its
-parameters by name (arrays shaped as the kind declares them), the name of its input tensor and
-the prefix for its names - and returns the name of its output tensor.
+A converter takes ``(graph, spec, params, x, prefix, in_shape)`` - the graph builder, the layer
+spec, its parameters by name (arrays shaped as the kind declares them), the name of its input
+tensor (always flat ``[batch, n]``), the prefix for its names and the layer's input shape - and
+returns the name of its (flat) output tensor.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from tweenstream.export.graph import Graph
 
-Converter = Callable[[Graph, Any, dict[str, np.ndarray], str, str], str]
+Converter = Callable[[Graph, Any, dict[str, np.ndarray], str, str, tuple[int, ...]], str]
 _CONVERTERS: dict[str, Converter] = {}
 
 
@@ -23,7 +24,7 @@ def register_converter(kind: str, converter: Converter) -> Converter:
 
     Examples
     --------
-    >>> register_converter("dense", lambda *a: "")
+    >>> register_converter("dense", lambda *args: "")
     Traceback (most recent call last):
     ...
     ValueError: an ONNX converter for 'dense' is already registered

@@ -5,6 +5,7 @@ from tweenstream.models.flatten import Flatten
 from tweenstream.models.network import Network
 from tweenstream.models.norm import LayerNorm, RMSNorm
 from tweenstream.models.registry import LayerKind, kind_named, kind_of, kinds, register
+from tweenstream.models.rnn import RNN
 
-__all__ = ["Dense", "Flatten", "LayerKind", "LayerNorm", "Network", "RMSNorm", "kind_named",
+__all__ = ["RNN", "Dense", "Flatten", "LayerKind", "LayerNorm", "Network", "RMSNorm", "kind_named",
            "kind_of", "kinds", "register"]

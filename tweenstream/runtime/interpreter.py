@@ -14,6 +14,7 @@ import numpy as np
 from tweenstream.models.dense import DENSE
 from tweenstream.models.flatten import FLATTEN
 from tweenstream.models.norm import LAYER_NORM, RMS_NORM
+from tweenstream.models.rnn import RNN_KIND
 from tweenstream.runtime.dense import (
     dense_forward,
     dense_project_target,
@@ -87,6 +88,7 @@ from tweenstream.runtime.layout import (
 )
 from tweenstream.runtime.norm import norm_forward, norm_signal, norm_update
 from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.rnn import rnn_forward, rnn_project_target, rnn_signal, rnn_update
 from tweenstream.runtime.safety import check_step, explode
 from tweenstream.runtime.targets import (
     chain_targets,
@@ -103,6 +105,7 @@ OP_DENSE = DENSE.op_code
 OP_LAYER_NORM = LAYER_NORM.op_code
 OP_RMS_NORM = RMS_NORM.op_code
 OP_FLATTEN = FLATTEN.op_code
+OP_RNN = RNN_KIND.op_code
 _F32 = np.float32
 
 
@@ -117,6 +120,8 @@ def forward_layer(row, pbuf, work):
         norm_forward(row, pbuf, work)
     elif op == OP_FLATTEN:
         flatten_forward(row, pbuf, work)
+    elif op == OP_RNN:
+        rnn_forward(row, pbuf, work)
 
 
 @kernel
@@ -129,6 +134,8 @@ def signal_layer(row, pbuf, work, need_input):
         norm_signal(row, pbuf, work, need_input)
     elif op == OP_FLATTEN:
         flatten_signal(row, pbuf, work, need_input)
+    elif op == OP_RNN:
+        rnn_signal(row, pbuf, work, need_input)
 
 
 @kernel
@@ -141,6 +148,8 @@ def project_layer(row, pbuf, work, lo, hi):
         keep_target(row, work)
     elif row[0] == OP_DENSE:
         dense_project_target(row, pbuf, work, lo, hi)
+    elif row[0] == OP_RNN:
+        rnn_project_target(row, pbuf, work, lo, hi)
 
 
 @kernel
@@ -151,6 +160,8 @@ def update_layer(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
         return dense_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
     if op == OP_LAYER_NORM or op == OP_RMS_NORM:
         return norm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
+    if op == OP_RNN:
+        return rnn_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
     return 0.0
 
 

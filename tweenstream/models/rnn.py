@@ -1,0 +1,82 @@
+"""RNN: a tanh recurrent layer over a sample that is a sequence ``(steps, features)``.
+
+Shapes: input x (T, F); W_x (H, F), W_h (H, H), b (H,); h_t = tanh(W_x x_t + W_h h_{t-1} + b)
+with h_{-1} = 0; output the last state (H,) or, with ``return_sequences``, every state (T, H).
+T is the input's first axis: the sequence length a network declares is the maximum, and every
+buffer is sized from it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tweenstream.models.init import xavier_uniform
+from tweenstream.models.registry import LayerKind, Shape, register
+
+
+@dataclass(frozen=True)
+class RNN:
+    """A tanh RNN with ``units`` hidden units.
+
+    Examples
+    --------
+    >>> RNN(16, return_sequences=True)
+    RNN(units=16, return_sequences=True)
+    """
+
+    units: int
+    return_sequences: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.units, bool) or not isinstance(self.units, (int, np.integer)):
+            raise TypeError(f"RNN.units must be an int, found {type(self.units).__name__}")
+        if self.units < 1:
+            raise ValueError(f"RNN.units must be >= 1, found {self.units}")
+        if not isinstance(self.return_sequences, bool):
+            raise TypeError("RNN.return_sequences must be True or False")
+        object.__setattr__(self, "units", int(self.units))
+
+
+def _check(in_shape: Shape) -> tuple[int, int]:
+    if len(in_shape) != 2:
+        raise ValueError(f"RNN expects a sequence (steps, features), found shape {in_shape}; "
+                         "give the network input_dim=(steps, features)")
+    return in_shape[0], in_shape[1]
+
+
+def _output_shape(spec: RNN, in_shape: Shape) -> Shape:
+    T, _ = _check(in_shape)
+    return (T, spec.units) if spec.return_sequences else (spec.units,)
+
+
+def _param_shapes(spec: RNN, in_shape: Shape) -> list[tuple[str, Shape]]:
+    _, F = _check(in_shape)
+    H = spec.units
+    return [("W_x", (H, F)), ("W_h", (H, H)), ("b", (H,))]
+
+
+def _init(spec: RNN, in_shape: Shape, rng: np.random.Generator) -> list[np.ndarray]:
+    _, F = _check(in_shape)
+    H = spec.units
+    # Xavier for the input weights; the recurrent weights start small so that early states do
+    # not saturate
+    return [xavier_uniform(rng, F, H, (H, F)), xavier_uniform(rng, H, H, (H, H)) * 0.5,
+            np.zeros(H, np.float32)]
+
+
+def _scratch(spec: RNN, in_shape: Shape) -> int:
+    """States h (T*H), pre-activations z (T*H), dz (T*H), dh (H), gradient of W_x, W_h, b."""
+    T, F = _check(in_shape)
+    H = spec.units
+    return 3 * T * H + H + H * F + H * H + H
+
+
+RNN_KIND = register(LayerKind(
+    name="rnn", spec_type=RNN, op_code=5, type_rate=0.5,
+    output_shape=_output_shape, param_shapes=_param_shapes, init=_init,
+    plan_dims=lambda spec, s: (_check(s)[0], _check(s)[1], spec.units,
+                               int(spec.return_sequences)),
+    scratch=_scratch,
+))

@@ -1,0 +1,163 @@
+"""Compiled RNN kernels: forward over the steps, backprop through time within the sample.
+
+Shapes: x (T*F,) at the input slot; W_x (H, F), W_h (H, H), b (H,) at ``C_P``; output h_{T-1}
+(H,) or all states (T*H,). Scratch in the ``W_ACT`` row, from ``C_S``: h (T*H), z (T*H),
+dz (T*H), dh (H), then gradients laid out like the parameters (H*F + H*H + H). Row dims: T, F,
+H, return_sequences.
+"""
+
+import numpy as np
+
+from tweenstream.runtime.activations import activate
+from tweenstream.runtime.layout import (
+    C_DIM,
+    C_IN,
+    C_NOUT,
+    C_OUT,
+    C_P,
+    C_S,
+    P_PARAM,
+    W_ACT,
+    W_DELTA,
+    W_DZ,
+    W_PRE,
+    W_TGT,
+)
+from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.update import update_vec
+
+_TANH = 3
+
+
+@kernel
+def rnn_forward(row, pbuf, work):
+    """h_t = tanh(W_x x_t + W_h h_{t-1} + b); caches h and z; writes the output slot."""
+    T, F, H, seq = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
+    Wx = pbuf[P_PARAM, p:p + H * F].reshape((H, F))
+    Wh = pbuf[P_PARAM, p + H * F:p + H * F + H * H].reshape((H, H))
+    b = pbuf[P_PARAM, p + H * F + H * H:p + H * F + H * H + H]
+    hs = work[W_ACT, s0:s0 + T * H]
+    zs = work[W_ACT, s0 + T * H:s0 + 2 * T * H]
+    for t in range(T):
+        x = work[W_ACT, xi + t * F:xi + (t + 1) * F]
+        z = zs[t * H:(t + 1) * H]
+        for o in range(H):
+            s = b[o]
+            for j in range(F):
+                s += Wx[o, j] * x[j]
+            if t > 0:
+                prev = hs[(t - 1) * H:t * H]
+                for k in range(H):
+                    s += Wh[o, k] * prev[k]
+            z[o] = s
+        activate(z, hs[t * H:(t + 1) * H], _TANH)
+    n = T * H if seq else H
+    first = 0 if seq else (T - 1) * H
+    work[W_ACT, oo:oo + n] = hs[first:first + n]
+    work[W_PRE, oo:oo + n] = zs[first:first + n]
+
+
+@kernel
+def rnn_backprop(row, pbuf, work, src, need_input, grads):
+    """Backprop through time from the upstream signal in work row ``src`` at the output slot.
+
+    Writes dz per step to scratch; with ``need_input`` g of the input (W_DELTA at the input
+    slot); with ``grads`` the parameter gradients to scratch (overwritten, not accumulated).
+    """
+    T, F, H, seq = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
+    Wx = pbuf[P_PARAM, p:p + H * F].reshape((H, F))
+    Wh = pbuf[P_PARAM, p + H * F:p + H * F + H * H].reshape((H, H))
+    hs = work[W_ACT, s0:s0 + T * H]
+    dzs = work[W_ACT, s0 + 2 * T * H:s0 + 3 * T * H]
+    dh = work[W_ACT, s0 + 3 * T * H:s0 + 3 * T * H + H]
+    g0 = s0 + 3 * T * H + H
+    gWx = work[W_ACT, g0:g0 + H * F].reshape((H, F))
+    gWh = work[W_ACT, g0 + H * F:g0 + H * F + H * H].reshape((H, H))
+    gb = work[W_ACT, g0 + H * F + H * H:g0 + H * F + H * H + H]
+    up = work[src, oo:oo + (T * H if seq else H)]
+    dh[:] = np.float32(0.0)
+    if grads:
+        work[W_ACT, g0:g0 + H * F + H * H + H] = np.float32(0.0)
+    for t in range(T - 1, -1, -1):
+        if seq:
+            for o in range(H):
+                dh[o] += up[t * H + o]
+        elif t == T - 1:
+            for o in range(H):
+                dh[o] += up[o]
+        h = hs[t * H:(t + 1) * H]
+        dz = dzs[t * H:(t + 1) * H]
+        for o in range(H):
+            dz[o] = dh[o] * (np.float32(1.0) - h[o] * h[o])
+        if need_input:
+            gin = work[W_DELTA, xi + t * F:xi + (t + 1) * F]
+            gin[:] = np.float32(0.0)
+            for o in range(H):
+                for j in range(F):
+                    gin[j] += Wx[o, j] * dz[o]
+        if grads:
+            x = work[W_ACT, xi + t * F:xi + (t + 1) * F]
+            for o in range(H):
+                for j in range(F):
+                    gWx[o, j] += dz[o] * x[j]
+                gb[o] += dz[o]
+                if t > 0:
+                    prev = hs[(t - 1) * H:t * H]
+                    for k in range(H):
+                        gWh[o, k] += dz[o] * prev[k]
+        dh[:] = np.float32(0.0)
+        for o in range(H):
+            for k in range(H):
+                dh[k] += Wh[o, k] * dz[o]
+
+
+@kernel
+def rnn_signal(row, pbuf, work, need_input):
+    """dz at the output is g (the tanh is inside); g of the input by backprop through time."""
+    oo, n = row[C_OUT], row[C_NOUT]
+    work[W_DZ, oo:oo + n] = work[W_DELTA, oo:oo + n]
+    if need_input:
+        rnn_backprop(row, pbuf, work, W_DELTA, True, False)
+
+
+@kernel
+def rnn_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
+    """Gradients of the local error e = W_DZ at the output through time, then the shared rule."""
+    T, F, H = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2]
+    p, s0 = row[C_P], row[C_S]
+    rnn_backprop(row, pbuf, work, W_DZ, False, True)
+    g0 = s0 + 3 * T * H + H
+    nw = H * F + H * H
+    n2 = update_vec(pbuf, p, nw, work[W_ACT, g0:g0 + nw], coef_w, lim, va, vb, vc, accumulate)
+    n2 += update_vec(pbuf, p + nw, H, work[W_ACT, g0 + nw:g0 + nw + H], coef_b, lim, va, vb,
+                     vc, accumulate)
+    return np.float64(n2)
+
+
+@kernel
+def rnn_project_target(row, pbuf, work, lo, hi):
+    """Heuristic target of each input step through the input weights W_x (TWEENING.md), from
+    the target of that step's state (or of the last state for every step)."""
+    T, F, H, seq = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
+    Wx = pbuf[P_PARAM, p:p + H * F].reshape((H, F))
+    den = work[W_DZ, s0:s0 + F]
+    for t in range(T):
+        tau = work[W_TGT, oo + (t * H if seq else 0):oo + (t * H if seq else 0) + H]
+        num = work[W_TGT, xi + t * F:xi + (t + 1) * F]
+        num[:] = np.float32(0.0)
+        den[:] = np.float32(0.0)
+        for o in range(H):
+            v = tau[o]
+            if v != v:
+                continue
+            for j in range(F):
+                num[j] += Wx[o, j] * v
+                den[j] += abs(Wx[o, j])
+        for j in range(F):
+            if den[j] <= np.float32(0.01):
+                num[j] = np.float32(np.nan)
+            else:
+                num[j] = min(max(num[j] / den[j], lo), hi)
