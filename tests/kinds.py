@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tweenstream import Dense, Network
-from tweenstream.models import RNN, Flatten, LayerNorm, RMSNorm
+from tweenstream.models import LSTM, RNN, Flatten, LayerNorm, RMSNorm
 
 #: kind name -> a classifier that contains the kind, fed (n, n_inputs) rows.
 EXAMPLES = {
@@ -13,4 +13,5 @@ EXAMPLES = {
     "flatten": Network((2, 3), [Flatten(), Dense(3)]),
     "rnn": Network((4, 3), [RNN(5, return_sequences=True), Flatten(), Dense(4, "tanh"),
                             Dense(3)]),
+    "lstm": Network((3, 2), [LSTM(4, return_sequences=True), LSTM(3), Dense(3)]),
 }

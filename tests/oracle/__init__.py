@@ -6,13 +6,13 @@ implementation that the parity tests compare the engine with. ``dense`` holds on
 step in each mode and the exact loss gradient.
 """
 
-from . import dense, norm, rnn
+from . import dense, lstm, norm, rnn
 from .dense import ACTIVATIONS, TARGET_RANGE, activation, activation_derivative
 from .network import OracleLearner, backprop_gradient, depth_scale, flatten, forward, loss
 
 #: The oracle module of every layer kind, by the kind's registered name.
 ORACLES = {"dense": dense, "layer_norm": norm, "rms_norm": norm, "flatten": "identity",
-           "rnn": rnn}
+           "rnn": rnn, "lstm": lstm}
 
 __all__ = [
     "ACTIVATIONS",

@@ -33,7 +33,8 @@ from tweenstream.runtime.learner import Learner
 from tweenstream.runtime.persist import write_atomic
 
 #: Parity tolerance (max absolute difference) per layer kind; a network uses its loosest kind.
-TOLERANCE = {"dense": 1e-5, "layer_norm": 1e-5, "rms_norm": 1e-5, "flatten": 1e-5, "rnn": 1e-5}
+TOLERANCE = {"dense": 1e-5, "layer_norm": 1e-5, "rms_norm": 1e-5, "flatten": 1e-5, "rnn": 1e-5,
+             "lstm": 1e-5}
 
 
 class ExportError(RuntimeError):

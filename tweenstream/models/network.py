@@ -13,6 +13,7 @@ import numpy as np
 
 from tweenstream.models import dense as _dense  # noqa: F401  (these imports register
 from tweenstream.models import flatten as _flatten  # noqa: F401  the layer kinds)
+from tweenstream.models import lstm as _lstm  # noqa: F401
 from tweenstream.models import norm as _norm  # noqa: F401
 from tweenstream.models import rnn as _rnn  # noqa: F401
 from tweenstream.models.registry import Shape, kind_named, kind_of

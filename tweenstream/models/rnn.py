@@ -30,19 +30,20 @@ class RNN:
     return_sequences: bool = False
 
     def __post_init__(self) -> None:
+        kind = type(self).__name__
         if isinstance(self.units, bool) or not isinstance(self.units, (int, np.integer)):
-            raise TypeError(f"RNN.units must be an int, found {type(self.units).__name__}")
+            raise TypeError(f"{kind}.units must be an int, found {type(self.units).__name__}")
         if self.units < 1:
-            raise ValueError(f"RNN.units must be >= 1, found {self.units}")
+            raise ValueError(f"{kind}.units must be >= 1, found {self.units}")
         if not isinstance(self.return_sequences, bool):
-            raise TypeError("RNN.return_sequences must be True or False")
+            raise TypeError(f"{kind}.return_sequences must be True or False")
         object.__setattr__(self, "units", int(self.units))
 
 
 def _check(in_shape: Shape) -> tuple[int, int]:
     if len(in_shape) != 2:
-        raise ValueError(f"RNN expects a sequence (steps, features), found shape {in_shape}; "
-                         "give the network input_dim=(steps, features)")
+        raise ValueError(f"a recurrent layer expects a sequence (steps, features), found shape "
+                         f"{in_shape}; give the network input_dim=(steps, features)")
     return in_shape[0], in_shape[1]
 
 

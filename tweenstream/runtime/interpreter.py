@@ -13,6 +13,7 @@ import numpy as np
 
 from tweenstream.models.dense import DENSE
 from tweenstream.models.flatten import FLATTEN
+from tweenstream.models.lstm import LSTM_KIND
 from tweenstream.models.norm import LAYER_NORM, RMS_NORM
 from tweenstream.models.rnn import RNN_KIND
 from tweenstream.runtime.dense import (
@@ -86,6 +87,7 @@ from tweenstream.runtime.layout import (
     W_DZ,
     W_TGT,
 )
+from tweenstream.runtime.lstm import lstm_forward, lstm_project_target, lstm_signal, lstm_update
 from tweenstream.runtime.norm import norm_forward, norm_signal, norm_update
 from tweenstream.runtime.numba_config import kernel
 from tweenstream.runtime.rnn import rnn_forward, rnn_project_target, rnn_signal, rnn_update
@@ -106,6 +108,7 @@ OP_LAYER_NORM = LAYER_NORM.op_code
 OP_RMS_NORM = RMS_NORM.op_code
 OP_FLATTEN = FLATTEN.op_code
 OP_RNN = RNN_KIND.op_code
+OP_LSTM = LSTM_KIND.op_code
 _F32 = np.float32
 
 
@@ -122,6 +125,8 @@ def forward_layer(row, pbuf, work):
         flatten_forward(row, pbuf, work)
     elif op == OP_RNN:
         rnn_forward(row, pbuf, work)
+    elif op == OP_LSTM:
+        lstm_forward(row, pbuf, work)
 
 
 @kernel
@@ -136,6 +141,8 @@ def signal_layer(row, pbuf, work, need_input):
         flatten_signal(row, pbuf, work, need_input)
     elif op == OP_RNN:
         rnn_signal(row, pbuf, work, need_input)
+    elif op == OP_LSTM:
+        lstm_signal(row, pbuf, work, need_input)
 
 
 @kernel
@@ -150,6 +157,8 @@ def project_layer(row, pbuf, work, lo, hi):
         dense_project_target(row, pbuf, work, lo, hi)
     elif row[0] == OP_RNN:
         rnn_project_target(row, pbuf, work, lo, hi)
+    elif row[0] == OP_LSTM:
+        lstm_project_target(row, pbuf, work, lo, hi)
 
 
 @kernel
@@ -162,6 +171,8 @@ def update_layer(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
         return norm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
     if op == OP_RNN:
         return rnn_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
+    if op == OP_LSTM:
+        return lstm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
     return 0.0
 
 

@@ -1,0 +1,61 @@
+"""LSTM over a sample that is a sequence ``(steps, features)``.
+
+Shapes: input x (T, F); W (4H, F), U (4H, H), b (4H,), gates stacked in the order i, f, g, o:
+i = sigmoid(.), f = sigmoid(.), g = tanh(.), o = sigmoid(.) of W x_t + U h_{t-1} + b;
+c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t), with h and c starting at 0. The output is the
+last state (H,) or every state (T, H) with ``return_sequences``. The forget-gate bias starts at
+1, so the cell remembers by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tweenstream.models.init import xavier_uniform
+from tweenstream.models.registry import LayerKind, Shape, register
+from tweenstream.models.rnn import RNN, _check
+
+
+@dataclass(frozen=True)
+class LSTM(RNN):
+    """An LSTM with ``units`` hidden units (same arguments as ``RNN``).
+
+    Examples
+    --------
+    >>> LSTM(8)
+    LSTM(units=8, return_sequences=False)
+    """
+
+
+def _param_shapes(spec: LSTM, in_shape: Shape) -> list[tuple[str, Shape]]:
+    _, F = _check(in_shape)
+    H = spec.units
+    return [("W", (4 * H, F)), ("U", (4 * H, H)), ("b", (4 * H,))]
+
+
+def _init(spec: LSTM, in_shape: Shape, rng: np.random.Generator) -> list[np.ndarray]:
+    _, F = _check(in_shape)
+    H = spec.units
+    b = np.zeros(4 * H, np.float32)
+    b[H:2 * H] = 1.0
+    return [xavier_uniform(rng, F, H, (4 * H, F)), xavier_uniform(rng, H, H, (4 * H, H)), b]
+
+
+def _scratch(spec: LSTM, in_shape: Shape) -> int:
+    """Gates (T*4H), c (T*H), tanh c (T*H), h (T*H), dz (T*4H), dh, dc, then the gradients."""
+    T, F = _check(in_shape)
+    H = spec.units
+    return 11 * T * H + 2 * H + 4 * H * F + 4 * H * H + 4 * H
+
+
+LSTM_KIND = register(LayerKind(
+    name="lstm", spec_type=LSTM, op_code=6, type_rate=0.5,
+    output_shape=lambda spec, s: (_check(s)[0], spec.units) if spec.return_sequences
+    else (spec.units,),
+    param_shapes=_param_shapes, init=_init,
+    plan_dims=lambda spec, s: (_check(s)[0], _check(s)[1], spec.units,
+                               int(spec.return_sequences)),
+    scratch=_scratch,
+))

@@ -1,0 +1,183 @@
+"""Compiled LSTM kernels: forward over the steps, backprop through time within the sample.
+
+Shapes: x (T*F,) at the input slot; W (4H, F), U (4H, H), b (4H,) at ``C_P`` (gates i, f, g,
+o); output h_{T-1} (H,) or all states (T*H,). Scratch in the ``W_ACT`` row from ``C_S``:
+gates (T*4H), c (T*H), tanh c (T*H), h (T*H), dz (T*4H), dh (H), dc (H), then gradients laid
+out like the parameters. Row dims: T, F, H, return_sequences.
+"""
+
+import numpy as np
+
+from tweenstream.runtime.activations import fast_tanh
+from tweenstream.runtime.layout import (
+    C_DIM,
+    C_IN,
+    C_NOUT,
+    C_OUT,
+    C_P,
+    C_S,
+    P_PARAM,
+    W_ACT,
+    W_DELTA,
+    W_DZ,
+    W_PRE,
+    W_TGT,
+)
+from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.update import update_vec
+
+_ONE = np.float32(1.0)
+
+
+@kernel
+def _sigmoid(v):
+    return _ONE / (_ONE + np.exp(-v))
+
+
+@kernel
+def lstm_forward(row, pbuf, work):
+    """Gates, cell and state of every step; caches them in scratch; writes the output slot."""
+    T, F, H, seq = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
+    W = pbuf[P_PARAM, p:p + 4 * H * F].reshape((4 * H, F))
+    U = pbuf[P_PARAM, p + 4 * H * F:p + 4 * H * F + 4 * H * H].reshape((4 * H, H))
+    b = pbuf[P_PARAM, p + 4 * H * F + 4 * H * H:p + 4 * H * F + 4 * H * H + 4 * H]
+    A, C = s0, s0 + 4 * T * H
+    TC, HS = C + T * H, C + 2 * T * H
+    for t in range(T):
+        x = work[W_ACT, xi + t * F:xi + (t + 1) * F]
+        gates = work[W_ACT, A + t * 4 * H:A + (t + 1) * 4 * H]
+        for o in range(4 * H):
+            s = b[o]
+            for j in range(F):
+                s += W[o, j] * x[j]
+            if t > 0:
+                prev = work[W_ACT, HS + (t - 1) * H:HS + t * H]
+                for k in range(H):
+                    s += U[o, k] * prev[k]
+            gates[o] = fast_tanh(s) if H * 2 <= o < H * 3 else _sigmoid(s)
+        for k in range(H):
+            c_prev = work[W_ACT, C + (t - 1) * H + k] if t > 0 else np.float32(0.0)
+            c = gates[H + k] * c_prev + gates[k] * gates[2 * H + k]
+            work[W_ACT, C + t * H + k] = c
+            tc = fast_tanh(c)
+            work[W_ACT, TC + t * H + k] = tc
+            work[W_ACT, HS + t * H + k] = gates[3 * H + k] * tc
+    n = T * H if seq else H
+    first = HS if seq else HS + (T - 1) * H
+    work[W_ACT, oo:oo + n] = work[W_ACT, first:first + n]
+    work[W_PRE, oo:oo + n] = work[W_ACT, first:first + n]
+
+
+@kernel
+def lstm_backprop(row, pbuf, work, src, need_input, grads):
+    """Backprop through time from the upstream signal in work row ``src`` at the output slot."""
+    T, F, H, seq = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
+    W = pbuf[P_PARAM, p:p + 4 * H * F].reshape((4 * H, F))
+    U = pbuf[P_PARAM, p + 4 * H * F:p + 4 * H * F + 4 * H * H].reshape((4 * H, H))
+    A, C = s0, s0 + 4 * T * H
+    TC, HS = C + T * H, C + 2 * T * H
+    DZ = C + 3 * T * H
+    DH, DC = DZ + 4 * T * H, DZ + 4 * T * H + H
+    G = DC + H
+    gW = work[W_ACT, G:G + 4 * H * F].reshape((4 * H, F))
+    gU = work[W_ACT, G + 4 * H * F:G + 4 * H * F + 4 * H * H].reshape((4 * H, H))
+    gb = work[W_ACT, G + 4 * H * F + 4 * H * H:G + 4 * H * F + 4 * H * H + 4 * H]
+    dh = work[W_ACT, DH:DH + H]
+    dc = work[W_ACT, DC:DC + H]
+    up = work[src, oo:oo + (T * H if seq else H)]
+    dh[:] = np.float32(0.0)
+    dc[:] = np.float32(0.0)
+    if grads:
+        work[W_ACT, G:G + 4 * H * F + 4 * H * H + 4 * H] = np.float32(0.0)
+    for t in range(T - 1, -1, -1):
+        if seq:
+            for k in range(H):
+                dh[k] += up[t * H + k]
+        elif t == T - 1:
+            for k in range(H):
+                dh[k] += up[k]
+        gates = work[W_ACT, A + t * 4 * H:A + (t + 1) * 4 * H]
+        dz = work[W_ACT, DZ + t * 4 * H:DZ + (t + 1) * 4 * H]
+        for k in range(H):
+            i, f, g, o = gates[k], gates[H + k], gates[2 * H + k], gates[3 * H + k]
+            tc = work[W_ACT, TC + t * H + k]
+            c_prev = work[W_ACT, C + (t - 1) * H + k] if t > 0 else np.float32(0.0)
+            dck = dc[k] + dh[k] * o * (_ONE - tc * tc)
+            dz[k] = dck * g * i * (_ONE - i)
+            dz[H + k] = dck * c_prev * f * (_ONE - f)
+            dz[2 * H + k] = dck * i * (_ONE - g * g)
+            dz[3 * H + k] = dh[k] * tc * o * (_ONE - o)
+            dc[k] = dck * f
+        if need_input:
+            gin = work[W_DELTA, xi + t * F:xi + (t + 1) * F]
+            gin[:] = np.float32(0.0)
+            for o in range(4 * H):
+                for j in range(F):
+                    gin[j] += W[o, j] * dz[o]
+        if grads:
+            x = work[W_ACT, xi + t * F:xi + (t + 1) * F]
+            for o in range(4 * H):
+                for j in range(F):
+                    gW[o, j] += dz[o] * x[j]
+                gb[o] += dz[o]
+                if t > 0:
+                    prev = work[W_ACT, HS + (t - 1) * H:HS + t * H]
+                    for k in range(H):
+                        gU[o, k] += dz[o] * prev[k]
+        dh[:] = np.float32(0.0)
+        for o in range(4 * H):
+            for k in range(H):
+                dh[k] += U[o, k] * dz[o]
+
+
+@kernel
+def lstm_signal(row, pbuf, work, need_input):
+    """dz at the output is g (the nonlinearities are inside); g of the input through time."""
+    oo, n = row[C_OUT], row[C_NOUT]
+    work[W_DZ, oo:oo + n] = work[W_DELTA, oo:oo + n]
+    if need_input:
+        lstm_backprop(row, pbuf, work, W_DELTA, True, False)
+
+
+@kernel
+def lstm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
+    """Gradients of the local error e = W_DZ at the output through time, then the shared rule."""
+    T, F, H = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2]
+    p, s0 = row[C_P], row[C_S]
+    lstm_backprop(row, pbuf, work, W_DZ, False, True)
+    G = s0 + 11 * T * H + 2 * H
+    nw = 4 * H * F + 4 * H * H
+    n2 = update_vec(pbuf, p, nw, work[W_ACT, G:G + nw], coef_w, lim, va, vb, vc, accumulate)
+    n2 += update_vec(pbuf, p + nw, 4 * H, work[W_ACT, G + nw:G + nw + 4 * H], coef_b, lim, va,
+                     vb, vc, accumulate)
+    return np.float64(n2)
+
+
+@kernel
+def lstm_project_target(row, pbuf, work, lo, hi):
+    """Heuristic target of each input step through the four gates' input weights, summed."""
+    T, F, H, seq = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
+    W = pbuf[P_PARAM, p:p + 4 * H * F].reshape((4 * H, F))
+    den = work[W_DZ, s0:s0 + F]
+    for t in range(T):
+        base = oo + (t * H if seq else 0)
+        tau = work[W_TGT, base:base + H]
+        num = work[W_TGT, xi + t * F:xi + (t + 1) * F]
+        num[:] = np.float32(0.0)
+        den[:] = np.float32(0.0)
+        for k in range(H):
+            v = tau[k]
+            if v != v:
+                continue
+            for j in range(F):
+                w = W[k, j] + W[H + k, j] + W[2 * H + k, j] + W[3 * H + k, j]
+                num[j] += w * v
+                den[j] += abs(w)
+        for j in range(F):
+            if den[j] <= np.float32(0.01):
+                num[j] = np.float32(np.nan)
+            else:
+                num[j] = min(max(num[j] / den[j], lo), hi)
