@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from tweenstream import Dense, Network
-from tweenstream.models import LSTM, RNN, Flatten, LayerNorm, RMSNorm
+from tweenstream.models import (
+    LSTM,
+    RNN,
+    AvgPool2D,
+    Conv1D,
+    Conv2D,
+    Flatten,
+    LayerNorm,
+    MaxPool2D,
+    RMSNorm,
+)
 
 #: kind name -> a classifier that contains the kind, fed (n, n_inputs) rows.
 EXAMPLES = {
@@ -14,4 +24,10 @@ EXAMPLES = {
     "rnn": Network((4, 3), [RNN(5, return_sequences=True), Flatten(), Dense(4, "tanh"),
                             Dense(3)]),
     "lstm": Network((3, 2), [LSTM(4, return_sequences=True), LSTM(3), Dense(3)]),
+    "conv2d": Network((5, 5, 2), [Conv2D(3, 3, padding="same", activation="tanh"),
+                                  Conv2D(2, 2, stride=2), Flatten(), Dense(3)]),
+    "conv1d": Network((7, 2), [Conv1D(3, 3, stride=2, padding="same", activation="relu"),
+                               Flatten(), Dense(3)]),
+    "max_pool2d": Network((4, 4, 2), [Conv2D(2, 1), MaxPool2D(2), Flatten(), Dense(3)]),
+    "avg_pool2d": Network((4, 5, 1), [AvgPool2D(2), Flatten(), Dense(3)]),
 }

@@ -1,5 +1,6 @@
 """What a network is: layer specs, activations, initialisers and the Network container."""
 
+from tweenstream.models.conv import AvgPool2D, Conv1D, Conv2D, MaxPool2D
 from tweenstream.models.dense import Dense
 from tweenstream.models.flatten import Flatten
 from tweenstream.models.lstm import LSTM
@@ -8,5 +9,21 @@ from tweenstream.models.norm import LayerNorm, RMSNorm
 from tweenstream.models.registry import LayerKind, kind_named, kind_of, kinds, register
 from tweenstream.models.rnn import RNN
 
-__all__ = ["LSTM", "RNN", "Dense", "Flatten", "LayerKind", "LayerNorm", "Network", "RMSNorm",
-           "kind_named", "kind_of", "kinds", "register"]
+__all__ = [
+           "LSTM",
+           "RNN",
+           "AvgPool2D",
+           "Conv1D",
+           "Conv2D",
+           "Dense",
+           "Flatten",
+           "LayerKind",
+           "LayerNorm",
+           "MaxPool2D",
+           "Network",
+           "RMSNorm",
+           "kind_named",
+           "kind_of",
+           "kinds",
+           "register",
+]

@@ -11,11 +11,20 @@ code, so Python crosses into Numba once per call.
 
 import numpy as np
 
+from tweenstream.models.conv import AVG_POOL, CONV1D, CONV2D, MAX_POOL
 from tweenstream.models.dense import DENSE
 from tweenstream.models.flatten import FLATTEN
 from tweenstream.models.lstm import LSTM_KIND
 from tweenstream.models.norm import LAYER_NORM, RMS_NORM
 from tweenstream.models.rnn import RNN_KIND
+from tweenstream.runtime.conv import (
+    conv_forward,
+    conv_project_target,
+    conv_signal,
+    conv_update,
+    pool_forward,
+    pool_signal,
+)
 from tweenstream.runtime.dense import (
     dense_forward,
     dense_project_target,
@@ -109,6 +118,10 @@ OP_RMS_NORM = RMS_NORM.op_code
 OP_FLATTEN = FLATTEN.op_code
 OP_RNN = RNN_KIND.op_code
 OP_LSTM = LSTM_KIND.op_code
+OP_CONV2D = CONV2D.op_code
+OP_CONV1D = CONV1D.op_code
+OP_MAX_POOL = MAX_POOL.op_code
+OP_AVG_POOL = AVG_POOL.op_code
 _F32 = np.float32
 
 
@@ -127,6 +140,10 @@ def forward_layer(row, pbuf, work):
         rnn_forward(row, pbuf, work)
     elif op == OP_LSTM:
         lstm_forward(row, pbuf, work)
+    elif op == OP_CONV2D or op == OP_CONV1D:
+        conv_forward(row, pbuf, work)
+    elif op == OP_MAX_POOL or op == OP_AVG_POOL:
+        pool_forward(row, pbuf, work)
 
 
 @kernel
@@ -143,6 +160,10 @@ def signal_layer(row, pbuf, work, need_input):
         rnn_signal(row, pbuf, work, need_input)
     elif op == OP_LSTM:
         lstm_signal(row, pbuf, work, need_input)
+    elif op == OP_CONV2D or op == OP_CONV1D:
+        conv_signal(row, pbuf, work, need_input)
+    elif op == OP_MAX_POOL or op == OP_AVG_POOL:
+        pool_signal(row, pbuf, work, need_input)
 
 
 @kernel
@@ -159,6 +180,8 @@ def project_layer(row, pbuf, work, lo, hi):
         rnn_project_target(row, pbuf, work, lo, hi)
     elif row[0] == OP_LSTM:
         lstm_project_target(row, pbuf, work, lo, hi)
+    elif row[0] == OP_CONV2D or row[0] == OP_CONV1D:
+        conv_project_target(row, pbuf, work, lo, hi)
 
 
 @kernel
@@ -173,6 +196,8 @@ def update_layer(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
         return rnn_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
     if op == OP_LSTM:
         return lstm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
+    if op == OP_CONV2D or op == OP_CONV1D:
+        return conv_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
     return 0.0
 
 

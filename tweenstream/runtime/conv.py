@@ -1,0 +1,218 @@
+"""Compiled Conv1D / Conv2D and pooling kernels (channels last; Conv1D has height 1).
+
+Shapes: x (H, W, C) at the input slot, kernel W (F, kh, kw, C) and b (F,) at ``C_P``, output
+(Ho, Wo, F). Row dims (packed): H, W, C, kh*1000+kw, stride, pad_top*1000+pad_left, Ho, Wo.
+Conv scratch: the gradients of W and b (``W_ACT`` row). Pool dims: H, W, C, p, Ho, Wo, average;
+max-pool scratch: the flat input index of each window's maximum.
+"""
+
+import numpy as np
+
+from tweenstream.runtime.activations import activate, times_derivative
+from tweenstream.runtime.layout import (
+    C_ACT,
+    C_DIM,
+    C_IN,
+    C_NOUT,
+    C_OUT,
+    C_P,
+    C_S,
+    P_PARAM,
+    W_ACT,
+    W_DELTA,
+    W_DZ,
+    W_PRE,
+    W_TGT,
+)
+from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.update import update_vec
+
+
+@kernel
+def _geometry(row):
+    d = row[C_DIM:C_DIM + 8]
+    H, W, C, khkw, s, ptpl, Ho, Wo = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
+    F = row[C_NOUT] // (Ho * Wo)
+    return H, W, C, khkw // 1000, khkw % 1000, s, ptpl // 1000, ptpl % 1000, Ho, Wo, F
+
+
+@kernel
+def conv_forward(row, pbuf, work):
+    """z = conv(x, W) + b, a = f(z); writes W_PRE and W_ACT at the output slot."""
+    H, W, C, kh, kw, s, pt, pl, Ho, Wo, F = _geometry(row)
+    xi, oo, p = row[C_IN], row[C_OUT], row[C_P]
+    x = work[W_ACT, xi:xi + H * W * C].reshape((H, W, C))
+    K = pbuf[P_PARAM, p:p + F * kh * kw * C].reshape((F, kh, kw, C))
+    b = pbuf[P_PARAM, p + F * kh * kw * C:p + F * kh * kw * C + F]
+    z = work[W_PRE, oo:oo + Ho * Wo * F].reshape((Ho, Wo, F))
+    for oy in range(Ho):
+        for ox in range(Wo):
+            for f in range(F):
+                acc = b[f]
+                for ky in range(kh):
+                    iy = oy * s + ky - pt
+                    if iy < 0 or iy >= H:
+                        continue
+                    for kx in range(kw):
+                        ix = ox * s + kx - pl
+                        if ix < 0 or ix >= W:
+                            continue
+                        for c in range(C):
+                            acc += K[f, ky, kx, c] * x[iy, ix, c]
+                z[oy, ox, f] = acc
+    n = Ho * Wo * F
+    activate(work[W_PRE, oo:oo + n], work[W_ACT, oo:oo + n], row[C_ACT])
+
+
+@kernel
+def conv_signal(row, pbuf, work, need_input):
+    """dz = g * f'(z) into W_DZ; g_in = the transposed convolution of dz with W."""
+    H, W, C, kh, kw, s, pt, pl, Ho, Wo, F = _geometry(row)
+    xi, oo, p = row[C_IN], row[C_OUT], row[C_P]
+    n = Ho * Wo * F
+    times_derivative(work[W_DELTA, oo:oo + n], work[W_PRE, oo:oo + n], work[W_ACT, oo:oo + n],
+                     work[W_DZ, oo:oo + n], row[C_ACT])
+    if not need_input:
+        return
+    dz = work[W_DZ, oo:oo + n].reshape((Ho, Wo, F))
+    K = pbuf[P_PARAM, p:p + F * kh * kw * C].reshape((F, kh, kw, C))
+    gin = work[W_DELTA, xi:xi + H * W * C].reshape((H, W, C))
+    gin[:] = np.float32(0.0)
+    for oy in range(Ho):
+        for ox in range(Wo):
+            for f in range(F):
+                d = dz[oy, ox, f]
+                for ky in range(kh):
+                    iy = oy * s + ky - pt
+                    if iy < 0 or iy >= H:
+                        continue
+                    for kx in range(kw):
+                        ix = ox * s + kx - pl
+                        if ix < 0 or ix >= W:
+                            continue
+                        for c in range(C):
+                            gin[iy, ix, c] += K[f, ky, kx, c] * d
+
+
+@kernel
+def conv_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
+    """dW[f, ky, kx, c] = sum over positions of e * x, db[f] = sum of e; then the shared rule."""
+    H, W, C, kh, kw, s, pt, pl, Ho, Wo, F = _geometry(row)
+    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
+    nw = F * kh * kw * C
+    x = work[W_ACT, xi:xi + H * W * C].reshape((H, W, C))
+    e = work[W_DZ, oo:oo + Ho * Wo * F].reshape((Ho, Wo, F))
+    gK = work[W_ACT, s0:s0 + nw].reshape((F, kh, kw, C))
+    gb = work[W_ACT, s0 + nw:s0 + nw + F]
+    work[W_ACT, s0:s0 + nw + F] = np.float32(0.0)
+    for oy in range(Ho):
+        for ox in range(Wo):
+            for f in range(F):
+                ev = e[oy, ox, f]
+                gb[f] += ev
+                for ky in range(kh):
+                    iy = oy * s + ky - pt
+                    if iy < 0 or iy >= H:
+                        continue
+                    for kx in range(kw):
+                        ix = ox * s + kx - pl
+                        if ix < 0 or ix >= W:
+                            continue
+                        for c in range(C):
+                            gK[f, ky, kx, c] += ev * x[iy, ix, c]
+    n2 = update_vec(pbuf, p, nw, work[W_ACT, s0:s0 + nw], coef_w, lim, va, vb, vc, accumulate)
+    n2 += update_vec(pbuf, p + nw, F, gb, coef_b, lim, va, vb, vc, accumulate)
+    return np.float64(n2)
+
+
+@kernel
+def conv_project_target(row, pbuf, work, lo, hi):
+    """Heuristic input target: the weight-normalised transposed convolution of the output
+    target (units without a target do not vote; weakly connected inputs keep theirs)."""
+    H, W, C, kh, kw, s, pt, pl, Ho, Wo, F = _geometry(row)
+    xi, oo, p = row[C_IN], row[C_OUT], row[C_P]
+    K = pbuf[P_PARAM, p:p + F * kh * kw * C].reshape((F, kh, kw, C))
+    t = work[W_TGT, oo:oo + Ho * Wo * F].reshape((Ho, Wo, F))
+    num = work[W_TGT, xi:xi + H * W * C].reshape((H, W, C))
+    den = work[W_DZ, xi:xi + H * W * C].reshape((H, W, C))
+    num[:] = np.float32(0.0)
+    den[:] = np.float32(0.0)
+    for oy in range(Ho):
+        for ox in range(Wo):
+            for f in range(F):
+                v = t[oy, ox, f]
+                if v != v:
+                    continue
+                for ky in range(kh):
+                    iy = oy * s + ky - pt
+                    if iy < 0 or iy >= H:
+                        continue
+                    for kx in range(kw):
+                        ix = ox * s + kx - pl
+                        if ix < 0 or ix >= W:
+                            continue
+                        for c in range(C):
+                            num[iy, ix, c] += K[f, ky, kx, c] * v
+                            den[iy, ix, c] += abs(K[f, ky, kx, c])
+    flat_num = work[W_TGT, xi:xi + H * W * C]
+    flat_den = work[W_DZ, xi:xi + H * W * C]
+    for j in range(H * W * C):
+        if flat_den[j] <= np.float32(0.01):
+            flat_num[j] = np.float32(np.nan)
+        else:
+            flat_num[j] = min(max(flat_num[j] / flat_den[j], lo), hi)
+
+
+@kernel
+def pool_forward(row, pbuf, work):
+    """Max (remembering where) or mean over p x p windows."""
+    d = row[C_DIM:C_DIM + 7]
+    H, W, C, P, Ho, Wo, avg = d[0], d[1], d[2], d[3], d[4], d[5], d[6]
+    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    x = work[W_ACT, xi:xi + H * W * C].reshape((H, W, C))
+    a = work[W_ACT, oo:oo + Ho * Wo * C].reshape((Ho, Wo, C))
+    for oy in range(Ho):
+        for ox in range(Wo):
+            for c in range(C):
+                best = x[oy * P, ox * P, c]
+                where = (oy * P * W + ox * P) * C + c
+                total = np.float32(0.0)
+                for ky in range(P):
+                    for kx in range(P):
+                        v = x[oy * P + ky, ox * P + kx, c]
+                        total += v
+                        if v > best:
+                            best = v
+                            where = ((oy * P + ky) * W + ox * P + kx) * C + c
+                if avg:
+                    a[oy, ox, c] = total / np.float32(P * P)
+                else:
+                    a[oy, ox, c] = best
+                    work[W_ACT, s0 + (oy * Wo + ox) * C + c] = np.float32(where)
+    work[W_PRE, oo:oo + Ho * Wo * C] = work[W_ACT, oo:oo + Ho * Wo * C]
+
+
+@kernel
+def pool_signal(row, pbuf, work, need_input):
+    """dz = g; g_in: to each window's maximum, or spread evenly for the mean."""
+    d = row[C_DIM:C_DIM + 7]
+    H, W, C, P, Ho, Wo, avg = d[0], d[1], d[2], d[3], d[4], d[5], d[6]
+    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    n = Ho * Wo * C
+    work[W_DZ, oo:oo + n] = work[W_DELTA, oo:oo + n]
+    if not need_input:
+        return
+    g = work[W_DELTA, oo:oo + n].reshape((Ho, Wo, C))
+    gin = work[W_DELTA, xi:xi + H * W * C]
+    gin[:] = np.float32(0.0)
+    gin3 = gin.reshape((H, W, C))
+    share = np.float32(1.0 / (P * P))
+    for oy in range(Ho):
+        for ox in range(Wo):
+            for c in range(C):
+                if avg:
+                    for ky in range(P):
+                        for kx in range(P):
+                            gin3[oy * P + ky, ox * P + kx, c] += g[oy, ox, c] * share
+                else:
+                    gin[int(work[W_ACT, s0 + (oy * Wo + ox) * C + c])] += g[oy, ox, c]
