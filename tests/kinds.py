@@ -9,6 +9,7 @@ from tweenstream.models import (
     AvgPool2D,
     Conv1D,
     Conv2D,
+    Embedding,
     Flatten,
     LayerNorm,
     MaxPool2D,
@@ -30,4 +31,7 @@ EXAMPLES = {
                                Flatten(), Dense(3)]),
     "max_pool2d": Network((4, 4, 2), [Conv2D(2, 1), MaxPool2D(2), Flatten(), Dense(3)]),
     "avg_pool2d": Network((4, 5, 1), [AvgPool2D(2), Flatten(), Dense(3)]),
+    "embedding": Network(5, [Embedding(7, 3), Flatten(), Dense(3)]),
 }
+#: kinds whose example network reads token ids, not real numbers
+ID_INPUTS = {"embedding": 7}

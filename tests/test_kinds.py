@@ -9,7 +9,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from kinds import EXAMPLES
+from kinds import EXAMPLES, ID_INPUTS
 
 from tweenstream import Learner, load
 from tweenstream.export import builder
@@ -19,6 +19,10 @@ MODES = ["backprop", "tween", "tween-heuristic", "hybrid"]
 
 def _data(net, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
+    vocab = next((v for k, v in ID_INPUTS.items() if EXAMPLES[k] is net), 0)
+    if vocab:  # token ids
+        X = rng.integers(0, vocab, (n, net.n_inputs)).astype(np.float32)
+        return X, (X[:, 0] > X[:, 1]).astype(np.int64) + (X[:, 2] > 3)
     X = rng.standard_normal((n, net.n_inputs)).astype(np.float32)
     return X, (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0)
 
@@ -101,7 +105,8 @@ def test_boundary_errors(net):
         model.learn_one(np.zeros(net.n_inputs + 1, np.float32), 0)
     with pytest.raises(TypeError, match=r"x must hold real numbers"):
         model.learn_one(np.array(["a"] * net.n_inputs), 0)
-    with pytest.raises(ValueError, match=r"NaN or inf"):
+    ids = any(EXAMPLES[k] is net for k in ID_INPUTS)
+    with pytest.raises(ValueError, match=r"token ids must be integers" if ids else r"NaN or inf"):
         model.learn_one(np.full(net.n_inputs, np.nan, np.float32), 0)
 
 

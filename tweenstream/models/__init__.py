@@ -2,6 +2,7 @@
 
 from tweenstream.models.conv import AvgPool2D, Conv1D, Conv2D, MaxPool2D
 from tweenstream.models.dense import Dense
+from tweenstream.models.embedding import Embedding
 from tweenstream.models.flatten import Flatten
 from tweenstream.models.lstm import LSTM
 from tweenstream.models.network import Network
@@ -9,21 +10,6 @@ from tweenstream.models.norm import LayerNorm, RMSNorm
 from tweenstream.models.registry import LayerKind, kind_named, kind_of, kinds, register
 from tweenstream.models.rnn import RNN
 
-__all__ = [
-           "LSTM",
-           "RNN",
-           "AvgPool2D",
-           "Conv1D",
-           "Conv2D",
-           "Dense",
-           "Flatten",
-           "LayerKind",
-           "LayerNorm",
-           "MaxPool2D",
-           "Network",
-           "RMSNorm",
-           "kind_named",
-           "kind_of",
-           "kinds",
-           "register",
-]
+__all__ = ["LSTM", "RNN", "AvgPool2D", "Conv1D", "Conv2D", "Dense", "Embedding", "Flatten",
+           "LayerKind", "LayerNorm", "MaxPool2D", "Network", "RMSNorm", "kind_named", "kind_of",
+           "kinds", "register"]

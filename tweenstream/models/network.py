@@ -13,6 +13,7 @@ import numpy as np
 
 from tweenstream.models import conv as _conv  # noqa: F401  (these imports register
 from tweenstream.models import dense as _dense  # noqa: F401
+from tweenstream.models import embedding as _embedding  # noqa: F401
 from tweenstream.models import flatten as _flatten  # noqa: F401  the layer kinds)
 from tweenstream.models import lstm as _lstm  # noqa: F401
 from tweenstream.models import norm as _norm  # noqa: F401
@@ -74,6 +75,9 @@ class Network:
                 current = kind.output_shape(spec, current)
             except ValueError as err:
                 raise ValueError(f"layer {i} ({kind.name}): {err}") from None
+            if kind.name == "embedding" and i != 0:
+                raise ValueError(f"layer {i}: an Embedding reads token ids, so it must be the "
+                                 "first layer")
             act = getattr(spec, "activation", None)
             if act == "softmax" and i != len(layers) - 1:
                 raise ValueError(f"layer {i}: softmax is allowed only on the output layer of a "

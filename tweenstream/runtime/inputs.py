@@ -161,3 +161,21 @@ def target(y: Any, n_outputs: int) -> np.ndarray:
         want = "a number" if n_outputs == 1 else f"a vector of {n_outputs} numbers"
         raise ValueError(f"y must be {want}, found shape {arr.shape}")
     return targets(arr.reshape(1, -1), 1, n_outputs)
+
+
+def check_ids(X: np.ndarray, vocab: int) -> None:
+    """Token ids must be integers in [0, vocab): ``ValueError`` naming the first bad one.
+
+    Examples
+    --------
+    >>> check_ids(np.array([[0, 3]], np.float32), 4)
+    >>> check_ids(np.array([[0, 4]], np.float32), 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: token ids must be integers in [0, 4); found 4.0 at position (0, 1)
+    """
+    bad = ~((X >= 0) & (X < vocab) & (X == np.floor(X)))
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"token ids must be integers in [0, {vocab}); found {X[where]} at "
+                         f"position {where}")

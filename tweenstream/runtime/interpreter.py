@@ -13,6 +13,7 @@ import numpy as np
 
 from tweenstream.models.conv import AVG_POOL, CONV1D, CONV2D, MAX_POOL
 from tweenstream.models.dense import DENSE
+from tweenstream.models.embedding import EMBEDDING
 from tweenstream.models.flatten import FLATTEN
 from tweenstream.models.lstm import LSTM_KIND
 from tweenstream.models.norm import LAYER_NORM, RMS_NORM
@@ -31,6 +32,7 @@ from tweenstream.runtime.dense import (
     dense_signal,
     dense_update,
 )
+from tweenstream.runtime.embedding import embedding_forward, embedding_signal, embedding_update
 from tweenstream.runtime.flatten import flatten_forward, flatten_signal
 from tweenstream.runtime.layout import (
     C_HEUR,
@@ -122,6 +124,7 @@ OP_CONV2D = CONV2D.op_code
 OP_CONV1D = CONV1D.op_code
 OP_MAX_POOL = MAX_POOL.op_code
 OP_AVG_POOL = AVG_POOL.op_code
+OP_EMBEDDING = EMBEDDING.op_code
 _F32 = np.float32
 
 
@@ -144,6 +147,8 @@ def forward_layer(row, pbuf, work):
         conv_forward(row, pbuf, work)
     elif op == OP_MAX_POOL or op == OP_AVG_POOL:
         pool_forward(row, pbuf, work)
+    elif op == OP_EMBEDDING:
+        embedding_forward(row, pbuf, work)
 
 
 @kernel
@@ -164,6 +169,8 @@ def signal_layer(row, pbuf, work, need_input):
         conv_signal(row, pbuf, work, need_input)
     elif op == OP_MAX_POOL or op == OP_AVG_POOL:
         pool_signal(row, pbuf, work, need_input)
+    elif op == OP_EMBEDDING:
+        embedding_signal(row, pbuf, work, need_input)
 
 
 @kernel
@@ -198,6 +205,8 @@ def update_layer(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
         return lstm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
     if op == OP_CONV2D or op == OP_CONV1D:
         return conv_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
+    if op == OP_EMBEDDING:
+        return embedding_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
     return 0.0
 
 

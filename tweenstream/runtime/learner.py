@@ -12,7 +12,14 @@ from tweenstream.runtime import interpreter as interp
 from tweenstream.runtime import layout as lay
 from tweenstream.runtime.arena import Arena
 from tweenstream.runtime.config import TweenConfig
-from tweenstream.runtime.inputs import FeatureMap, class_label, class_labels, target, targets
+from tweenstream.runtime.inputs import (
+    FeatureMap,
+    check_ids,
+    class_label,
+    class_labels,
+    target,
+    targets,
+)
 from tweenstream.runtime.plan import compile_plan, layer_table
 
 
@@ -60,6 +67,8 @@ class Learner:
         self.arena = Arena(self._plan)
         self.arena.initialise(self._rng)
         self._features = FeatureMap(network.n_inputs)
+        first = network.layers[0]
+        self._vocab = first.vocab if kind_of(first).name == "embedding" else 0
         self._classify = network.task == "classification"
         self._task = lay.T_CLASSIFICATION if self._classify else lay.T_REGRESSION
         k = network.n_outputs
@@ -161,6 +170,8 @@ class Learner:
         or a float / 1-D array (regression). Non-finite input raises and changes nothing.
         """
         xv = self._features.vector(x)
+        if self._vocab:
+            check_ids(xv, self._vocab)
         if self._classify:
             self._yc1[0] = class_label(y, self.network.n_outputs)
         else:
@@ -176,6 +187,8 @@ class Learner:
         is learned and the error names the first bad row.
         """
         Xm = self._features.matrix(X)
+        if self._vocab:
+            check_ids(Xm, self._vocab)
         n = Xm.shape[0]
         if self._classify:
             Yc, Yr = class_labels(Y, n, self.network.n_outputs), self._yr1
@@ -193,6 +206,8 @@ class Learner:
 
     # --- prediction -----------------------------------------------------------------------
     def _forward(self, Xm: np.ndarray, out: np.ndarray) -> np.ndarray:
+        if self._vocab:
+            check_ids(Xm, self._vocab)
         a = self.arena
         interp.predict_many(self._plan.table, a.pbuf, a.work, self._task, Xm, out)
         if np.isnan(out).any():

@@ -243,7 +243,11 @@ class Daemon:
         np.copyto(xb, X)
         np.copyto(yb, Y)
         before = self.learner.totals()
-        self.learner.learn_many(xb, yb)
+        try:
+            self.learner.learn_many(xb, yb)
+        except ValueError as err:  # values the protocol cannot judge, e.g. bad token ids
+            self._reject(ProtocolError("bad_value", str(err)), "data")
+            return
         after = self.learner.totals()
         stats.record(after[0] - before[0], after[1] - before[1], after[2] - before[2])
         self.counters["samples"] += n

@@ -32,7 +32,7 @@ X_DTYPE = "<f4"
 LABEL_DTYPE = "<i8"
 TARGET_DTYPE = "<f4"
 REASONS = ("truncated", "garbage", "wrong_dtype", "wrong_shape", "nan", "oversized",
-           "unknown_version", "unknown_kind", "bad_header", "bad_label")
+           "unknown_version", "unknown_kind", "bad_header", "bad_label", "bad_value")
 _FRAMES = {"learn": 3, "predict": 2, "learn_predict": 3, "label": 2}
 # what msgpack raises on bad bytes (its own errors subclass ValueError; TypeError for an
 # unhashable map key; OverflowError for huge ints)
