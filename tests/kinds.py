@@ -14,6 +14,7 @@ from tweenstream.models import (
     LayerNorm,
     MaxPool2D,
     RMSNorm,
+    SwiGLU,
 )
 
 #: kind name -> a classifier that contains the kind, fed (n, n_inputs) rows.
@@ -32,6 +33,7 @@ EXAMPLES = {
     "max_pool2d": Network((4, 4, 2), [Conv2D(2, 1), MaxPool2D(2), Flatten(), Dense(3)]),
     "avg_pool2d": Network((4, 5, 1), [AvgPool2D(2), Flatten(), Dense(3)]),
     "embedding": Network(5, [Embedding(7, 3), Flatten(), Dense(3)]),
+    "swiglu": Network((2, 4), [SwiGLU(6), SwiGLU(5, out=3), Flatten(), Dense(3)]),
 }
 #: kinds whose example network reads token ids, not real numbers
 ID_INPUTS = {"embedding": 7}

@@ -27,6 +27,7 @@ from tweenstream.export import embedding as _embedding  # noqa: F401
 from tweenstream.export import format as fmt
 from tweenstream.export import norm as _norm  # noqa: F401  the converters)
 from tweenstream.export import rnn as _rnn  # noqa: F401
+from tweenstream.export import swiglu as _swiglu  # noqa: F401
 from tweenstream.export.format import session
 from tweenstream.export.graph import Graph
 from tweenstream.export.registry import converter
@@ -37,7 +38,7 @@ from tweenstream.runtime.persist import write_atomic
 #: Parity tolerance (max absolute difference) per layer kind; a network uses its loosest kind.
 TOLERANCE = {"dense": 1e-5, "layer_norm": 1e-5, "rms_norm": 1e-5, "flatten": 1e-5, "rnn": 1e-5,
              "lstm": 1e-5, "conv2d": 1e-5, "conv1d": 1e-5, "max_pool2d": 1e-5,
-             "avg_pool2d": 1e-5, "embedding": 1e-5}
+             "avg_pool2d": 1e-5, "embedding": 1e-5, "swiglu": 1e-5}
 
 
 class ExportError(RuntimeError):

@@ -18,6 +18,7 @@ from tweenstream.models import flatten as _flatten  # noqa: F401  the layer kind
 from tweenstream.models import lstm as _lstm  # noqa: F401
 from tweenstream.models import norm as _norm  # noqa: F401
 from tweenstream.models import rnn as _rnn  # noqa: F401
+from tweenstream.models import swiglu as _swiglu  # noqa: F401
 from tweenstream.models.registry import Shape, kind_named, kind_of
 
 TASKS = ("classification", "regression")

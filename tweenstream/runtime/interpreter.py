@@ -18,6 +18,7 @@ from tweenstream.models.flatten import FLATTEN
 from tweenstream.models.lstm import LSTM_KIND
 from tweenstream.models.norm import LAYER_NORM, RMS_NORM
 from tweenstream.models.rnn import RNN_KIND
+from tweenstream.models.swiglu import SWIGLU
 from tweenstream.runtime.conv import (
     conv_forward,
     conv_project_target,
@@ -103,6 +104,12 @@ from tweenstream.runtime.norm import norm_forward, norm_signal, norm_update
 from tweenstream.runtime.numba_config import kernel
 from tweenstream.runtime.rnn import rnn_forward, rnn_project_target, rnn_signal, rnn_update
 from tweenstream.runtime.safety import check_step, explode
+from tweenstream.runtime.swiglu import (
+    swiglu_forward,
+    swiglu_project_target,
+    swiglu_signal,
+    swiglu_update,
+)
 from tweenstream.runtime.targets import (
     chain_targets,
     gap_and_budget,
@@ -125,6 +132,7 @@ OP_CONV1D = CONV1D.op_code
 OP_MAX_POOL = MAX_POOL.op_code
 OP_AVG_POOL = AVG_POOL.op_code
 OP_EMBEDDING = EMBEDDING.op_code
+OP_SWIGLU = SWIGLU.op_code
 _F32 = np.float32
 
 
@@ -149,6 +157,8 @@ def forward_layer(row, pbuf, work):
         pool_forward(row, pbuf, work)
     elif op == OP_EMBEDDING:
         embedding_forward(row, pbuf, work)
+    elif op == OP_SWIGLU:
+        swiglu_forward(row, pbuf, work)
 
 
 @kernel
@@ -171,6 +181,8 @@ def signal_layer(row, pbuf, work, need_input):
         pool_signal(row, pbuf, work, need_input)
     elif op == OP_EMBEDDING:
         embedding_signal(row, pbuf, work, need_input)
+    elif op == OP_SWIGLU:
+        swiglu_signal(row, pbuf, work, need_input)
 
 
 @kernel
@@ -189,6 +201,8 @@ def project_layer(row, pbuf, work, lo, hi):
         lstm_project_target(row, pbuf, work, lo, hi)
     elif row[0] == OP_CONV2D or row[0] == OP_CONV1D:
         conv_project_target(row, pbuf, work, lo, hi)
+    elif row[0] == OP_SWIGLU:
+        swiglu_project_target(row, pbuf, work, lo, hi)
 
 
 @kernel
@@ -207,6 +221,8 @@ def update_layer(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
         return conv_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
     if op == OP_EMBEDDING:
         return embedding_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
+    if op == OP_SWIGLU:
+        return swiglu_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
     return 0.0
 
 

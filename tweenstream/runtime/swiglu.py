@@ -1,0 +1,179 @@
+"""Compiled SwiGLU kernels (per row of the last axis).
+
+Shapes: x (R*d,) at the input slot; W_g (h, d), W_u (h, d), W_d (o, h), then b_g, b_u, b_d at
+``C_P``; output (R*o,). Scratch (``W_ACT`` row): gate, up, s per row (3*R*h), then ds, dg, du
+(3h), then gradients laid out like the parameters. Row dims: R, d, h, o.
+"""
+
+import numpy as np
+
+from tweenstream.runtime.layout import (
+    C_DIM,
+    C_IN,
+    C_NOUT,
+    C_OUT,
+    C_P,
+    C_S,
+    P_PARAM,
+    W_ACT,
+    W_DELTA,
+    W_DZ,
+    W_PRE,
+    W_TGT,
+)
+from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.update import update_vec
+
+_ONE = np.float32(1.0)
+
+
+@kernel
+def _parts(row, pbuf):
+    R, d, h, o = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    p = row[C_P]
+    Wg = pbuf[P_PARAM, p:p + h * d].reshape((h, d))
+    Wu = pbuf[P_PARAM, p + h * d:p + 2 * h * d].reshape((h, d))
+    Wd = pbuf[P_PARAM, p + 2 * h * d:p + 2 * h * d + o * h].reshape((o, h))
+    q = p + 2 * h * d + o * h
+    return R, d, h, o, Wg, Wu, Wd, pbuf[P_PARAM, q:q + h], pbuf[P_PARAM, q + h:q + 2 * h], \
+        pbuf[P_PARAM, q + 2 * h:q + 2 * h + o]
+
+
+@kernel
+def swiglu_forward(row, pbuf, work):
+    """Per row: gate, up, s = silu(gate) * up, y = W_d s + b_d; caches gate, up, s."""
+    R, d, h, o, Wg, Wu, Wd, bg, bu, bd = _parts(row, pbuf)
+    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    for r in range(R):
+        x = work[W_ACT, xi + r * d:xi + (r + 1) * d]
+        base = s0 + r * 3 * h
+        gate = work[W_ACT, base:base + h]
+        up = work[W_ACT, base + h:base + 2 * h]
+        s = work[W_ACT, base + 2 * h:base + 3 * h]
+        for k in range(h):
+            a = bg[k]
+            b = bu[k]
+            for j in range(d):
+                a += Wg[k, j] * x[j]
+                b += Wu[k, j] * x[j]
+            gate[k] = a
+            up[k] = b
+            s[k] = a / (_ONE + np.exp(-a)) * b
+        y = work[W_ACT, oo + r * o:oo + (r + 1) * o]
+        for m in range(o):
+            acc = bd[m]
+            for k in range(h):
+                acc += Wd[m, k] * s[k]
+            y[m] = acc
+    work[W_PRE, oo:oo + R * o] = work[W_ACT, oo:oo + R * o]
+
+
+@kernel
+def swiglu_backprop(row, pbuf, work, src, need_input, grads):
+    """Backprop of the upstream signal in work row ``src`` (output slot) through each row."""
+    R, d, h, o, Wg, Wu, Wd, _, _, _ = _parts(row, pbuf)
+    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    t0 = s0 + 3 * R * h
+    ds, dg, du = work[W_ACT, t0:t0 + h], work[W_ACT, t0 + h:t0 + 2 * h], \
+        work[W_ACT, t0 + 2 * h:t0 + 3 * h]
+    g0 = t0 + 3 * h
+    gWg = work[W_ACT, g0:g0 + h * d].reshape((h, d))
+    gWu = work[W_ACT, g0 + h * d:g0 + 2 * h * d].reshape((h, d))
+    gWd = work[W_ACT, g0 + 2 * h * d:g0 + 2 * h * d + o * h].reshape((o, h))
+    q = g0 + 2 * h * d + o * h
+    gbg, gbu, gbd = work[W_ACT, q:q + h], work[W_ACT, q + h:q + 2 * h], \
+        work[W_ACT, q + 2 * h:q + 2 * h + o]
+    if grads:
+        work[W_ACT, g0:q + 2 * h + o] = np.float32(0.0)
+    for r in range(R):
+        x = work[W_ACT, xi + r * d:xi + (r + 1) * d]
+        base = s0 + r * 3 * h
+        gate = work[W_ACT, base:base + h]
+        up = work[W_ACT, base + h:base + 2 * h]
+        s = work[W_ACT, base + 2 * h:base + 3 * h]
+        e = work[src, oo + r * o:oo + (r + 1) * o]
+        ds[:] = np.float32(0.0)
+        for m in range(o):
+            for k in range(h):
+                ds[k] += Wd[m, k] * e[m]
+            if grads:
+                gbd[m] += e[m]
+                for k in range(h):
+                    gWd[m, k] += e[m] * s[k]
+        for k in range(h):
+            sig = _ONE / (_ONE + np.exp(-gate[k]))
+            dg[k] = ds[k] * up[k] * sig * (_ONE + gate[k] * (_ONE - sig))
+            du[k] = ds[k] * gate[k] * sig
+        if need_input:
+            gin = work[W_DELTA, xi + r * d:xi + (r + 1) * d]
+            gin[:] = np.float32(0.0)
+            for k in range(h):
+                for j in range(d):
+                    gin[j] += Wg[k, j] * dg[k] + Wu[k, j] * du[k]
+        if grads:
+            for k in range(h):
+                gbg[k] += dg[k]
+                gbu[k] += du[k]
+                for j in range(d):
+                    gWg[k, j] += dg[k] * x[j]
+                    gWu[k, j] += du[k] * x[j]
+
+
+@kernel
+def swiglu_signal(row, pbuf, work, need_input):
+    """dz = g (no activation at the output); g of the input through the block."""
+    oo, n = row[C_OUT], row[C_NOUT]
+    work[W_DZ, oo:oo + n] = work[W_DELTA, oo:oo + n]
+    if need_input:
+        swiglu_backprop(row, pbuf, work, W_DELTA, True, False)
+
+
+@kernel
+def swiglu_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
+    """Gradients of the local error e = W_DZ at the output, then the shared rule."""
+    R, d, h, o = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    p, s0 = row[C_P], row[C_S]
+    swiglu_backprop(row, pbuf, work, W_DZ, False, True)
+    g0 = s0 + 3 * R * h + 3 * h
+    nw, nb = 2 * h * d + o * h, 2 * h + o
+    n2 = update_vec(pbuf, p, nw, work[W_ACT, g0:g0 + nw], coef_w, lim, va, vb, vc, accumulate)
+    n2 += update_vec(pbuf, p + nw, nb, work[W_ACT, g0 + nw:g0 + nw + nb], coef_b, lim, va, vb,
+                     vc, accumulate)
+    return np.float64(n2)
+
+
+@kernel
+def swiglu_project_target(row, pbuf, work, lo, hi):
+    """Heuristic input target: the output target projected back through the down projection,
+    then through the up projection (each weight-normalised, as for Dense)."""
+    R, d, h, o, _, Wu, Wd, _, _, _ = _parts(row, pbuf)
+    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    tau = work[W_DZ, s0:s0 + h]
+    den_h = work[W_DZ, s0 + h:s0 + 2 * h]
+    den_d = work[W_DZ, s0 + 2 * h:s0 + 2 * h + d]
+    for r in range(R):
+        t = work[W_TGT, oo + r * o:oo + (r + 1) * o]
+        tau[:] = np.float32(0.0)
+        den_h[:] = np.float32(0.0)
+        for m in range(o):
+            v = t[m]
+            if v != v:
+                continue
+            for k in range(h):
+                tau[k] += Wd[m, k] * v
+                den_h[k] += abs(Wd[m, k])
+        num = work[W_TGT, xi + r * d:xi + (r + 1) * d]
+        num[:] = np.float32(0.0)
+        den_d[:] = np.float32(0.0)
+        for k in range(h):
+            if den_h[k] <= np.float32(0.01):
+                continue
+            v = tau[k] / den_h[k]
+            for j in range(d):
+                num[j] += Wu[k, j] * v
+                den_d[j] += abs(Wu[k, j])
+        for j in range(d):
+            if den_d[j] <= np.float32(0.01):
+                num[j] = np.float32(np.nan)
+            else:
+                num[j] = min(max(num[j] / den_d[j], lo), hi)
