@@ -13,6 +13,7 @@ from tweenstream.models import (
     Flatten,
     LayerNorm,
     MaxPool2D,
+    MultiHeadAttention,
     RMSNorm,
     SwiGLU,
 )
@@ -34,6 +35,8 @@ EXAMPLES = {
     "avg_pool2d": Network((4, 5, 1), [AvgPool2D(2), Flatten(), Dense(3)]),
     "embedding": Network(5, [Embedding(7, 3), Flatten(), Dense(3)]),
     "swiglu": Network((2, 4), [SwiGLU(6), SwiGLU(5, out=3), Flatten(), Dense(3)]),
+    "attention": Network((3, 4), [MultiHeadAttention(2), MultiHeadAttention(1, causal=True),
+                                  Flatten(), Dense(3)]),
 }
 #: kinds whose example network reads token ids, not real numbers
 ID_INPUTS = {"embedding": 7}

@@ -21,7 +21,8 @@ import onnx
 from onnx import TensorProto, helper
 
 from tweenstream import __version__
-from tweenstream.export import conv as _conv  # noqa: F401  (these imports register
+from tweenstream.export import attention as _attention  # noqa: F401  (these imports register
+from tweenstream.export import conv as _conv  # noqa: F401
 from tweenstream.export import dense as _dense  # noqa: F401
 from tweenstream.export import embedding as _embedding  # noqa: F401
 from tweenstream.export import format as fmt
@@ -38,7 +39,7 @@ from tweenstream.runtime.persist import write_atomic
 #: Parity tolerance (max absolute difference) per layer kind; a network uses its loosest kind.
 TOLERANCE = {"dense": 1e-5, "layer_norm": 1e-5, "rms_norm": 1e-5, "flatten": 1e-5, "rnn": 1e-5,
              "lstm": 1e-5, "conv2d": 1e-5, "conv1d": 1e-5, "max_pool2d": 1e-5,
-             "avg_pool2d": 1e-5, "embedding": 1e-5, "swiglu": 1e-5}
+             "avg_pool2d": 1e-5, "embedding": 1e-5, "swiglu": 1e-5, "attention": 1e-5}
 
 
 class ExportError(RuntimeError):

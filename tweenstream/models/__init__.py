@@ -1,5 +1,6 @@
 """What a network is: layer specs, activations, initialisers and the Network container."""
 
+from tweenstream.models.attention import MultiHeadAttention
 from tweenstream.models.conv import AvgPool2D, Conv1D, Conv2D, MaxPool2D
 from tweenstream.models.dense import Dense
 from tweenstream.models.embedding import Embedding
@@ -12,5 +13,5 @@ from tweenstream.models.rnn import RNN
 from tweenstream.models.swiglu import SwiGLU
 
 __all__ = ["LSTM", "RNN", "AvgPool2D", "Conv1D", "Conv2D", "Dense", "Embedding", "Flatten",
-           "LayerKind", "LayerNorm", "MaxPool2D", "Network", "RMSNorm", "SwiGLU", "kind_named",
-           "kind_of", "kinds", "register"]
+           "LayerKind", "LayerNorm", "MaxPool2D", "MultiHeadAttention", "Network", "RMSNorm",
+           "SwiGLU", "kind_named", "kind_of", "kinds", "register"]

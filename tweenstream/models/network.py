@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from tweenstream.models import conv as _conv  # noqa: F401  (these imports register
+from tweenstream.models import attention as _attention  # noqa: F401  (these imports register
+from tweenstream.models import conv as _conv  # noqa: F401
 from tweenstream.models import dense as _dense  # noqa: F401
 from tweenstream.models import embedding as _embedding  # noqa: F401
 from tweenstream.models import flatten as _flatten  # noqa: F401  the layer kinds)

@@ -11,6 +11,7 @@ code, so Python crosses into Numba once per call.
 
 import numpy as np
 
+from tweenstream.models.attention import ATTENTION
 from tweenstream.models.conv import AVG_POOL, CONV1D, CONV2D, MAX_POOL
 from tweenstream.models.dense import DENSE
 from tweenstream.models.embedding import EMBEDDING
@@ -19,6 +20,12 @@ from tweenstream.models.lstm import LSTM_KIND
 from tweenstream.models.norm import LAYER_NORM, RMS_NORM
 from tweenstream.models.rnn import RNN_KIND
 from tweenstream.models.swiglu import SWIGLU
+from tweenstream.runtime.attention import (
+    attention_forward,
+    attention_project_target,
+    attention_signal,
+    attention_update,
+)
 from tweenstream.runtime.conv import (
     conv_forward,
     conv_project_target,
@@ -133,6 +140,7 @@ OP_MAX_POOL = MAX_POOL.op_code
 OP_AVG_POOL = AVG_POOL.op_code
 OP_EMBEDDING = EMBEDDING.op_code
 OP_SWIGLU = SWIGLU.op_code
+OP_ATTENTION = ATTENTION.op_code
 _F32 = np.float32
 
 
@@ -159,6 +167,8 @@ def forward_layer(row, pbuf, work):
         embedding_forward(row, pbuf, work)
     elif op == OP_SWIGLU:
         swiglu_forward(row, pbuf, work)
+    elif op == OP_ATTENTION:
+        attention_forward(row, pbuf, work)
 
 
 @kernel
@@ -183,6 +193,8 @@ def signal_layer(row, pbuf, work, need_input):
         embedding_signal(row, pbuf, work, need_input)
     elif op == OP_SWIGLU:
         swiglu_signal(row, pbuf, work, need_input)
+    elif op == OP_ATTENTION:
+        attention_signal(row, pbuf, work, need_input)
 
 
 @kernel
@@ -203,6 +215,8 @@ def project_layer(row, pbuf, work, lo, hi):
         conv_project_target(row, pbuf, work, lo, hi)
     elif row[0] == OP_SWIGLU:
         swiglu_project_target(row, pbuf, work, lo, hi)
+    elif row[0] == OP_ATTENTION:
+        attention_project_target(row, pbuf, work, lo, hi)
 
 
 @kernel
@@ -223,6 +237,8 @@ def update_layer(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
         return embedding_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
     if op == OP_SWIGLU:
         return swiglu_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
+    if op == OP_ATTENTION:
+        return attention_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
     return 0.0
 
 

@@ -1,0 +1,239 @@
+"""Compiled MultiHeadAttention kernels.
+
+Shapes: x (T*d,) at the input slot; W_q, W_k, W_v, W_o (d, d) then b_q, b_k, b_v, b_o (d,) at
+``C_P``; output (T*d,). Scratch (``W_ACT`` row): Q, K, V (T*d each), attention weights A
+(heads*T*T), C (T*d); then dC, dQ, dK, dV (T*d each), dA (T*T); then gradients laid out like
+the parameters. Row dims: T, d, heads, causal.
+"""
+
+import numpy as np
+
+from tweenstream.runtime.layout import (
+    C_DIM,
+    C_IN,
+    C_NOUT,
+    C_OUT,
+    C_P,
+    C_S,
+    P_PARAM,
+    W_ACT,
+    W_DELTA,
+    W_DZ,
+    W_PRE,
+    W_TGT,
+)
+from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.update import update_vec
+
+
+@kernel
+def _dims(row):
+    T, d, H, causal = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    return T, d, H, causal, d // H
+
+
+@kernel
+def _weight(pbuf, row, k, d):
+    p = row[C_P] + k * d * d
+    return pbuf[P_PARAM, p:p + d * d].reshape((d, d))
+
+
+@kernel
+def _bias(pbuf, row, k, d):
+    p = row[C_P] + 4 * d * d + k * d
+    return pbuf[P_PARAM, p:p + d]
+
+
+@kernel
+def _buf(work, row, k, T, d):
+    """Scratch matrices (T, d): 0 Q, 1 K, 2 V, then after A: 3 C, 4 dC, 5 dQ, 6 dK, 7 dV."""
+    _, _, H, _, _ = _dims(row)
+    start = row[C_S] + k * T * d + (H * T * T if k >= 3 else 0)
+    return work[W_ACT, start:start + T * d].reshape((T, d))
+
+
+@kernel
+def attention_forward(row, pbuf, work):
+    """Q, K, V projections, per-head softmax attention, output projection; caches all."""
+    T, d, H, causal, dk = _dims(row)
+    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    x = work[W_ACT, xi:xi + T * d].reshape((T, d))
+    for k in range(3):
+        W, b, M = _weight(pbuf, row, k, d), _bias(pbuf, row, k, d), _buf(work, row, k, T, d)
+        for t in range(T):
+            for o in range(d):
+                acc = b[o]
+                for j in range(d):
+                    acc += W[o, j] * x[t, j]
+                M[t, o] = acc
+    Q, K, V, Cm = _buf(work, row, 0, T, d), _buf(work, row, 1, T, d), \
+        _buf(work, row, 2, T, d), _buf(work, row, 3, T, d)
+    A = work[W_ACT, s0 + 3 * T * d:s0 + 3 * T * d + H * T * T].reshape((H, T, T))
+    scale = 1.0 / np.sqrt(dk)
+    for h in range(H):
+        c0 = h * dk
+        for i in range(T):
+            last = i + 1 if causal else T
+            top = -np.inf
+            for j in range(last):
+                s = 0.0
+                for k in range(dk):
+                    s += Q[i, c0 + k] * K[j, c0 + k]
+                s *= scale
+                A[h, i, j] = s
+                top = max(top, s)
+            total = 0.0
+            for j in range(last):
+                e = np.exp(A[h, i, j] - top)
+                A[h, i, j] = e
+                total += e
+            for j in range(T):
+                A[h, i, j] = A[h, i, j] / total if j < last else np.float32(0.0)
+            for k in range(dk):
+                acc = 0.0
+                for j in range(last):
+                    acc += A[h, i, j] * V[j, c0 + k]
+                Cm[i, c0 + k] = acc
+    Wo, bo = _weight(pbuf, row, 3, d), _bias(pbuf, row, 3, d)
+    out = work[W_ACT, oo:oo + T * d].reshape((T, d))
+    for t in range(T):
+        for o in range(d):
+            acc = bo[o]
+            for j in range(d):
+                acc += Wo[o, j] * Cm[t, j]
+            out[t, o] = acc
+    work[W_PRE, oo:oo + T * d] = work[W_ACT, oo:oo + T * d]
+
+
+@kernel
+def attention_backprop(row, pbuf, work, src, need_input, grads):
+    """Backprop of the upstream signal in work row ``src`` (output slot) through the layer."""
+    T, d, H, causal, dk = _dims(row)
+    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    x = work[W_ACT, xi:xi + T * d].reshape((T, d))
+    G = work[src, oo:oo + T * d].reshape((T, d))
+    Q, K, V, Cm = _buf(work, row, 0, T, d), _buf(work, row, 1, T, d), \
+        _buf(work, row, 2, T, d), _buf(work, row, 3, T, d)
+    dC, dQ, dK, dV = _buf(work, row, 4, T, d), _buf(work, row, 5, T, d), \
+        _buf(work, row, 6, T, d), _buf(work, row, 7, T, d)
+    A = work[W_ACT, s0 + 3 * T * d:s0 + 3 * T * d + H * T * T].reshape((H, T, T))
+    a0 = s0 + 8 * T * d + H * T * T
+    dA = work[W_ACT, a0:a0 + T * T].reshape((T, T))
+    g0 = a0 + T * T
+    if grads:
+        work[W_ACT, g0:g0 + 4 * d * d + 4 * d] = np.float32(0.0)
+    Wo = _weight(pbuf, row, 3, d)
+    gWo = work[W_ACT, g0 + 3 * d * d:g0 + 4 * d * d].reshape((d, d))
+    gbo = work[W_ACT, g0 + 4 * d * d + 3 * d:g0 + 4 * d * d + 4 * d]
+    for t in range(T):
+        for j in range(d):
+            acc = 0.0
+            for o in range(d):
+                acc += Wo[o, j] * G[t, o]
+            dC[t, j] = acc
+        if grads:
+            for o in range(d):
+                gbo[o] += G[t, o]
+                for j in range(d):
+                    gWo[o, j] += G[t, o] * Cm[t, j]
+    dQ[:, :] = np.float32(0.0)
+    dK[:, :] = np.float32(0.0)
+    dV[:, :] = np.float32(0.0)
+    scale = np.float32(1.0 / np.sqrt(dk))
+    for h in range(H):
+        c0 = h * dk
+        for i in range(T):
+            last = i + 1 if causal else T
+            mix = 0.0
+            for j in range(last):
+                s = 0.0
+                for k in range(dk):
+                    s += dC[i, c0 + k] * V[j, c0 + k]
+                    dV[j, c0 + k] += A[h, i, j] * dC[i, c0 + k]
+                dA[i, j] = s
+                mix += A[h, i, j] * s
+            for j in range(last):
+                dS = A[h, i, j] * (dA[i, j] - mix) * scale
+                for k in range(dk):
+                    dQ[i, c0 + k] += dS * K[j, c0 + k]
+                    dK[j, c0 + k] += dS * Q[i, c0 + k]
+    if need_input:
+        gin = work[W_DELTA, xi:xi + T * d].reshape((T, d))
+        gin[:, :] = np.float32(0.0)
+    for k in range(3):
+        W = _weight(pbuf, row, k, d)
+        D = _buf(work, row, 5 + k, T, d)
+        gW = work[W_ACT, g0 + k * d * d:g0 + (k + 1) * d * d].reshape((d, d))
+        gb = work[W_ACT, g0 + 4 * d * d + k * d:g0 + 4 * d * d + (k + 1) * d]
+        for t in range(T):
+            for o in range(d):
+                v = D[t, o]
+                if need_input:
+                    for j in range(d):
+                        gin[t, j] += W[o, j] * v
+                if grads:
+                    gb[o] += v
+                    for j in range(d):
+                        gW[o, j] += v * x[t, j]
+
+
+@kernel
+def attention_signal(row, pbuf, work, need_input):
+    """dz = g (no activation at the output); g of the input through the layer."""
+    oo, n = row[C_OUT], row[C_NOUT]
+    work[W_DZ, oo:oo + n] = work[W_DELTA, oo:oo + n]
+    if need_input:
+        attention_backprop(row, pbuf, work, W_DELTA, True, False)
+
+
+@kernel
+def attention_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
+    """Gradients of the local error e = W_DZ at the output, then the shared rule."""
+    T, d, H, _, _ = _dims(row)
+    p, s0 = row[C_P], row[C_S]
+    attention_backprop(row, pbuf, work, W_DZ, False, True)
+    g0 = s0 + 8 * T * d + H * T * T + T * T
+    n2 = update_vec(pbuf, p, 4 * d * d, work[W_ACT, g0:g0 + 4 * d * d], coef_w, lim, va, vb,
+                    vc, accumulate)
+    n2 += update_vec(pbuf, p + 4 * d * d, 4 * d, work[W_ACT, g0 + 4 * d * d:g0 + 4 * d * d + 4 * d],
+                     coef_b, lim, va, vb, vc, accumulate)
+    return np.float64(n2)
+
+
+@kernel
+def attention_project_target(row, pbuf, work, lo, hi):
+    """Heuristic input target: the output target projected back through the output projection,
+    then through the value projection (each weight-normalised, as for Dense)."""
+    T, d, _, _, _ = _dims(row)
+    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    Wo, Wv = _weight(pbuf, row, 3, d), _weight(pbuf, row, 2, d)
+    tau = work[W_DZ, s0:s0 + d]
+    den = work[W_DZ, s0 + d:s0 + 2 * d]
+    for t in range(T):
+        tgt = work[W_TGT, oo + t * d:oo + (t + 1) * d]
+        tau[:] = np.float32(0.0)
+        den[:] = np.float32(0.0)
+        for o in range(d):
+            v = tgt[o]
+            if v != v:
+                continue
+            for j in range(d):
+                tau[j] += Wo[o, j] * v
+                den[j] += abs(Wo[o, j])
+        for j in range(d):
+            tau[j] = tau[j] / den[j] if den[j] > np.float32(0.01) else np.float32(np.nan)
+        num = work[W_TGT, xi + t * d:xi + (t + 1) * d]
+        num[:] = np.float32(0.0)
+        den[:] = np.float32(0.0)
+        for o in range(d):
+            v = tau[o]
+            if v != v:
+                continue
+            for j in range(d):
+                num[j] += Wv[o, j] * v
+                den[j] += abs(Wv[o, j])
+        for j in range(d):
+            if den[j] <= np.float32(0.01):
+                num[j] = np.float32(np.nan)
+            else:
+                num[j] = min(max(num[j] / den[j], lo), hi)
