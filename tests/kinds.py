@@ -14,6 +14,7 @@ from tweenstream.models import (
     LayerNorm,
     MaxPool2D,
     MultiHeadAttention,
+    Residual,
     RMSNorm,
     SwiGLU,
 )
@@ -37,6 +38,9 @@ EXAMPLES = {
     "swiglu": Network((2, 4), [SwiGLU(6), SwiGLU(5, out=3), Flatten(), Dense(3)]),
     "attention": Network((3, 4), [MultiHeadAttention(2), MultiHeadAttention(1, causal=True),
                                   Flatten(), Dense(3)]),
+    "residual": Network(4, [Dense(5, "tanh"), Residual([Dense(5, "tanh"), Dense(5)]),
+                            Residual([Residual([Dense(5, "relu")]), Dense(5)]), Dense(3)]),
 }
+EXAMPLES["residual_begin"] = EXAMPLES["residual_end"] = EXAMPLES["residual"]
 #: kinds whose example network reads token ids, not real numbers
 ID_INPUTS = {"embedding": 7}

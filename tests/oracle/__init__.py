@@ -6,7 +6,7 @@ implementation that the parity tests compare the engine with. ``dense`` holds on
 step in each mode and the exact loss gradient.
 """
 
-from . import attention, conv, dense, embedding, lstm, norm, rnn, swiglu
+from . import attention, conv, dense, embedding, lstm, norm, residual, rnn, swiglu
 from .dense import ACTIVATIONS, TARGET_RANGE, activation, activation_derivative
 from .network import OracleLearner, backprop_gradient, depth_scale, flatten, forward, loss
 
@@ -14,7 +14,8 @@ from .network import OracleLearner, backprop_gradient, depth_scale, flatten, for
 ORACLES = {"dense": dense, "layer_norm": norm, "rms_norm": norm, "flatten": "identity",
            "rnn": rnn, "lstm": lstm, "conv2d": conv, "conv1d": conv, "max_pool2d": conv,
            "avg_pool2d": conv, "embedding": embedding, "swiglu": swiglu,
-           "attention": attention}
+           "attention": attention, "residual": residual, "residual_begin": residual,
+           "residual_end": residual}
 
 __all__ = [
     "ACTIVATIONS",

@@ -27,6 +27,7 @@ from tweenstream.export import dense as _dense  # noqa: F401
 from tweenstream.export import embedding as _embedding  # noqa: F401
 from tweenstream.export import format as fmt
 from tweenstream.export import norm as _norm  # noqa: F401  the converters)
+from tweenstream.export import residual as _residual  # noqa: F401
 from tweenstream.export import rnn as _rnn  # noqa: F401
 from tweenstream.export import swiglu as _swiglu  # noqa: F401
 from tweenstream.export.format import session
@@ -39,7 +40,8 @@ from tweenstream.runtime.persist import write_atomic
 #: Parity tolerance (max absolute difference) per layer kind; a network uses its loosest kind.
 TOLERANCE = {"dense": 1e-5, "layer_norm": 1e-5, "rms_norm": 1e-5, "flatten": 1e-5, "rnn": 1e-5,
              "lstm": 1e-5, "conv2d": 1e-5, "conv1d": 1e-5, "max_pool2d": 1e-5,
-             "avg_pool2d": 1e-5, "embedding": 1e-5, "swiglu": 1e-5, "attention": 1e-5}
+             "avg_pool2d": 1e-5, "embedding": 1e-5, "swiglu": 1e-5, "attention": 1e-5,
+             "residual_begin": 1e-5, "residual_end": 1e-5, "residual": 1e-5}
 
 
 class ExportError(RuntimeError):
@@ -59,10 +61,10 @@ def build_model(learner: Learner, labels: list[str] | None = None) -> onnx.Model
     net = learner.network
     g = Graph()
     x = fmt.INPUT
-    for i, spec in enumerate(net.layers):
+    for i, (spec, in_shape, _) in enumerate(net.rows):
         kind = kind_of(spec)
         params = {k: v.copy() for k, v in learner.arena.layer_params(i).items()}
-        x = converter(kind.name)(g, spec, params, x, f"{kind.name}_{i}", net.in_shapes[i])
+        x = converter(kind.name)(g, spec, params, x, f"{kind.name}_{i}", in_shape)
     out = fmt.OUTPUTS[net.task]
     if net.task == "classification":
         g.node("Softmax", [x], out, axis=-1)
@@ -100,7 +102,7 @@ def _engine(learner: Learner, X: np.ndarray) -> np.ndarray:
 
 def tolerance(learner: Learner) -> float:
     """The parity tolerance of a network: the loosest of its kinds'."""
-    return max(TOLERANCE[kind_of(s).name] for s in learner.network.layers)
+    return max(TOLERANCE[kind_of(s).name] for s, _, _ in learner.network.rows)
 
 
 def parity_report(learner: Learner, model: onnx.ModelProto, recorded: np.ndarray | None = None,

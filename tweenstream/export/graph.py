@@ -30,6 +30,7 @@ class Graph:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._names: set[str] = set()
+        self.skips: list[str] = []  # open Residual inputs, innermost last
 
     def _unique(self, name: str) -> str:
         if name in self._names:

@@ -9,9 +9,10 @@ from tweenstream.models.lstm import LSTM
 from tweenstream.models.network import Network
 from tweenstream.models.norm import LayerNorm, RMSNorm
 from tweenstream.models.registry import LayerKind, kind_named, kind_of, kinds, register
+from tweenstream.models.residual import Residual
 from tweenstream.models.rnn import RNN
 from tweenstream.models.swiglu import SwiGLU
 
 __all__ = ["LSTM", "RNN", "AvgPool2D", "Conv1D", "Conv2D", "Dense", "Embedding", "Flatten",
            "LayerKind", "LayerNorm", "MaxPool2D", "MultiHeadAttention", "Network", "RMSNorm",
-           "SwiGLU", "kind_named", "kind_of", "kinds", "register"]
+           "Residual", "SwiGLU", "kind_named", "kind_of", "kinds", "register"]

@@ -18,9 +18,11 @@ from tweenstream.models import embedding as _embedding  # noqa: F401
 from tweenstream.models import flatten as _flatten  # noqa: F401  the layer kinds)
 from tweenstream.models import lstm as _lstm  # noqa: F401
 from tweenstream.models import norm as _norm  # noqa: F401
+from tweenstream.models import residual as _residual  # noqa: F401
 from tweenstream.models import rnn as _rnn  # noqa: F401
 from tweenstream.models import swiglu as _swiglu  # noqa: F401
 from tweenstream.models.registry import Shape, kind_named, kind_of
+from tweenstream.models.residual import Residual, ResidualBegin, ResidualEnd
 
 TASKS = ("classification", "regression")
 
@@ -47,7 +49,7 @@ class Network:
     (4, 420)
     """
 
-    __slots__ = ("input_shape", "layers", "n_inputs", "n_outputs", "shapes", "task")
+    __slots__ = ("input_shape", "layers", "n_inputs", "n_outputs", "rows", "shapes", "task")
 
     input_shape: Shape
     layers: tuple[Any, ...]
@@ -55,6 +57,7 @@ class Network:
     shapes: tuple[Shape, ...]
     n_inputs: int  # values per sample
     n_outputs: int  # outputs per sample (classes of a classifier)
+    rows: tuple[tuple[Any, Shape, Shape], ...]  # (spec, in_shape, out_shape) per plan row
 
     def __init__(self, input_dim: int | Sequence[int], layers: Sequence[Any],
                  task: str = "classification") -> None:
@@ -67,23 +70,11 @@ class Network:
         if len(layers) == 0:
             raise ValueError("a network needs at least one layer, e.g. [Dense(n_outputs)]")
         shapes = []
+        rows: list[tuple[Any, Shape, Shape]] = []
         current = shape
         for i, spec in enumerate(layers):
-            try:
-                kind = kind_of(spec)
-            except TypeError as err:
-                raise TypeError(f"layer {i}: {err}") from None
-            try:
-                current = kind.output_shape(spec, current)
-            except ValueError as err:
-                raise ValueError(f"layer {i} ({kind.name}): {err}") from None
-            if kind.name == "embedding" and i != 0:
-                raise ValueError(f"layer {i}: an Embedding reads token ids, so it must be the "
-                                 "first layer")
-            act = getattr(spec, "activation", None)
-            if act == "softmax" and i != len(layers) - 1:
-                raise ValueError(f"layer {i}: softmax is allowed only on the output layer of a "
-                                 "classifier; use another activation for hidden layers")
+            current = _add_layer(spec, current, str(i), rows, i == 0,
+                                 i == len(layers) - 1)
             shapes.append(current)
         last = len(layers) - 1
         last_act = getattr(layers[-1], "activation", "linear")
@@ -102,6 +93,7 @@ class Network:
         object.__setattr__(self, "layers", tuple(layers))
         object.__setattr__(self, "task", task)
         object.__setattr__(self, "shapes", tuple(shapes))
+        object.__setattr__(self, "rows", tuple(rows))
         object.__setattr__(self, "n_inputs", int(np.prod(shape)))
         object.__setattr__(self, "n_outputs", int(np.prod(shapes[-1])))
 
@@ -117,7 +109,7 @@ class Network:
     def param_count(self) -> int:
         """Total number of learned parameters."""
         total = 0
-        for spec, in_shape in zip(self.layers, self.in_shapes, strict=True):
+        for spec, in_shape, _ in self.rows:
             for _, shape in kind_of(spec).param_shapes(spec, in_shape):
                 total += int(np.prod(shape))
         return total
@@ -134,7 +126,7 @@ class Network:
         return {
             "input_shape": list(self.input_shape),
             "task": self.task,
-            "layers": [{"kind": kind_of(s).name, **asdict(s)} for s in self.layers],
+            "layers": [_spec_dict(s) for s in self.layers],
         }
 
     @classmethod
@@ -142,17 +134,7 @@ class Network:
         """Rebuild a network from ``to_dict`` output, with precise errors for bad input."""
         if not isinstance(data, dict) or not {"input_shape", "task", "layers"} <= set(data):
             raise ValueError("network description must be a dict with input_shape, task, layers")
-        specs = []
-        for i, entry in enumerate(data["layers"]):
-            if not isinstance(entry, dict) or "kind" not in entry:
-                raise ValueError(f"layer {i}: description must be a dict with a 'kind'")
-            kind = kind_named(entry["kind"])
-            names = {f.name for f in fields(kind.spec_type)}
-            args = {k: v for k, v in entry.items() if k != "kind"}
-            unknown = set(args) - names
-            if unknown:
-                raise ValueError(f"layer {i} ({kind.name}): unknown fields {sorted(unknown)}")
-            specs.append(kind.spec_type(**args))
+        specs = [_spec_from_dict(entry, str(i)) for i, entry in enumerate(data["layers"])]
         return cls(tuple(data["input_shape"]), specs, task=data["task"])
 
     def __eq__(self, other: object) -> bool:
@@ -186,3 +168,60 @@ def _input_shape(input_dim: int | Sequence[int]) -> Shape:
     if not dims:
         raise ValueError("input_dim must have at least one dimension")
     return tuple(int(d) for d in dims)
+
+
+def _add_layer(spec: Any, shape: Shape, where: str, rows: list[tuple[Any, Shape, Shape]],
+               first: bool, last: bool) -> Shape:
+    """Validate one layer (a Residual recursively) and append its plan rows; returns its output
+    shape."""
+    try:
+        kind = kind_of(spec)
+    except TypeError as err:
+        raise TypeError(f"layer {where}: {err}") from None
+    if isinstance(spec, Residual):
+        rows.append((ResidualBegin(), shape, shape))
+        inner = shape
+        for j, sub in enumerate(spec.layers):
+            inner = _add_layer(sub, inner, f"{where}.{j}", rows, False, False)
+        if inner != shape:
+            raise ValueError(f"layer {where} (residual): the inner layers turn {shape} into "
+                             f"{inner}; they must keep the shape so that x + f(x) is defined")
+        rows.append((ResidualEnd(), shape, shape))
+        return shape
+    if kind.name in ("residual_begin", "residual_end"):
+        raise TypeError(f"layer {where}: {kind.spec_type.__name__} is internal; use Residual")
+    try:
+        out = kind.output_shape(spec, shape)
+    except ValueError as err:
+        raise ValueError(f"layer {where} ({kind.name}): {err}") from None
+    if kind.name == "embedding" and not first:
+        raise ValueError(f"layer {where}: an Embedding reads token ids, so it must be the "
+                         "first layer")
+    if getattr(spec, "activation", None) == "softmax" and not last:
+        raise ValueError(f"layer {where}: softmax is allowed only on the output layer of a "
+                         "classifier; use another activation for hidden layers")
+    rows.append((spec, shape, out))
+    return out
+
+
+def _spec_dict(spec: Any) -> dict[str, Any]:
+    if isinstance(spec, Residual):
+        return {"kind": "residual", "layers": [_spec_dict(s) for s in spec.layers]}
+    return {"kind": kind_of(spec).name, **asdict(spec)}
+
+
+def _spec_from_dict(entry: Any, where: str) -> Any:
+    if not isinstance(entry, dict) or "kind" not in entry:
+        raise ValueError(f"layer {where}: description must be a dict with a 'kind'")
+    kind = kind_named(entry["kind"])
+    args = {k: v for k, v in entry.items() if k != "kind"}
+    if kind.spec_type is Residual:
+        inner = args.get("layers")
+        if not isinstance(inner, list):
+            raise ValueError(f"layer {where} (residual): needs a list of 'layers'")
+        return Residual([_spec_from_dict(e, f"{where}.{j}") for j, e in enumerate(inner)])
+    names = {f.name for f in fields(kind.spec_type)}
+    unknown = set(args) - names
+    if unknown:
+        raise ValueError(f"layer {where} ({kind.name}): unknown fields {sorted(unknown)}")
+    return kind.spec_type(**args)

@@ -66,7 +66,7 @@ class Arena:
         """Draw every layer's parameters from its kind's seeded initialiser."""
         net = self.plan.network
         views = iter(self.plan.views)
-        for spec, in_shape in zip(net.layers, net.in_shapes, strict=True):
+        for spec, in_shape, _ in net.rows:
             for value in kind_of(spec).init(spec, in_shape, rng):
                 view = next(views)
                 self.pbuf[P_PARAM, view.offset:view.offset + view.size] = value.ravel()

@@ -18,6 +18,7 @@ from tweenstream.models.embedding import EMBEDDING
 from tweenstream.models.flatten import FLATTEN
 from tweenstream.models.lstm import LSTM_KIND
 from tweenstream.models.norm import LAYER_NORM, RMS_NORM
+from tweenstream.models.residual import RESIDUAL_BEGIN, RESIDUAL_END
 from tweenstream.models.rnn import RNN_KIND
 from tweenstream.models.swiglu import SWIGLU
 from tweenstream.runtime.attention import (
@@ -109,6 +110,7 @@ from tweenstream.runtime.layout import (
 from tweenstream.runtime.lstm import lstm_forward, lstm_project_target, lstm_signal, lstm_update
 from tweenstream.runtime.norm import norm_forward, norm_signal, norm_update
 from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.residual import begin_forward, begin_signal, end_forward, end_signal
 from tweenstream.runtime.rnn import rnn_forward, rnn_project_target, rnn_signal, rnn_update
 from tweenstream.runtime.safety import check_step, explode
 from tweenstream.runtime.swiglu import (
@@ -141,6 +143,8 @@ OP_AVG_POOL = AVG_POOL.op_code
 OP_EMBEDDING = EMBEDDING.op_code
 OP_SWIGLU = SWIGLU.op_code
 OP_ATTENTION = ATTENTION.op_code
+OP_RESIDUAL_BEGIN = RESIDUAL_BEGIN.op_code
+OP_RESIDUAL_END = RESIDUAL_END.op_code
 _F32 = np.float32
 
 
@@ -169,6 +173,10 @@ def forward_layer(row, pbuf, work):
         swiglu_forward(row, pbuf, work)
     elif op == OP_ATTENTION:
         attention_forward(row, pbuf, work)
+    elif op == OP_RESIDUAL_BEGIN:
+        begin_forward(row, pbuf, work)
+    elif op == OP_RESIDUAL_END:
+        end_forward(row, pbuf, work)
 
 
 @kernel
@@ -195,6 +203,10 @@ def signal_layer(row, pbuf, work, need_input):
         swiglu_signal(row, pbuf, work, need_input)
     elif op == OP_ATTENTION:
         attention_signal(row, pbuf, work, need_input)
+    elif op == OP_RESIDUAL_BEGIN:
+        begin_signal(row, pbuf, work, need_input)
+    elif op == OP_RESIDUAL_END:
+        end_signal(row, pbuf, work, need_input)
 
 
 @kernel

@@ -274,7 +274,7 @@ class Learner:
             "link_budget": float(a.diag[lay.D_BUDGET, i]),
             "depth_barrier": float(a.diag[lay.D_BARRIER, i]),
             "depth_scale": float(self._ltab[i, lay.LT_DEPTH]),
-        } for i, spec in enumerate(self.network.layers)]
+        } for i, (spec, _, _) in enumerate(self.network.rows)]
         switched = int(n[lay.N_SWITCHED_AT])
         return {
             "mode": self.config.mode,

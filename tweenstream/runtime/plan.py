@@ -77,13 +77,14 @@ class Plan:
 
 def compile_plan(network: Network) -> Plan:
     """Lay out every buffer of ``network`` and return its Plan."""
-    n_layers = len(network.layers)
+    n_layers = len(network.rows)
     table = np.zeros((n_layers, NCOL), dtype=np.int64)
     views: list[ParamView] = []
     slot = network.n_inputs
     in_off, p_off = 0, 0
+    opened: list[int] = []
     for i, (spec, in_shape, out_shape) in enumerate(
-            zip(network.layers, network.in_shapes, network.shapes, strict=True)):
+            network.rows):
         kind = kind_of(spec)
         n_in, n_out = int(np.prod(in_shape)), int(np.prod(out_shape))
         start = p_off
@@ -106,6 +107,12 @@ def compile_plan(network: Network) -> Plan:
         slot += n_out
         row[C_S], row[C_NS] = slot, kind.scratch(spec, in_shape)
         slot += int(row[C_NS])
+        if kind.name == "residual_begin":
+            opened.append(i)
+        elif kind.name == "residual_end":  # each end knows its begin's output, and vice versa
+            begin = opened.pop()
+            row[C_DIM] = table[begin, C_OUT]
+            table[begin, C_DIM] = row[C_OUT]
     slot += network.n_outputs  # head slot
     return Plan(network, table, p_off, slot, tuple(views))
 
@@ -128,13 +135,19 @@ def depth_scale(d: int, factor: float, cap: float) -> float:
 
 
 def layer_table(plan: Plan, depth_factor: float, depth_cap: float) -> np.ndarray:
-    """Per-layer float64 table: type rate, depth scale and target clamp range."""
+    """Per-layer float64 table: type rate, depth scale and target clamp range.
+
+    Depth counts layers, not plan rows: the begin and end rows of a Residual are not layers.
+    """
     n = plan.n_layers
     ltab = np.zeros((n, NLCOL), dtype=np.float64)
-    for i, spec in enumerate(plan.network.layers):
+    kinds_ = [kind_of(spec).name for spec, _, _ in plan.network.rows]
+    is_layer = [k not in ("residual_begin", "residual_end") for k in kinds_]
+    for i, (spec, _, _) in enumerate(plan.network.rows):
         lo, hi = TARGET_RANGE[getattr(spec, "activation", "linear")]
         ltab[i, LT_TYPE_RATE] = kind_of(spec).type_rate
-        ltab[i, LT_DEPTH] = depth_scale(n - 1 - i, depth_factor, depth_cap)
+        below = sum(is_layer[i + 1:])  # layers between this row and the output
+        ltab[i, LT_DEPTH] = depth_scale(below, depth_factor, depth_cap)
         ltab[i, LT_LO] = max(lo, -3.0e38)
         ltab[i, LT_HI] = min(hi, 3.0e38)
     return ltab
