@@ -117,3 +117,24 @@ def test_onnx_parity(net, batch):
     X, _ = _data(net, batch, 8)
     sess = builder.session(builder.build_model(model))
     assert np.abs(sess.run(None, {"input": X})[0] - model.predict_proba_many(X)).max() <= 1e-5
+
+
+def test_summary_and_arena_bytes(net):
+    from tweenstream.runtime.arena import Arena
+    from tweenstream.runtime.plan import compile_plan
+
+    assert net.arena_bytes() == Arena(compile_plan(net)).nbytes
+    text = net.summary(show=False)
+    assert text.count("\n") == len(net.rows) + 1
+    assert f"total parameters {net.param_count:,}" in text
+
+
+def test_one_compilation_serves_every_kind():
+    from tweenstream.runtime import interpreter
+
+    for name in sorted(EXAMPLES):
+        model = Learner(EXAMPLES[name], mode="tween", seed=0)
+        model.learn_many(*_data(EXAMPLES[name], 20, 0))
+        model.predict_many(_data(EXAMPLES[name], 2, 1)[0])
+    assert len(interpreter.learn_many.signatures) == 1
+    assert len(interpreter.predict_many.signatures) == 1

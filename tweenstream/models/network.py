@@ -114,6 +114,43 @@ class Network:
                 total += int(np.prod(shape))
         return total
 
+    def arena_bytes(self) -> int:
+        """Bytes of every buffer a learner of this network allocates (once, at creation).
+
+        Parameters, momentum, batch accumulator and shadow copy (4 float32 copies), five work
+        rows over every activation slot and scratch, and O(layers) diagnostics and counters.
+        """
+        slots = self.n_inputs + self.n_outputs
+        for spec, in_shape, out_shape in self.rows:
+            slots += int(np.prod(out_shape)) + kind_of(spec).scratch(spec, in_shape)
+        return 4 * (4 * self.param_count + 5 * slots) + 32 * len(self.rows) + 8 * (12 + 80)
+
+    def summary(self, show: bool = True) -> str:
+        """A table of the plan rows: kind, output shape, parameters; then the totals.
+
+        Examples
+        --------
+        >>> from tweenstream.models.dense import Dense
+        >>> print(Network(8, [Dense(32, "tanh"), Dense(4)]).summary(show=False))
+        row  layer                       output shape    params
+          0  dense (tanh)                (32,)              288
+          1  dense (linear)              (4,)               132
+        total parameters 420, arena 8,480 bytes, task classification
+        """
+        lines = [f"{'row':>3}  {'layer':<26}  {'output shape':<14} {'params':>7}"]
+        for i, (spec, in_shape, out_shape) in enumerate(self.rows):
+            kind = kind_of(spec)
+            act = getattr(spec, "activation", None)
+            label = f"{kind.name} ({act})" if act else kind.name
+            params = sum(int(np.prod(s)) for _, s in kind.param_shapes(spec, in_shape))
+            lines.append(f"{i:>3}  {label:<26}  {str(out_shape):<14} {params:>7,}")
+        lines.append(f"total parameters {self.param_count:,}, arena {self.arena_bytes():,} "
+                     f"bytes, task {self.task}")
+        text = "\n".join(lines)
+        if show:
+            print(text)
+        return text
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description; ``Network.from_dict`` inverts it.
 
