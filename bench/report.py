@@ -136,7 +136,30 @@ def render_edge(data: dict) -> str:
     ])
 
 
-SECTIONS = {"engine": render_engine, "daemon": render_daemon, "edge": render_edge}
+def render_kinds(data: dict) -> str:
+    """One representative network per layer kind: µs per sample."""
+    rows: dict[str, dict[str, float]] = {}
+    params: dict[str, int] = {}
+    for b in data["benchmarks"]:
+        info = b["extra_info"]
+        if info.get("table") != "kinds":
+            continue
+        key = info["op"] if info["op"] == "predict_one" else f"{info['op']} {info['mode']}"
+        rows.setdefault(info["kind"], {})[key] = b["stats"]["median"] * 1e6 / info["samples"]
+        params[info["kind"]] = info["params"]
+    lines = ["| kind (network in bench/test_kinds.py) | params | learn_many backprop µs/sample | "
+             "learn_many tween µs/sample | predict_one µs |", "|---|---|---|---|---|"]
+    nan = float("nan")
+    for kind, ops in rows.items():
+        cells = [f"{ops.get(k, nan):.2f}" for k in ("learn_many backprop", "learn_many tween",
+                                                    "predict_one")]
+        lines.append(f"| {kind} | {params[kind]:,} | {' | '.join(cells)} |")
+    return "\n".join([_provenance(data, "bench/test_kinds.py: pytest-benchmark medians; "
+                                   "learn_many over 2,000 samples per call"), "", *lines])
+
+
+SECTIONS = {"engine": render_engine, "daemon": render_daemon, "edge": render_edge,
+            "kinds": render_kinds}
 
 
 def update(text: str, name: str, body: str) -> str:
