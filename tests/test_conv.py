@@ -145,3 +145,22 @@ def test_conv1d_finds_a_motif(mode):
     model = Learner(net, mode=mode, seed=0, switch_after=2_000)
     model.learn_many(X[:10_000], y[:10_000])
     assert float((model.predict_many(X[10_000:]) == y[10_000:]).mean()) > 0.9
+
+
+@pytest.mark.parametrize("average", [False, True])
+def test_pool_oracle_against_finite_differences(average):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 6, 2))  # distinct values: the maxima are unique
+    w = rng.standard_normal((2, 3, 2))
+    analytic = ref_conv.pool_backward(x, w, 2, average)
+    numeric = np.zeros_like(x)
+    eps = 1e-6
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + eps
+        up = float((w * ref_conv.pool_forward(x, 2, average)).sum())
+        x[idx] = old - eps
+        down = float((w * ref_conv.pool_forward(x, 2, average)).sum())
+        x[idx] = old
+        numeric[idx] = (up - down) / (2 * eps)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)

@@ -77,3 +77,22 @@ def test_embedding_learns_whether_a_token_occurs(mode):
     model.learn_many(X[:18_000], y[:18_000])
     accuracy = float((model.predict_many(X[18_000:]) == y[18_000:]).mean())
     assert accuracy > 0.95, accuracy  # majority class: about 0.53
+
+
+def test_oracle_table_gradient_against_finite_differences():
+    rng = np.random.default_rng(2)
+    ids = np.array([1, 4, 1, 0])
+    E = rng.standard_normal((5, 3))
+    w = rng.standard_normal((4, 3))
+    analytic = ref_embedding.table_gradient(ids, w, 5)
+    numeric = np.zeros_like(E)
+    eps = 1e-6
+    for idx in np.ndindex(E.shape):
+        old = E[idx]
+        E[idx] = old + eps
+        up = float((w * ref_embedding.forward(ids, E)).sum())
+        E[idx] = old - eps
+        down = float((w * ref_embedding.forward(ids, E)).sum())
+        E[idx] = old
+        numeric[idx] = (up - down) / (2 * eps)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
