@@ -143,7 +143,7 @@ class Network:
             act = getattr(spec, "activation", None)
             label = f"{kind.name} ({act})" if act else kind.name
             params = sum(int(np.prod(s)) for _, s in kind.param_shapes(spec, in_shape))
-            lines.append(f"{i:>3}  {label:<26}  {str(out_shape):<14} {params:>7,}")
+            lines.append(f"{i:>3}  {label:<26}  {out_shape!s:<14} {params:>7,}")
         lines.append(f"total parameters {self.param_count:,}, arena {self.arena_bytes():,} "
                      f"bytes, task {self.task}")
         text = "\n".join(lines)
