@@ -64,6 +64,7 @@ def with_daemon(args: argparse.Namespace) -> int:
     drift_at = args.samples // 2
     print(f"tweenstream demo: a daemon learns {args.samples:,} samples of the drifting quadrant "
           f"stream (rule switches at {drift_at:,}); mode={args.mode}, network 8-32-32-4 tanh")
+    _compile_once()
     daemon = subprocess.Popen(serve)
     try:
         with Control(ctl, timeout=60.0, retries=1) as control:
@@ -98,6 +99,17 @@ def with_daemon(args: argparse.Namespace) -> int:
             daemon.terminate()
             daemon.wait(timeout=30)
         shutil.rmtree(sockets, ignore_errors=True)
+
+
+def _compile_once() -> None:
+    """Fill Numba's on-disk cache here, visibly, so the daemon starts in a second."""
+    from tweenstream import Dense, Learner, Network
+
+    started = time.monotonic()
+    Learner(Network(8, [Dense(4)])).warm()
+    took = time.monotonic() - started
+    if took > 2:
+        print(f"  compiled the kernels in {took:.0f} s (first run only: they are cached now)")
 
 
 def _stream(args: argparse.Namespace, data: str, control: Control, drift_at: int) -> None:
