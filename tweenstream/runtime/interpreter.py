@@ -587,3 +587,30 @@ def predict_many(table, pbuf, work, task, X, out):
             for k in range(K):
                 out[s, k] = A[oo + k]
 
+
+
+@kernel
+def accumulate_gradients(table, ltab, pbuf, work, diag, cfg, icfg, fst, X, Yc, Yr, rows):
+    """Add the backprop descent direction of each listed row of X to ``pbuf[P_ACC]``.
+
+    No parameter changes. One thread's share of a minibatch: each thread has its own pbuf,
+    work, diag and fst, and the caller sums the threads' P_ACC rows (no shared writes).
+    Returns the sum of the rows' losses. ``rows`` (m,) int64 indexes X, Yc / Yr.
+    """
+    table, ltab, pbuf = unmanaged_i64(table), unmanaged_f64(ltab), unmanaged_f32(pbuf)
+    work, diag, cfg = unmanaged_f32(work), unmanaged_f64(diag), unmanaged_f64(cfg)
+    icfg, fst = unmanaged_i64(icfg), unmanaged_f64(fst)
+    X, Yc, Yr, rows = unmanaged_f32(X), unmanaged_i64(Yc), unmanaged_f32(Yr), unmanaged_i64(rows)
+    pbuf[P_ACC, :] = _F32(0.0)
+    cls = icfg[I_TASK] == T_CLASSIFICATION
+    total = 0.0
+    for r in rows:
+        if cls:
+            c, y = Yc[r], Yr[0]
+        else:
+            c, y = -1, Yr[r]
+        forward(table, pbuf, work, X[r])
+        loss, _, _ = head(table, work, icfg[I_TASK], c, y)
+        total += loss
+        chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, M_BACKPROP, True)
+    return total

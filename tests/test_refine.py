@@ -1,0 +1,118 @@
+"""Replay reservoir, Page-Hinkley drift detection, and parallel backprop refinement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import quadrant_data
+
+from tweenstream import Dense, Learner, Network
+from tweenstream.runtime.drift import PageHinkley
+from tweenstream.runtime.refine import RefineSettings, refine
+from tweenstream.runtime.reservoir import Reservoir
+
+
+def test_reservoir_is_uniform_over_the_stream():
+    counts = np.zeros(1000)
+    for seed in range(200):
+        r = Reservoir(100, 1, 2, True, seed=seed)
+        for start in range(0, 1000, 37):
+            X = np.arange(start, min(start + 37, 1000), dtype=np.float32)[:, None]
+            r.add_many(X, np.zeros(len(X), np.int64))
+        counts[r.data()[0][:, 0].astype(int)] += 1
+    kept = counts / 200  # each item should be kept with probability 100 / 1000
+    assert abs(kept[:500].mean() - 0.1) < 0.01 and abs(kept[500:].mean() - 0.1) < 0.01
+
+
+def test_recency_weighting_favours_recent_samples():
+    r = Reservoir(100, 1, 2, True, recency=0.05, seed=0)
+    X = np.arange(10_000, dtype=np.float32)[:, None]
+    r.add_many(X, np.zeros(10_000, np.int64))
+    assert np.median(r.data()[0]) > 7_000  # uniform would give about 5,000
+
+
+def test_reservoir_newest_split_and_state():
+    r = Reservoir(10, 2, 1, False, seed=1)
+    X = np.arange(40, dtype=np.float32).reshape(20, 2)
+    r.add_many(X, X[:, :1] * 2)
+    newest_X, newest_Y = r.newest(3)
+    assert np.all(np.diff(newest_X[:, 0]) > 0) and np.array_equal(newest_Y, newest_X[:, :1] * 2)
+    (Xt, _), (Xh, _) = r.split(0.3, seed=0)
+    assert len(Xt) == 7 and len(Xh) == 3
+    clone = Reservoir(10, 2, 1, False, seed=99)
+    clone.restore(r.arrays(), r.meta())
+    more = np.ones((5, 2), np.float32)
+    r.add_many(more, more[:, :1])
+    clone.add_many(more, more[:, :1])
+    assert np.array_equal(r.X, clone.X) and r.seen == clone.seen == 25
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"capacity": 0}, "capacity must be >= 1"),
+    ({"capacity": 5, "recency": 1.0}, r"recency must be in \[0, 1\)"),
+])
+def test_reservoir_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Reservoir(n_inputs=2, n_outputs=2, classification=True, **kwargs)
+
+
+def test_page_hinkley_detects_a_rise_and_ignores_noise():
+    rng = np.random.default_rng(0)
+    ph = PageHinkley(delta=0.01, threshold=2.0, min_samples=30)
+    assert not any(ph.update(v) for v in 0.3 + 0.05 * rng.standard_normal(5_000))
+    alarms = [i for i, v in enumerate(0.8 + 0.05 * rng.standard_normal(200)) if ph.update(v)]
+    assert alarms and alarms[0] < 20 and ph.detections >= 1
+
+
+def _undertrained():
+    X, y = quadrant_data(6_000, seed=0)
+    model = Learner(Network(8, [Dense(16, "tanh"), Dense(4)]), mode="tween", seed=0)
+    model.learn_many(X[:300], y[:300])  # a rough start
+    return model, X, y
+
+
+def test_refine_improves_held_out_metrics_and_leaves_the_learner_alone():
+    model, X, y = _undertrained()
+    params = model.arena.params.copy()
+    result = refine(model, X, y, RefineSettings(epochs=8, learning_rate=0.05, threads=2))
+    assert result.after["loss"] < result.before["loss"]
+    assert result.after["accuracy"] > max(result.before["accuracy"], 0.95)
+    assert np.array_equal(model.arena.params, params)
+    assert result.params.dtype == np.float32 and np.isfinite(result.params).all()
+
+
+def test_refine_is_deterministic_for_a_thread_count_and_close_across_counts():
+    model, X, y = _undertrained()
+    settings = RefineSettings(epochs=3, learning_rate=0.05, threads=2)
+    a, b = refine(model, X, y, settings), refine(model, X, y, settings)
+    assert np.array_equal(a.params, b.params)
+    one = refine(model, X, y, RefineSettings(epochs=3, learning_rate=0.05, threads=1))
+    assert np.abs(one.params - a.params).max() < 1e-4  # only the summation order differs
+
+
+def test_adam_and_early_stopping():
+    model, X, y = _undertrained()
+    adam = refine(model, X, y, RefineSettings(epochs=6, optimizer="adam", learning_rate=0.01))
+    assert adam.after["accuracy"] > adam.before["accuracy"]
+    wild = refine(model, X, y, RefineSettings(epochs=30, learning_rate=20.0, patience=1))
+    assert wild.stopped_early and wild.epochs_run < 30
+    assert wild.after["loss"] <= wild.before["loss"]  # the best parameters seen, never worse
+
+
+def test_refine_regression():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (3_000, 3)).astype(np.float32)
+    Y = np.stack([X[:, 0] - X[:, 1], X[:, 2] ** 2], axis=1).astype(np.float32)
+    model = Learner(Network(3, [Dense(16, "tanh"), Dense(2)], task="regression"), seed=0)
+    result = refine(model, X, Y, RefineSettings(epochs=10, learning_rate=0.05, threads=2))
+    assert result.after["mae"] < 0.6 * result.before["mae"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"optimizer": "rmsprop"}, "optimizer must be 'sgd' or 'adam'"),
+    ({"holdout": 0.0}, r"holdout must be in \(0, 1\)"),
+    ({"epochs": 0}, "epochs must be an int >= 1"),
+])
+def test_refine_settings_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RefineSettings(**kwargs)
