@@ -116,3 +116,29 @@ def test_refine_regression():
 def test_refine_settings_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RefineSettings(**kwargs)
+
+
+def test_learner_keeps_a_reservoir_that_survives_save_and_load(net_a, tmp_path):
+    from tweenstream import load
+
+    X, y = quadrant_data(5_000, seed=3)
+    model = Learner(net_a, seed=0, reservoir_size=500, reservoir_recency=0.01)
+    model.learn_many(X[:3_000], y[:3_000])
+    for i in range(3_000, 3_100):
+        model.learn_one(X[i], int(y[i]))
+    assert model.reservoir.seen == 3_100 and len(model.reservoir) == 500
+    model.save(tmp_path / "m.tsm")
+    again = load(tmp_path / "m.tsm")
+    twin = model.clone(include_state=True)
+    for other in (model, again, twin):
+        other.learn_many(X[3_100:], y[3_100:])
+    for other in (again, twin):
+        assert np.array_equal(other.reservoir.X, model.reservoir.X)
+        assert np.array_equal(other.reservoir.Y, model.reservoir.Y)
+        assert np.array_equal(other.arena.params, model.arena.params)
+    stored_X, stored_y = model.reservoir.data()
+    assert np.array_equal(stored_y, (2 * (stored_X[:, 0] > 0) + (stored_X[:, 1] > 0)))
+    with pytest.raises(ValueError, match="reservoir_size cannot change on a live learner"):
+        model.configure(reservoir_size=10)
+    with pytest.raises(ValueError, match=r"reservoir_recency must be in \[0, 1\)"):
+        Learner(net_a, reservoir_recency=1.5)

@@ -54,6 +54,9 @@ class TweenConfig:
         Hybrid trigger: a sample count, or a plateau of the prequential metric.
     metric_window
         Window (EMA) of the running loss and prequential metric in ``state()``.
+    reservoir_size, reservoir_recency
+        Keep a replay reservoir of this many samples (0: none), uniform over the stream or,
+        with recency > 0, biased toward recent samples (``runtime/reservoir.py``).
 
     Examples
     --------
@@ -96,6 +99,8 @@ class TweenConfig:
     plateau_patience: int = 3
     plateau_min_gain: float = 0.005
     metric_window: int = 1000
+    reservoir_size: int = 0
+    reservoir_recency: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in lay.MODES:
@@ -207,6 +212,10 @@ def _check_range(c: TweenConfig) -> None:
         raise ValueError(f"grad_clip must be > 0 or None, found {c.grad_clip!r}")
     if c.switch_after is not None and c.switch_after < 1:
         raise ValueError(f"switch_after must be >= 1 or None, found {c.switch_after!r}")
+    if c.reservoir_size < 0:
+        raise ValueError(f"reservoir_size must be >= 0, found {c.reservoir_size!r}")
+    if not 0.0 <= c.reservoir_recency < 1.0:
+        raise ValueError(f"reservoir_recency must be in [0, 1), found {c.reservoir_recency!r}")
     if c.rate_floor > 1.0:
         raise ValueError(f"rate_floor must be <= 1, found {c.rate_floor!r}")
     if c.max_param_jump <= 1.0:

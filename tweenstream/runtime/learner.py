@@ -21,6 +21,7 @@ from tweenstream.runtime.inputs import (
     targets,
 )
 from tweenstream.runtime.plan import compile_plan, layer_table
+from tweenstream.runtime.reservoir import Reservoir
 
 
 class Learner:
@@ -76,6 +77,10 @@ class Learner:
         self._yr1 = np.zeros((1, k), dtype=np.float32)
         self._out1 = np.zeros((1, k), dtype=np.float32)
         self._apply_config()
+        c = self.config
+        self.reservoir = Reservoir(c.reservoir_size, network.n_inputs, k, self._classify,
+                                   recency=c.reservoir_recency, seed=self.seed) \
+            if c.reservoir_size else None
         mode = lay.MODES.index(self.config.mode)
         self.arena.ist[lay.N_PHASE] = lay.M_TWEEN if mode == lay.M_HYBRID else mode
 
@@ -102,6 +107,11 @@ class Learner:
         if "mode" in changes and changes["mode"] != self.config.mode:
             raise ValueError("the mode of a live learner is changed with set_phase(...), "
                              "not configure(mode=...)")
+        fixed = [k for k in ("reservoir_size", "reservoir_recency")
+                 if k in changes and changes[k] != getattr(self.config, k)]
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)} cannot change on a live learner: its "
+                             "reservoir is allocated once; make a new Learner")
         old_batch = self.config.batch_size
         self.config = self.config.replace(**changes)
         self._apply_config()
@@ -179,6 +189,8 @@ class Learner:
         if interp.learn_many(*self._args, xv.reshape(1, -1), self._yc1, self._yr1, True) >= 0:
             raise ValueError("x or y contains NaN or inf (or a value beyond float32's range, "
                              "about 3.4e38); nothing was learned. Clean or drop the sample")
+        if self.reservoir is not None:
+            self.reservoir.add_many(xv.reshape(1, -1), self._yc1 if self._classify else self._yr1)
 
     def learn_many(self, X: Any, Y: Any) -> None:
         """Learn from every row of ``X`` in order, inside compiled code (one call into Numba).
@@ -203,6 +215,8 @@ class Learner:
             else:
                 why = "y has NaN or inf"
             raise ValueError(f"row {bad}: {why}; nothing was learned. Fix or drop that row")
+        if self.reservoir is not None:
+            self.reservoir.add_many(Xm, Yc if self._classify else Yr)
 
     # --- prediction -----------------------------------------------------------------------
     def _forward(self, Xm: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -326,18 +340,27 @@ class Learner:
         """
         other = Learner(self.network, self.config, seed=self.seed)
         if include_state:
-            other._restore(self._arrays(), self._features.features, self._rng.bit_generator.state)
+            other._restore(self._arrays(), self._features.features, self._rng.bit_generator.state,
+                           self.reservoir.meta() if self.reservoir else None)
         return other
 
     def _arrays(self) -> dict[str, np.ndarray]:
         a = self.arena
-        return {"pbuf": a.pbuf, "diag": a.diag, "fst": a.fst, "ist": a.ist}
+        arrays: dict[str, np.ndarray] = {"pbuf": a.pbuf, "diag": a.diag, "fst": a.fst, "ist": a.ist}
+        if self.reservoir is not None:
+            arrays.update(self.reservoir.arrays())
+        return arrays
 
-    def _restore(self, arrays: dict[str, np.ndarray], features: Any, rng_state: Any) -> None:
+    def _restore(self, arrays: dict[str, np.ndarray], features: Any, rng_state: Any,
+                 reservoir: dict[str, Any] | None = None) -> None:
         for name, buf in self._arrays().items():
             buf[...] = arrays[name]
         self._features = FeatureMap(self.network.n_inputs, features)
         self._rng.bit_generator.state = rng_state
+        if self.reservoir is not None:
+            if reservoir is None:
+                raise ValueError("the reservoir's state is missing")
+            self.reservoir.restore(arrays, reservoir)
 
     def save(self, path: Any) -> None:
         """Write the learner to ``path`` atomically (JSON manifest + arrays, never pickle)."""

@@ -99,6 +99,7 @@ def save(learner: Learner, path: str | os.PathLike[str], extra: dict[str, Any] |
         "seed": learner.seed,
         "features": list(learner.features) if learner.features else None,
         "rng_state": learner._rng.bit_generator.state,
+        "reservoir": learner.reservoir.meta() if learner.reservoir is not None else None,
         "arrays": {name: {"dtype": str(a.dtype), "shape": list(a.shape), "sha256": _digest(a)}
                    for name, a in arrays.items()},
         "extra": extra or {},
@@ -149,7 +150,8 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Learner, dict[str, An
     if problem:
         raise ModelFileError(f"{path}: invalid learner state: {problem}")
     try:
-        learner._restore(arrays, manifest["features"], manifest["rng_state"])
+        learner._restore(arrays, manifest["features"], manifest["rng_state"],
+                         manifest.get("reservoir"))
     except (TypeError, ValueError, KeyError) as err:
         raise ModelFileError(f"{path}: invalid learner state: {err}") from None
     extra = manifest.get("extra", {})
