@@ -22,6 +22,7 @@ from tweenstream.runtime.inputs import (
 )
 from tweenstream.runtime.plan import compile_plan, layer_table
 from tweenstream.runtime.reservoir import Reservoir
+from tweenstream.runtime.update import layer_norms
 
 
 class Learner:
@@ -149,6 +150,28 @@ class Learner:
             a.ist[lay.N_PHASE] = lay.MODES.index(phase)
             if hybrid and a.ist[lay.N_SWITCHED_AT] < 0:
                 a.ist[lay.N_SWITCHED_AT] = a.ist[lay.N_SEEN]
+        self._drop_pending()
+
+    def replace_params(self, params: np.ndarray) -> None:
+        """Swap in new parameters (e.g. refined ones): the shadow copy and the norms follow,
+        momentum and any partial batch are dropped, counters are kept.
+
+        Examples
+        --------
+        >>> from tweenstream import Dense, Network
+        >>> model = Learner(Network(2, [Dense(2)]))
+        >>> model.replace_params(np.zeros(6, np.float32)); float(model.arena.params.sum())
+        0.0
+        """
+        params = np.asarray(params, dtype=np.float32)
+        if params.shape != self.arena.params.shape or not np.isfinite(params).all():
+            raise ValueError(f"parameters must be {self.arena.params.shape[0]} finite float32 "
+                             f"values, found shape {params.shape}")
+        a = self.arena
+        a.pbuf[lay.P_PARAM] = params
+        a.pbuf[lay.P_SHADOW] = params
+        layer_norms(self._plan.table, a.pbuf, a.diag)
+        a.fst[lay.S_NORM2] = a.fst[lay.S_SHADOW_NORM2] = a.diag[lay.D_NORM2].sum()
         self._drop_pending()
 
     def _drop_pending(self) -> None:

@@ -32,6 +32,7 @@ from tweenstream.stream import protocol
 from tweenstream.stream.checkpoint import CheckpointStore
 from tweenstream.stream.labels import DelayedLabels
 from tweenstream.stream.protocol import Contract, Limits, ProtocolError
+from tweenstream.stream.refinement import Refinement
 from tweenstream.stream.security import Curve
 from tweenstream.stream.streams import StreamStats
 
@@ -59,6 +60,7 @@ class ServeConfig:
     linger_ms: int = 1000
     curve: Curve | None = None
     limits: Limits = field(default_factory=Limits)
+    refinement: Refinement | None = None  # backprop refinement (needs a learner reservoir)
 
 
 class Daemon:
@@ -100,6 +102,7 @@ class Daemon:
             "status": self._cmd_status, "metrics": self._cmd_metrics,
             "checkpoint": self._cmd_checkpoint, "set-phase": self._cmd_set_phase,
             "save": self._cmd_save, "export": self._cmd_export, "shutdown": self._cmd_shutdown,
+            "refine": self._cmd_refine,
         }
         if state:
             self._restore(state)
@@ -152,6 +155,7 @@ class Daemon:
                 if data in ready and not self._stop.is_set():
                     self._drain(data, self._on_data, 16)
                 now = time.monotonic()
+                self._poll_refinement()
                 self._maybe_checkpoint(now)
                 if metrics is not None and now >= next_metrics:
                     metrics.send_multipart([b"metrics", protocol.pack(self.metrics())])
@@ -249,7 +253,13 @@ class Daemon:
             self._reject(ProtocolError("bad_value", str(err)), "data")
             return
         after = self.learner.totals()
-        stats.record(after[0] - before[0], after[1] - before[1], after[2] - before[2])
+        scored = after[0] - before[0]
+        stats.record(scored, after[1] - before[1], after[2] - before[2])
+        if self.config.refinement is not None and scored:
+            started = self.config.refinement.observe(self.learner, scored,
+                                                     (after[2] - before[2]) / scored)
+            if started and started["ok"]:
+                self.log("refine_started", **started)
         self.counters["samples"] += n
         self.counters["messages"] += 1
         self._since_checkpoint += n
@@ -324,7 +334,9 @@ class Daemon:
                 "uptime_s": round(time.monotonic() - self._started, 3),
                 "messages": self.counters["messages"],
                 "rejected_messages": dict(self.rejected),
-                "streams": {k: v.summary(self.metric) for k, v in self.streams.items()}}
+                "streams": {k: v.summary(self.metric) for k, v in self.streams.items()},
+                "refinement": self.config.refinement.summary() if self.config.refinement
+                else None}
 
     def _cmd_metrics(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "code": "ok", **self.metrics()}
@@ -387,6 +399,21 @@ class Daemon:
             reply["code"] = "ok" if reply["ok"] else "push_failed"
         self.log("export", path=path, push=push, ok=reply["ok"])
         return reply
+
+    def _cmd_refine(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self.config.refinement is None:
+            return _fail("no_refinement", "the daemon was started without refinement settings")
+        reply = self.config.refinement.start(self.learner, "command")
+        if reply["ok"]:
+            self.log("refine_started", **reply)
+        return reply
+
+    def _poll_refinement(self) -> None:
+        if self.config.refinement is None:
+            return
+        event = self.config.refinement.poll(self.learner)
+        if event is not None:
+            self.log(event["event"], **{k: v for k, v in event.items() if k != "event"})
 
     def _cmd_shutdown(self, request: dict[str, Any]) -> dict[str, Any]:
         self.stop()

@@ -1,0 +1,71 @@
+"""Refinement in the daemon: a heuristic-tween stream that plateaus is refined by backprop in a
+background thread, swapped back without losing a sample, and the phase change is reported."""
+
+from __future__ import annotations
+
+import numpy as np
+from stream_helpers import Served
+
+from tweenstream import Dense, Learner, Network
+from tweenstream.runtime.drift import PageHinkley
+from tweenstream.runtime.refine import RefineSettings
+from tweenstream.stream.client import Producer
+from tweenstream.stream.refinement import Refinement
+
+
+def _xor(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (n, 4)).astype(np.float32)
+    return X, ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(np.int64)
+
+
+def _send(served: Served, X, y, start_seq: int) -> None:
+    with Producer(served.config.data, stream="x", start_seq=start_seq) as p:
+        for i in range(0, len(y), 1_000):
+            p.learn(X[i:i + 1_000], y[i:i + 1_000])
+
+
+def test_refinement_lifts_a_plateaued_stream_and_loses_no_sample():
+    learner = Learner(Network(4, [Dense(16, "tanh"), Dense(2)]), mode="tween-heuristic",
+                      seed=0, reservoir_size=4_000)
+    refinement = Refinement(RefineSettings(optimizer="adam", learning_rate=0.01, epochs=40,
+                                           patience=5, threads=2),
+                            after="backprop")
+    served = Served(learner, refinement=refinement)
+    try:
+        X, y = _xor(30_000, 0)
+        _send(served, X[:10_000], y[:10_000], 0)
+        before = served.wait(lambda s: s["samples_seen"] == 10_000)
+        assert before["streams"]["x"]["recent_accuracy"] < 0.6  # the heuristic plateau on XOR
+        reply = served.control.call("refine")
+        assert reply["ok"] and reply["samples"] == 4_000
+        assert served.control.call("refine")["code"] == "busy"
+        _send(served, X[10_000:20_000], y[10_000:20_000], 10)  # learning goes on meanwhile
+        done = served.wait(lambda s: s["refinement"]["accepted"] == 1, timeout=120)
+        assert done["phase"] == "backprop" and done["refinement"]["last"]["phase"] == "backprop"
+        _send(served, X[20_000:], y[20_000:], 20)
+        after = served.wait(lambda s: s["samples_seen"] == 30_000)
+        assert after["streams"]["x"]["recent_accuracy"] > 0.85  # stated margin: +0.25 or more
+        assert after["streams"]["x"]["samples"] == 30_000 and after["streams"]["x"]["gaps"] == 0
+    finally:
+        served.stop()
+
+
+def test_refinement_triggers_and_refusals():
+    learner = Learner(Network(4, [Dense(8, "tanh"), Dense(2)]), seed=0, reservoir_size=300)
+    every = Refinement(RefineSettings(epochs=2), every=1_000, min_samples=300)
+    X, y = _xor(1_000, 1)
+    assert every.observe(learner, 1_000, 0.5)["code"] == "no_data"  # empty reservoir: refused
+    learner.learn_many(X, y)
+    assert every.observe(learner, 1, 0.5)["ok"] and every.running
+    while every.poll(learner) is None:
+        pass  # bounded: two epochs on 300 samples
+    assert every.started == 1 and every.accepted + every.rejected == 1
+    drift = Refinement(RefineSettings(epochs=1), drift=PageHinkley(0.01, 0.5, 5),
+                       min_samples=100)
+    assert not any(drift.observe(learner, 10, 0.2) for _ in range(20))
+    started = [drift.observe(learner, 10, 0.9) for _ in range(20)]
+    assert any(s and s["ok"] and s["started"] == "drift" for s in started)
+    no_reservoir = Learner(Network(4, [Dense(2)]))
+    reply = Refinement(RefineSettings()).start(no_reservoir, "command")
+    assert reply["code"] == "no_data"

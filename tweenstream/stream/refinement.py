@@ -1,0 +1,125 @@
+"""Backprop refinement for the daemon: when to start it, the job in a background thread, and
+the checked swap-back.
+
+A job refines a snapshot of the learner on a copy of its replay reservoir (``runtime/refine.py``)
+while the daemon keeps learning. When it finishes, the result is checked: right shape, finite,
+and a held-out loss on the newest slice of the reservoir no worse than the current model's.
+A passing result is swapped in as ``refined + (current - snapshot)``: the tween delta learned
+while the job ran is kept, so no sample learned meanwhile is lost (replaying the reservoir's
+newest part instead would learn a subsample twice and the rest not at all). A failing result
+is rejected and counted. Then the daemon continues in the phase ``after`` names.
+
+Triggers: every ``every`` samples, on drift (Page-Hinkley on each message's mean loss), or on
+the ``refine`` control command. One job runs at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from tweenstream.runtime.drift import PageHinkley
+from tweenstream.runtime.learner import Learner
+from tweenstream.runtime.refine import RefineResult, RefineSettings, evaluate, refine
+
+
+class Refinement:
+    """Runs at most one refinement job at a time for one learner."""
+
+    def __init__(self, settings: RefineSettings, *, after: str = "tween", every: int = 0,
+                 drift: PageHinkley | None = None, min_samples: int = 200,
+                 check_rows: int = 1000) -> None:
+        if after not in ("tween", "backprop", "tween-heuristic"):
+            raise ValueError(f"after must be tween, backprop or tween-heuristic, found {after!r}")
+        self.settings, self.after, self.every, self.drift = settings, after, every, drift
+        self.min_samples, self.check_rows = min_samples, check_rows
+        self.started = self.accepted = self.rejected = self.failed = 0
+        self.last: dict[str, Any] | None = None
+        self._since = 0
+        self._thread: threading.Thread | None = None
+        self._result: RefineResult | None = None
+        self._error: str | None = None
+        self._snapshot: np.ndarray | None = None
+        self._reason = ""
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def observe(self, learner: Learner, samples: int, mean_loss: float) -> dict[str, Any] | None:
+        """Account for a learned message; start a job if a trigger fires."""
+        self._since += samples
+        drifted = self.drift is not None and self.drift.update(mean_loss)
+        if self.every and self._since >= self.every:
+            return self.start(learner, "every")
+        if drifted:
+            return self.start(learner, "drift")
+        return None
+
+    def start(self, learner: Learner, reason: str) -> dict[str, Any]:
+        """Start a job now (unless one is running or the reservoir is too small)."""
+        if self.running:
+            return {"ok": False, "code": "busy", "reason": "a refinement is already running"}
+        reservoir = learner.reservoir
+        if reservoir is None or len(reservoir) < self.min_samples:
+            have = 0 if reservoir is None else len(reservoir)
+            return {"ok": False, "code": "no_data", "reason": f"the replay reservoir holds "
+                    f"{have} samples, refinement needs {self.min_samples}"}
+        X, Y = (a.copy() for a in reservoir.data())
+        snapshot = learner.clone(include_state=True)
+        self._snapshot = snapshot.arena.params.copy()
+        self._result, self._error, self._reason = None, None, reason
+        self._since = 0
+        self.started += 1
+        self._thread = threading.Thread(target=self._run, args=(snapshot, X, Y), daemon=True,
+                                        name="tweenstream-refine")
+        self._thread.start()
+        return {"ok": True, "code": "ok", "started": reason, "samples": len(X)}
+
+    def _run(self, snapshot: Learner, X: np.ndarray, Y: np.ndarray) -> None:
+        try:
+            self._result = refine(snapshot, X, Y, self.settings)
+        except (ValueError, FloatingPointError, RuntimeError) as err:
+            self._error = f"{type(err).__name__}: {err}"
+
+    def poll(self, learner: Learner) -> dict[str, Any] | None:
+        """If the job has finished, check its result and swap it in (or reject it)."""
+        if self._thread is None or self._thread.is_alive():
+            return None
+        self._thread = None
+        if self._error is not None or self._result is None:
+            self.failed += 1
+            self.last = {"event": "refine_failed", "reason": self._error or "no result"}
+            return self.last
+        result, snapshot, reservoir = self._result, self._snapshot, learner.reservoir
+        if snapshot is None or reservoir is None:
+            raise RuntimeError("a finished job always has its snapshot and reservoir")
+        current = learner.arena.params.copy()
+        candidate = result.params + (current - snapshot)
+        Xn, Yn = reservoir.newest(min(self.check_rows, len(reservoir)))
+        now = evaluate(learner, current, Xn, Yn)
+        new = evaluate(learner, candidate, Xn, Yn) if np.isfinite(candidate).all() else None
+        event: dict[str, Any] = {"reason": self._reason, "held_out_before": result.before,
+                                 "held_out_after": result.after, "current": now,
+                                 "candidate": new, "epochs": result.epochs_run,
+                                 "at": time.time()}
+        if new is None or candidate.shape != current.shape or new["loss"] > now["loss"]:
+            self.rejected += 1
+            event["event"] = "refine_rejected"
+        else:
+            learner.replace_params(candidate)
+            learner.set_phase(self.after)
+            self.accepted += 1
+            event["event"] = "refine_accepted"
+            event["phase"] = self.after
+        self.last = event
+        return event
+
+    def summary(self) -> dict[str, Any]:
+        return {"running": self.running, "started": self.started, "accepted": self.accepted,
+                "rejected": self.rejected, "failed": self.failed,
+                "drift_detections": self.drift.detections if self.drift else 0,
+                "last": self.last}
