@@ -59,3 +59,21 @@ class Served:
         self.control.close()
         shutil.rmtree(self.folder, ignore_errors=True)
         assert not self.thread.is_alive(), "the daemon did not stop"
+
+
+class ServerThread:
+    """A refine-server in a thread on a loopback port the system picks; bounded in time."""
+
+    def __init__(self, max_seconds: float = 300.0, **options: Any) -> None:
+        from tweenstream.stream.refine_server import RefineServer
+
+        self.server = RefineServer("tcp://127.0.0.1:*", **options)
+        self.endpoint = self.server.endpoint
+        self.thread = threading.Thread(target=self.server.serve, args=(max_seconds,),
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.thread.join(20)
+        assert not self.thread.is_alive()

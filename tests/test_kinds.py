@@ -87,7 +87,9 @@ def test_no_allocation_per_sample(net, mode):
         finally:
             tracemalloc.stop()
 
-    assert growth(100, 3_000) <= growth(0, 1)
+    # A retained allocation per sample would grow by 2,900 x (at least 32 bytes) = 93 KB; the
+    # 1 KiB slack absorbs one-off bookkeeping (seen: 728 bytes once, only in full-suite runs).
+    assert growth(100, 3_000) <= growth(0, 1) + 1_024
 
 
 @pytest.mark.parametrize("mode", ["backprop", "tween"])

@@ -3,13 +3,19 @@ background thread, swapped back without losing a sample, and the phase change is
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
+import time
+
 import numpy as np
-from stream_helpers import Served
+import pytest
+from stream_helpers import Served, ServerThread
 
 from tweenstream import Dense, Learner, Network
 from tweenstream.runtime.drift import PageHinkley
 from tweenstream.runtime.refine import RefineSettings
-from tweenstream.stream.client import Producer
+from tweenstream.stream.client import Control, Producer
 from tweenstream.stream.refinement import Refinement
 
 
@@ -25,12 +31,14 @@ def _send(served: Served, X, y, start_seq: int) -> None:
             p.learn(X[i:i + 1_000], y[i:i + 1_000])
 
 
-def test_refinement_lifts_a_plateaued_stream_and_loses_no_sample():
+@pytest.mark.parametrize("where", ["in-process", "server"])
+def test_refinement_lifts_a_plateaued_stream_and_loses_no_sample(where):
     learner = Learner(Network(4, [Dense(16, "tanh"), Dense(2)]), mode="tween-heuristic",
                       seed=0, reservoir_size=4_000)
+    server = ServerThread() if where == "server" else None
     refinement = Refinement(RefineSettings(optimizer="adam", learning_rate=0.01, epochs=40,
                                            patience=5, threads=2),
-                            after="backprop")
+                            after="backprop", server=server and server.endpoint)
     served = Served(learner, refinement=refinement)
     try:
         X, y = _xor(30_000, 0)
@@ -47,8 +55,13 @@ def test_refinement_lifts_a_plateaued_stream_and_loses_no_sample():
         after = served.wait(lambda s: s["samples_seen"] == 30_000)
         assert after["streams"]["x"]["recent_accuracy"] > 0.85  # stated margin: +0.25 or more
         assert after["streams"]["x"]["samples"] == 30_000 and after["streams"]["x"]["gaps"] == 0
+        assert after["refinement"]["failed"] == after["refinement"]["fallbacks"] == 0
+        if server is not None:
+            assert server.server.done == 1  # the job ran there, not here
     finally:
         served.stop()
+        if server is not None:
+            server.stop()
 
 
 def test_refinement_triggers_and_refusals():
@@ -69,3 +82,66 @@ def test_refinement_triggers_and_refusals():
     no_reservoir = Learner(Network(4, [Dense(2)]))
     reply = Refinement(RefineSettings()).start(no_reservoir, "command")
     assert reply["code"] == "no_data"
+
+
+def _status(endpoint: str) -> dict:
+    with Control(endpoint, timeout=20.0, retries=1) as c:
+        return c.call("status")
+
+
+def test_killing_the_refine_server_mid_job_costs_one_failure_and_no_sample(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    folder = tempfile.mkdtemp(prefix="ts-", dir="/tmp")  # ipc paths must be short
+    endpoint = f"ipc://{folder}/refine"
+    proc = subprocess.Popen([sys.executable, "-m", "tweenstream", "refine-server", "--endpoint",
+                             endpoint, "--threads", "1", "--max-seconds", "120"],
+                            stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    learner = Learner(Network(4, [Dense(16, "tanh"), Dense(2)]), seed=0, reservoir_size=2_000)
+    # a job far longer than the test: it is still running when the server dies
+    long = RefineSettings(epochs=100_000, patience=100_000, batch_size=8, threads=1)
+    refinement = Refinement(long, server=endpoint, timeout=1.0, job_timeout=120.0)
+    served = Served(learner, refinement=refinement)
+    try:
+        assert json.loads(proc.stdout.readline())["event"] == "serving"
+        X, y = _xor(6_000, 2)
+        _send(served, X[:3_000], y[:3_000], 0)
+        first = served.wait(lambda s: s["samples_seen"] == 3_000)
+        assert served.control.call("refine")["ok"]
+        deadline = time.monotonic() + 60
+        while _status(endpoint)["running"] != 1:  # the server has the job and works on it
+            assert time.monotonic() < deadline and proc.poll() is None
+        proc.kill()
+        proc.wait(20)
+        _send(served, X[3_000:], y[3_000:], 3)  # the stream goes on while the job is lost
+        done = served.wait(lambda s: s["refinement"]["failed"] == 1 and not
+                           s["refinement"]["running"], timeout=30)
+        assert "silent" in done["refinement"]["last"]["reason"]
+        after = served.wait(lambda s: s["samples_seen"] == 6_000)
+        assert after["streams"]["x"]["samples"] == 6_000 and after["streams"]["x"]["gaps"] == 0
+        assert after["refinement"]["accepted"] == 0 and after["phase"] == first["phase"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+        served.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_unreachable_server_falls_back_to_in_process():
+    folder = tempfile.mkdtemp(prefix="ts-", dir="/tmp")
+    learner = Learner(Network(4, [Dense(8, "tanh"), Dense(2)]), seed=0, reservoir_size=500)
+    X, y = _xor(1_000, 3)
+    learner.learn_many(X, y)
+    refinement = Refinement(RefineSettings(epochs=3, optimizer="adam"),
+                            server=f"ipc://{folder}/nobody", timeout=0.2)
+    try:
+        assert refinement.start(learner, "command")["ok"]
+        while (event := refinement.poll(learner)) is None:
+            pass  # bounded: one 0.2 s submit timeout, then three epochs on 500 samples
+        assert refinement.fallbacks == 1 and refinement.failed == 0
+        assert event["event"] in ("refine_accepted", "refine_rejected")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

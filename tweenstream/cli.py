@@ -1,4 +1,5 @@
-"""The ``tweenstream`` command: serve, send, status, keys, export, edge, demo, info.
+"""The ``tweenstream`` command: serve, send, status, keys, refine-server, export, edge, demo,
+info.
 
 Subcommands import what they need when they run: ``edge`` and ``status`` never load numba.
 """
@@ -17,6 +18,7 @@ def _parser() -> argparse.ArgumentParser:
     from tweenstream.edge.server import add_edge
     from tweenstream.export.commands import add_export
     from tweenstream.stream.commands import add_keys, add_send, add_serve, add_status
+    from tweenstream.stream.refine_commands import add_refine_server
 
     parser = argparse.ArgumentParser(prog="tweenstream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -24,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     add_send(sub)
     add_status(sub)
     add_keys(sub)
+    add_refine_server(sub)
     add_export(sub)
     add_edge(sub)
     add_demo(sub)
@@ -56,8 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tweenstream.edge.server import run_edge
     from tweenstream.export.commands import run_export
     from tweenstream.stream.commands import run_keys, run_send, run_serve, run_status
+    from tweenstream.stream.refine_commands import run_refine_server
 
     args = _parser().parse_args(argv)
     handlers = {"serve": run_serve, "send": run_send, "status": run_status, "keys": run_keys,
+                "refine-server": run_refine_server,
                 "export": run_export, "edge": run_edge, "demo": run_demo, "info": info}
     return handlers[args.command](args)

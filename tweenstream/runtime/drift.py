@@ -51,3 +51,51 @@ class PageHinkley:
             self.reset()
             return True
         return False
+
+
+class Plateau:
+    """Detects that a metric to maximise (e.g. prequential accuracy) stopped improving.
+
+    Values are averaged over windows of ``window`` samples (each ``update`` brings the mean of
+    ``n`` samples). A window that beats the best so far by less than ``min_gain`` is stale;
+    ``patience`` stale windows in a row signal a plateau, and the detector then restarts.
+
+    Examples
+    --------
+    >>> p = Plateau(window=100, min_gain=0.01, patience=2)
+    >>> [p.update(0.5, 100) for _ in range(4)]
+    [False, False, True, False]
+    """
+
+    def __init__(self, window: int = 2_000, min_gain: float = 0.005, patience: int = 3):
+        if window < 1 or min_gain < 0 or patience < 1:
+            raise ValueError("window must be >= 1, min_gain >= 0 and patience >= 1")
+        self.window, self.min_gain, self.patience = window, min_gain, patience
+        self.detections = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Start afresh."""
+        self.best = -math.inf
+        self.stale = 0
+        self._sum = 0.0
+        self._n = 0
+
+    def update(self, value: float, n: int = 1) -> bool:
+        """Add the mean ``value`` of ``n`` samples; True when a plateau is detected."""
+        if not math.isfinite(value) or n < 1:
+            return False
+        self._sum += value * n
+        self._n += n
+        if self._n < self.window:
+            return False
+        mean, self._sum, self._n = self._sum / self._n, 0.0, 0
+        if mean > self.best + self.min_gain:
+            self.best, self.stale = mean, 0
+            return False
+        self.stale += 1
+        if self.stale >= self.patience:
+            self.detections += 1
+            self.reset()
+            return True
+        return False

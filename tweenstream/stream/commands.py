@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tweenstream.stream.client import Control, Producer
+from tweenstream.stream.refine_commands import add_refine_flags, refinement_from_args
 from tweenstream.stream.security import Curve
 
 # The compiled engine is imported inside the commands that learn, so that ``tweenstream edge``
@@ -79,6 +80,7 @@ def add_serve(sub: Any) -> None:
     p.add_argument("--curve-secret", type=Path, help="server certificate (secret) file")
     p.add_argument("--allow-keys", type=Path, help="folder of allowed client certificates")
     p.add_argument("--log", type=Path, help="write the JSON event log here (default stderr)")
+    add_refine_flags(p)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -97,7 +99,8 @@ def run_serve(args: argparse.Namespace) -> int:
             checkpoint_every=args.checkpoint_every,
             checkpoint_interval=args.checkpoint_interval, keep_checkpoints=args.keep,
             rcvhwm=args.rcvhwm, metrics_interval=args.metrics_interval,
-            label_capacity=args.label_capacity, label_max_age=args.label_max_age, curve=curve)
+            label_capacity=args.label_capacity, label_max_age=args.label_max_age, curve=curve,
+            refinement=refinement_from_args(args))
         fallback = _fallback(args)
         fallback()  # fail now, on the flags, rather than inside the daemon
     except (ValueError, TypeError, ModelFileError) as err:
@@ -125,7 +128,9 @@ def _fallback(args: argparse.Namespace) -> Any:
     act = canonical_activation(args.activation, "--activation")
     net = Network(args.inputs, [*(Dense(h, act) for h in args.hidden), Dense(args.outputs)],
                   task=args.task)
-    return lambda: Learner(net, mode=args.mode, seed=args.seed)
+    return lambda: Learner(net, mode=args.mode, seed=args.seed,
+                           reservoir_size=args.reservoir or 0,
+                           reservoir_recency=args.reservoir_recency)
 
 
 def add_send(sub: Any) -> None:

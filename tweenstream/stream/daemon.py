@@ -162,6 +162,8 @@ class Daemon:
                     next_metrics = now + self.config.metrics_interval
                 self._status_line(now)
         finally:
+            if self.config.refinement is not None:
+                self.config.refinement.close()  # a job still out is abandoned, not waited on
             poller.unregister(data)
             data.close(linger=0)  # stop intake first: queued messages are not ours yet
             if self.store is not None:
@@ -257,7 +259,8 @@ class Daemon:
         stats.record(scored, after[1] - before[1], after[2] - before[2])
         if self.config.refinement is not None and scored:
             started = self.config.refinement.observe(self.learner, scored,
-                                                     (after[2] - before[2]) / scored)
+                                                     (after[2] - before[2]) / scored,
+                                                     (after[1] - before[1]) / scored)
             if started and started["ok"]:
                 self.log("refine_started", **started)
         self.counters["samples"] += n

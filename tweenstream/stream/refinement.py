@@ -9,19 +9,26 @@ while the job ran is kept, so no sample learned meanwhile is lost (replaying the
 newest part instead would learn a subsample twice and the rest not at all). A failing result
 is rejected and counted. Then the daemon continues in the phase ``after`` names.
 
-Triggers: every ``every`` samples, on drift (Page-Hinkley on each message's mean loss), or on
-the ``refine`` control command. One job runs at a time.
+Triggers: every ``every`` samples, on a plateau of the prequential metric (accuracy, or minus
+the loss for regression; ``Plateau``), on drift (Page-Hinkley on each message's mean loss), or
+on the ``refine`` control command. One job runs at a time.
+
+Where: with ``server`` set, the job goes to a refine-server (``stream/refine_server.py``); if
+the server does not answer the submit, the job runs in-process instead (counted in
+``fallbacks``); if it goes silent mid-job or the job exceeds ``job_timeout``, the job is
+counted as failed and the daemon carries on. Without a server, the job runs in-process.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Any
 
 import numpy as np
 
-from tweenstream.runtime.drift import PageHinkley
+from tweenstream.runtime.drift import PageHinkley, Plateau
 from tweenstream.runtime.learner import Learner
 from tweenstream.runtime.refine import RefineResult, RefineSettings, evaluate, refine
 
@@ -30,13 +37,19 @@ class Refinement:
     """Runs at most one refinement job at a time for one learner."""
 
     def __init__(self, settings: RefineSettings, *, after: str = "tween", every: int = 0,
-                 drift: PageHinkley | None = None, min_samples: int = 200,
-                 check_rows: int = 1000) -> None:
+                 drift: PageHinkley | None = None, plateau: Plateau | None = None,
+                 min_samples: int = 200,
+                 check_rows: int = 1000, server: str | None = None, timeout: float = 5.0,
+                 job_timeout: float = 600.0) -> None:
         if after not in ("tween", "backprop", "tween-heuristic"):
             raise ValueError(f"after must be tween, backprop or tween-heuristic, found {after!r}")
         self.settings, self.after, self.every, self.drift = settings, after, every, drift
+        self.plateau = plateau
         self.min_samples, self.check_rows = min_samples, check_rows
-        self.started = self.accepted = self.rejected = self.failed = 0
+        self.server, self.timeout, self.job_timeout = server, timeout, job_timeout
+        self.started = self.accepted = self.rejected = self.failed = self.fallbacks = 0
+        self.progress: dict[str, Any] | None = None
+        self._halt = threading.Event()
         self.last: dict[str, Any] | None = None
         self._since = 0
         self._thread: threading.Thread | None = None
@@ -49,14 +62,21 @@ class Refinement:
     def running(self) -> bool:
         return self._thread is not None
 
-    def observe(self, learner: Learner, samples: int, mean_loss: float) -> dict[str, Any] | None:
-        """Account for a learned message; start a job if a trigger fires."""
+    def observe(self, learner: Learner, samples: int, mean_loss: float,
+                metric: float | None = None) -> dict[str, Any] | None:
+        """Account for a learned message (its mean loss, and its mean accuracy for
+        classification); start a job if a trigger fires."""
         self._since += samples
         drifted = self.drift is not None and self.drift.update(mean_loss)
+        score = -mean_loss if metric is None or learner.network.task != "classification" \
+            else metric
+        flat = self.plateau is not None and self.plateau.update(score, samples)
         if self.every and self._since >= self.every:
             return self.start(learner, "every")
         if drifted:
             return self.start(learner, "drift")
+        if flat:
+            return self.start(learner, "plateau")
         return None
 
     def start(self, learner: Learner, reason: str) -> dict[str, Any]:
@@ -80,10 +100,36 @@ class Refinement:
         return {"ok": True, "code": "ok", "started": reason, "samples": len(X)}
 
     def _run(self, snapshot: Learner, X: np.ndarray, Y: np.ndarray) -> None:
+        def report(p: dict[str, Any]) -> None:
+            self.progress = p
+
+        self.progress = None
         try:
-            self._result = refine(snapshot, X, Y, self.settings)
+            if self.server is not None:
+                try:
+                    self._result = self._remote(snapshot, X, Y, report)
+                    return
+                except TimeoutError:  # the server never took the job: do it here
+                    self.fallbacks += 1
+            self._result = refine(snapshot, X, Y, self.settings, progress=report)
         except (ValueError, FloatingPointError, RuntimeError) as err:
             self._error = f"{type(err).__name__}: {err}"
+
+    def _remote(self, snapshot: Learner, X: np.ndarray, Y: np.ndarray, report: Any
+                ) -> RefineResult:
+        from tweenstream.stream.client import Control
+        from tweenstream.stream.refine_server import refine_remote
+
+        assert self.server is not None
+        job = f"{uuid.uuid4().hex[:16]}-{self.started}"
+        with Control(self.server, timeout=self.timeout, retries=1) as control:
+            return refine_remote(control, job, snapshot, X, Y, self.settings,
+                                 job_timeout=self.job_timeout, stop=self._halt,
+                                 progress=report)
+
+    def close(self) -> None:
+        """Stop waiting on a remote job (the daemon is shutting down)."""
+        self._halt.set()
 
     def poll(self, learner: Learner) -> dict[str, Any] | None:
         """If the job has finished, check its result and swap it in (or reject it)."""
@@ -121,5 +167,8 @@ class Refinement:
     def summary(self) -> dict[str, Any]:
         return {"running": self.running, "started": self.started, "accepted": self.accepted,
                 "rejected": self.rejected, "failed": self.failed,
+                "fallbacks": self.fallbacks, "server": self.server,
+                "progress": self.progress if self.running else None,
                 "drift_detections": self.drift.detections if self.drift else 0,
+                "plateau_detections": self.plateau.detections if self.plateau else 0,
                 "last": self.last}

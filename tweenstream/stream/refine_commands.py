@@ -1,0 +1,108 @@
+"""Refinement on the command line: the ``refine-server`` subcommand, and the refinement flags
+of ``serve`` (``--reservoir``, ``--refine-*``, ``--after-refine``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int, found {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive int, found {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, found {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, found {value}")
+    return value
+
+
+def add_refine_flags(p: argparse.ArgumentParser) -> None:
+    """The refinement flags of ``serve``. Refinement is on when ``--reservoir`` is given."""
+    g = p.add_argument_group("refinement (backprop on the replay reservoir)")
+    g.add_argument("--reservoir", type=_positive_int,
+                   help="replay reservoir size for a built-in network; turns refinement on")
+    g.add_argument("--reservoir-recency", type=float, default=0.0,
+                   help="bias of the reservoir toward recent samples, in [0, 1)")
+    g.add_argument("--refine-every", type=_positive_int, help="refine every N samples")
+    g.add_argument("--refine-plateau", type=_positive_int, metavar="WINDOW",
+                   help="refine when the prequential metric stops improving over WINDOW-sample "
+                        "windows (see --refine-min-gain, --refine-patience)")
+    g.add_argument("--refine-min-gain", type=float, default=0.005)
+    g.add_argument("--refine-patience", type=_positive_int, default=3)
+    g.add_argument("--refine-drift", action="store_true",
+                   help="refine on drift (Page-Hinkley on the running loss)")
+    g.add_argument("--refine-server", help="refine-server endpoint (default: in-process)")
+    g.add_argument("--refine-timeout", type=_positive_float, default=600.0,
+                   help="seconds a remote job may take before it counts as failed")
+    g.add_argument("--refine-epochs", type=_positive_int, default=20)
+    g.add_argument("--refine-batch", type=_positive_int, default=64)
+    g.add_argument("--refine-lr", type=_positive_float, default=0.01)
+    g.add_argument("--refine-optimizer", choices=("adam", "sgd"), default="adam")
+    g.add_argument("--refine-threads", type=int, default=1)
+    g.add_argument("--after-refine", choices=("tween", "backprop", "tween-heuristic"),
+                   default="tween", help="phase after a refinement is accepted")
+
+
+def refinement_from_args(args: argparse.Namespace) -> Any:
+    """The ``Refinement`` the flags ask for, or None; raises ValueError on bad values."""
+    from tweenstream.runtime.drift import PageHinkley, Plateau
+    from tweenstream.runtime.refine import RefineSettings
+    from tweenstream.stream.refinement import Refinement
+
+    asked = (args.refine_every, args.refine_plateau, args.refine_drift, args.refine_server)
+    if args.reservoir is None:
+        if any(asked):
+            raise ValueError("the --refine-* flags need --reservoir N (refinement learns from "
+                             "the replay reservoir)")
+        return None
+    settings = RefineSettings(epochs=args.refine_epochs, batch_size=args.refine_batch,
+                              learning_rate=args.refine_lr, optimizer=args.refine_optimizer,
+                              threads=args.refine_threads, patience=3)
+    plateau = Plateau(args.refine_plateau, args.refine_min_gain, args.refine_patience) \
+        if args.refine_plateau else None
+    return Refinement(settings, after=args.after_refine, every=args.refine_every or 0,
+                      drift=PageHinkley() if args.refine_drift else None, plateau=plateau,
+                      server=args.refine_server, job_timeout=args.refine_timeout)
+
+
+def add_refine_server(sub: Any) -> None:
+    p = sub.add_parser("refine-server", help="serve backprop refinement jobs to daemons")
+    p.add_argument("--endpoint", default="tcp://127.0.0.1:5560", help="ROUTER endpoint (bound)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="threads per job (0: one per core; overrides the job's setting)")
+    p.add_argument("--max-queue", type=_positive_int, default=8, help="jobs waiting at most")
+    p.add_argument("--max-seconds", type=_positive_float, help="stop after this long")
+
+
+def run_refine_server(args: argparse.Namespace) -> int:
+    """Serve refinement jobs until interrupted (or ``--max-seconds``)."""
+    from tweenstream.stream.refine_server import RefineServer
+
+    if args.threads < 0:
+        print("tweenstream refine-server: --threads must be >= 0", file=sys.stderr)
+        return 2
+    try:
+        server = RefineServer(args.endpoint, threads=args.threads, max_queue=args.max_queue)
+    except Exception as err:  # zmq refuses the endpoint: say which and why
+        print(f"tweenstream refine-server: cannot bind {args.endpoint}: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({"event": "serving", "endpoint": server.endpoint}), flush=True)
+    try:
+        server.serve(max_seconds=args.max_seconds)
+    except KeyboardInterrupt:
+        server.close()
+    print(json.dumps({"event": "stopped", **server.status()}), flush=True)
+    return 0

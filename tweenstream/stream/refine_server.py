@@ -1,0 +1,318 @@
+"""``tweenstream refine-server``: backprop refinement as a ZeroMQ ROUTER service.
+
+It follows docs/protocol.md: each request is a msgpack map, raw little-endian arrays follow
+as extra frames and never pass through msgpack, and every reply is ``{ok, code, reason?}``.
+
+Requests (``cmd``)::
+
+    submit   {job, network, settings, arrays: {params, X, Y: {dtype, shape}}} + 3 frames
+             -> {code: "queued", position}; "busy" when the queue is full
+    result   {job} -> {code: "queued" | "running", progress} while it waits;
+             {code: "done", before, after, epochs, stopped_early, samples_per_s, dtype, shape}
+             + the refined parameters as one frame (the job is then forgotten);
+             {ok: false, code: "job_failed" | "unknown_job", reason}
+    status   -> {queued, running, done, failed, served}
+
+Jobs from any number of daemons queue in arrival order and run one at a time in one worker
+thread; each job is parallel over its batch (``runtime/refine.py``) on ``threads`` threads.
+A bad request gets a specific error reply and never stops the server.
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import zmq
+
+from tweenstream.stream import protocol
+from tweenstream.stream.protocol import ProtocolError
+
+_DTYPES = {"params": ("<f4",), "X": ("<f4",), "Y": ("<i8", "<f4")}
+
+
+@dataclass
+class _Job:
+    id: str
+    learner: Any
+    X: np.ndarray
+    Y: np.ndarray
+    settings: Any
+    state: str = "queued"
+    progress: dict[str, Any] | None = None
+    result: Any = None
+    error: str | None = None
+
+
+def job_frames(job: str, learner: Any, X: np.ndarray, Y: np.ndarray, settings: Any
+               ) -> list[bytes]:
+    """The frames of a ``submit`` request for ``learner``'s current parameters.
+
+    Examples
+    --------
+    >>> from tweenstream import Dense, Learner, Network
+    >>> from tweenstream.runtime.refine import RefineSettings
+    >>> model = Learner(Network(2, [Dense(2)]))
+    >>> frames = job_frames("a", model, np.zeros((4, 2), np.float32), np.zeros(4, np.int64),
+    ...                     RefineSettings())
+    >>> len(frames), protocol.unpack(frames[0])["arrays"]["X"]["shape"]
+    (4, [4, 2])
+    """
+    arrays = {"params": np.ascontiguousarray(learner.arena.params, "<f4"),
+              "X": np.ascontiguousarray(X, "<f4"),
+              "Y": np.ascontiguousarray(Y, "<i8" if np.asarray(Y).dtype.kind in "iub" else "<f4")}
+    header = {"cmd": "submit", "job": job, "network": learner.network.to_dict(),
+              "settings": asdict(settings),
+              "arrays": {k: {"dtype": a.dtype.str, "shape": list(a.shape)}
+                         for k, a in arrays.items()}}
+    return [protocol.pack(header), *(a.tobytes() for a in arrays.values())]
+
+
+class RefineServer:
+    """A refinement service; ``serve`` runs it until ``stop`` or its time/request bound.
+
+    Examples
+    --------
+    >>> server = RefineServer("tcp://127.0.0.1:*")
+    >>> server.endpoint.startswith("tcp://127.0.0.1:")
+    True
+    >>> server.close()
+    """
+
+    def __init__(self, endpoint: str, *, threads: int = 0, max_queue: int = 8,
+                 max_job_bytes: int = 512 << 20, keep_results: int = 64) -> None:
+        self.threads, self.max_queue, self.max_job_bytes = threads, max_queue, max_job_bytes
+        self.keep_results = keep_results
+        self._ctx = zmq.Context()
+        self._sock = self._ctx.socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.bind(endpoint)
+        self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._jobs: collections.OrderedDict[str, _Job] = collections.OrderedDict()
+        self._queue: queue.Queue[_Job] = queue.Queue()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.served = self.done = self.failed = 0
+        self._worker = threading.Thread(target=self._work, daemon=True,
+                                        name="tweenstream-refine-worker")
+
+    def stop(self) -> None:
+        """Ask ``serve`` to return (thread-safe)."""
+        self._stop.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        if not self._sock.closed:
+            self._sock.close(linger=0)
+            self._ctx.term()
+
+    def serve(self, max_seconds: float | None = None, max_requests: int | None = None) -> None:
+        """Answer requests until ``stop``, ``max_seconds`` or ``max_requests``; then close."""
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        self._worker.start()
+        try:
+            while not self._stop.is_set():
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                if max_requests is not None and self.served >= max_requests:
+                    break
+                if not self._sock.poll(50, zmq.POLLIN):
+                    continue
+                frames = self._sock.recv_multipart(copy=False)
+                envelope, body = protocol.split_envelope([f.buffer for f in frames])
+                reply = self._answer(body)
+                self._sock.send_multipart([bytes(e) for e in envelope] + reply)
+                self.served += 1
+        finally:
+            self.close()
+            self._worker.join(5)
+
+    def _answer(self, body: list[Any]) -> list[bytes]:
+        try:
+            if not body:
+                raise ProtocolError("truncated", "empty request")
+            request = protocol.unpack(body[0])
+            cmd = request.get("cmd")
+            if cmd == "submit":
+                return self._submit(request, body[1:])
+            if cmd == "result":
+                return self._result(request)
+            if cmd == "status":
+                return [protocol.pack(self.status())]
+            return protocol.error_reply("unknown_command", f"unknown command {cmd!r}; expected "
+                                        "submit, result or status")
+        except ProtocolError as err:
+            return protocol.error_reply(err.code, str(err))
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            states = collections.Counter(j.state for j in self._jobs.values())
+        return {"ok": True, "code": "ok", "queued": states["queued"],
+                "running": states["running"], "done": self.done, "failed": self.failed,
+                "served": self.served}
+
+    def _submit(self, request: dict[str, Any], frames: list[Any]) -> list[bytes]:
+        from tweenstream.models.network import Network
+        from tweenstream.runtime.learner import Learner
+        from tweenstream.runtime.refine import RefineSettings
+
+        job_id = request.get("job")
+        if not isinstance(job_id, str) or not 0 < len(job_id) <= 64:
+            raise ProtocolError("bad_header", "job must be a str of 1..64 chars")
+        with self._lock:
+            if job_id in self._jobs:
+                raise ProtocolError("bad_header", f"job {job_id!r} is already known")
+            waiting = sum(j.state in ("queued", "running") for j in self._jobs.values())
+        if waiting >= self.max_queue:
+            return protocol.error_reply("busy", f"{waiting} jobs wait; the limit is "
+                                        f"{self.max_queue}")
+        try:
+            net = Network.from_dict(request.get("network"))  # type: ignore[arg-type]
+            known = {f.name for f in fields(RefineSettings)}
+            given = request.get("settings")
+            if not isinstance(given, dict) or not set(given) <= known:
+                raise ValueError(f"settings must be a map with keys among {sorted(known)}")
+            settings = RefineSettings(**given)
+            if self.threads:
+                settings = RefineSettings(**{**given, "threads": self.threads})
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise ProtocolError("bad_value", f"bad job: {err}") from None
+        arrays = self._arrays(request.get("arrays"), frames)
+        learner = Learner(net, mode="backprop")
+        X, Y, params = arrays["X"], arrays["Y"], arrays["params"]
+        classification = net.task == "classification"
+        if params.shape != learner.arena.params.shape or not np.isfinite(params).all():
+            raise ProtocolError("wrong_shape", f"params must be {learner.arena.params.shape[0]} "
+                                "finite values")
+        if X.ndim != 2 or X.shape[1] != net.n_inputs or not np.isfinite(X).all():
+            raise ProtocolError("wrong_shape", f"X must be finite [n, {net.n_inputs}]")
+        want = [len(X)] if classification else [len(X), net.n_outputs]
+        if list(Y.shape) != want or (Y.dtype.kind == "i") != classification:
+            raise ProtocolError("wrong_shape", f"Y must be {want} "
+                                f"{'int64 labels' if classification else 'float32 targets'}")
+        if classification and ((Y < 0) | (Y >= net.n_outputs)).any():
+            raise ProtocolError("bad_label", f"labels must be in [0, {net.n_outputs})")
+        if len(X) < 2:
+            raise ProtocolError("bad_value", "a job needs at least 2 samples")
+        learner.replace_params(params)
+        job = _Job(job_id, learner, X.copy(), Y.copy(), settings)
+        with self._lock:
+            self._jobs[job_id] = job
+        self._queue.put(job)
+        return [protocol.pack({"ok": True, "code": "queued", "job": job_id,
+                               "position": waiting})]
+
+    def _arrays(self, meta: Any, frames: list[Any]) -> dict[str, np.ndarray]:
+        if not isinstance(meta, dict) or set(meta) != set(_DTYPES):
+            raise ProtocolError("bad_header", "arrays must describe params, X and Y")
+        if len(frames) != 3:
+            raise ProtocolError("truncated", f"submit needs 3 array frames, found {len(frames)}")
+        total = sum(memoryview(f).nbytes for f in frames)
+        if total > self.max_job_bytes:
+            raise ProtocolError("oversized", f"job is {total} bytes, limit {self.max_job_bytes}")
+        out = {}
+        for (name, dtypes), frame in zip(_DTYPES.items(), frames, strict=True):
+            m = meta[name]
+            if not isinstance(m, dict) or m.get("dtype") not in dtypes:
+                raise ProtocolError("wrong_dtype", f"{name} dtype must be one of {dtypes}")
+            shape = m.get("shape")
+            if (not isinstance(shape, list) or not 1 <= len(shape) <= 2
+                    or not all(type(d) is int and d >= 1 for d in shape)):
+                raise ProtocolError("wrong_shape", f"{name} shape must be 1 or 2 positive ints")
+            need = int(np.prod(shape)) * 4 * (2 if m["dtype"] == "<i8" else 1)
+            if memoryview(frame).nbytes != need:
+                raise ProtocolError("truncated", f"{name} {shape} needs {need} bytes, frame "
+                                    f"has {memoryview(frame).nbytes}")
+            out[name] = np.frombuffer(frame, dtype=m["dtype"]).reshape(shape)
+        return out
+
+    def _result(self, request: dict[str, Any]) -> list[bytes]:
+        job_id = request.get("job")
+        with self._lock:
+            job = self._jobs.get(job_id) if isinstance(job_id, str) else None
+            if job is not None and job.state in ("done", "failed"):
+                del self._jobs[job.id]
+        if job is None:
+            return protocol.error_reply("unknown_job", f"no job {job_id!r} here")
+        if job.state == "failed":
+            return protocol.error_reply("job_failed", job.error or "failed")
+        if job.state != "done":
+            return [protocol.pack({"ok": True, "code": job.state, "progress": job.progress})]
+        r = job.result
+        params = np.ascontiguousarray(r.params, "<f4")
+        return [protocol.pack({"ok": True, "code": "done", "before": r.before, "after": r.after,
+                               "epochs": r.epochs_run, "stopped_early": r.stopped_early,
+                               "samples_per_s": r.samples_per_s, "dtype": "<f4",
+                               "shape": list(params.shape)}), params.tobytes()]
+
+    def _work(self) -> None:
+        from tweenstream.runtime.refine import refine
+
+        while not self._stop.is_set():
+            try:
+                job = self._queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            job.state = "running"
+
+            def report(p: dict[str, Any], job: _Job = job) -> None:
+                job.progress = p
+
+            try:
+                job.result = refine(job.learner, job.X, job.Y, job.settings, progress=report)
+                job.state, job.X, job.Y = "done", job.X[:0], job.Y[:0]
+                self.done += 1
+            except (ValueError, FloatingPointError, RuntimeError, MemoryError) as err:
+                job.error, job.state = f"{type(err).__name__}: {err}", "failed"
+                self.failed += 1
+            with self._lock:  # results nobody fetched are dropped, oldest first
+                finished = [k for k, j in self._jobs.items() if j.state in ("done", "failed")]
+                for k in finished[:max(0, len(finished) - self.keep_results)]:
+                    del self._jobs[k]
+
+
+class ServerLost(RuntimeError):
+    """The refine-server stopped answering mid-job, or the job outlived its time limit."""
+
+
+def refine_remote(control: Any, job: str, learner: Any, X: np.ndarray, Y: np.ndarray,
+                  settings: Any, *, job_timeout: float, poll_s: float = 0.05,
+                  stop: threading.Event | None = None,
+                  progress: Any = None) -> Any:
+    """Submit a job through ``control`` (a ``Control`` client) and wait for its result.
+
+    Raises ``TimeoutError`` if the submit gets no reply (server unreachable), ``ServerLost``
+    if the server goes silent or the job exceeds ``job_timeout`` seconds, ``RuntimeError`` if
+    the server refuses or fails the job. Returns a ``RefineResult``.
+    """
+    from tweenstream.runtime.refine import RefineResult
+
+    reply = protocol.unpack(control.request(job_frames(job, learner, X, Y, settings), "submit")[0])
+    if not reply.get("ok"):
+        raise RuntimeError(f"the refine-server refused the job: {reply.get('code')}: "
+                           f"{reply.get('reason')}")
+    deadline = time.monotonic() + job_timeout
+    waiter = stop or threading.Event()
+    while True:
+        try:
+            frames = control.request([protocol.pack({"cmd": "result", "job": job})], "result")
+        except TimeoutError as err:
+            raise ServerLost(f"the refine-server went silent mid-job: {err}") from None
+        head = protocol.unpack(frames[0])
+        if head.get("code") == "done" and len(frames) == 2:
+            params = np.frombuffer(frames[1], dtype="<f4").copy()
+            return RefineResult(params, head["before"], head["after"], head["epochs"],
+                                head["stopped_early"], head["samples_per_s"])
+        if not head.get("ok"):
+            raise RuntimeError(f"refine-server: {head.get('code')}: {head.get('reason')}")
+        if progress is not None and head.get("progress"):
+            progress(head["progress"])
+        if time.monotonic() > deadline:
+            raise ServerLost(f"the job outlived its {job_timeout:g} s limit")
+        if waiter.wait(poll_s):  # poll interval between result requests, not a sync point
+            raise ServerLost("the daemon is stopping")
