@@ -158,8 +158,36 @@ def render_kinds(data: dict) -> str:
                                    "learn_many over 2,000 samples per call"), "", *lines])
 
 
+def render_refine(data: dict) -> str:
+    """Refinement throughput: training samples per second in one epoch."""
+    rates: dict[tuple[str, str, int], dict[int, float]] = {}
+    for b in data["benchmarks"]:
+        info = b["extra_info"]
+        if info.get("table") == "refine":
+            key = (info["shape"], info["how"], info["batch"])
+            rates.setdefault(key, {})[info["threads"]] = info["samples"] / b["stats"]["median"]
+    lines = ["| shape | how | batch | 1 thread samples/s | 2 threads samples/s | speed-up |",
+             "|---|---|---|---|---|---|"]
+    nan = float("nan")
+    for (shape, how, batch), r in sorted(rates.items()):
+        one, two = r.get(1, nan), r.get(2, nan)
+        lines.append(f"| {shape} | {how} | {batch} | {one:,.0f} | {two:,.0f} | "
+                     f"{two / one:.2f}x |")
+    return "\n".join([
+        _provenance(data, "bench/test_refine.py: one epoch of minibatch backprop on "
+                    "8,000 (B) / 2,000 (C) reservoir rows, 80% trained on, the rest held out; "
+                    "direct = refine() in-process, server = a whole job through a "
+                    "refine-server over loopback tcp"),
+        "",
+        "Training samples per second per epoch (held-out evaluation and, for server, the "
+        "transfer of weights and reservoir both ways included):",
+        "",
+        *lines,
+    ])
+
+
 SECTIONS = {"engine": render_engine, "daemon": render_daemon, "edge": render_edge,
-            "kinds": render_kinds}
+            "kinds": render_kinds, "refine": render_refine}
 
 
 def update(text: str, name: str, body: str) -> str:

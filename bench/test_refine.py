@@ -1,0 +1,66 @@
+"""Throughput of backprop refinement: training samples per second in one epoch, for shapes B
+and C on 1 and 2 threads. ``direct`` times ``refine`` itself (what a refine-server runs per
+job); ``server`` times a whole job through a refine-server over loopback tcp: submit, queue,
+one epoch, held-out metrics, and the refined weights coming back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tweenstream import Dense, Learner, Network
+from tweenstream.runtime.refine import RefineSettings, refine
+from tweenstream.stream.client import Control
+from tweenstream.stream.refine_server import RefineServer, refine_remote
+
+SHAPES = {"B": (64, (128, 128), 10), "C": (784, (256, 128), 10)}
+ROWS = {"B": 8_000, "C": 2_000}  # reservoir rows; 80% train, 20% held out
+
+
+def _job(shape: str):
+    n_in, hidden, k = SHAPES[shape]
+    model = Learner(Network(n_in, [*(Dense(h, "tanh") for h in hidden), Dense(k)]), seed=0)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((ROWS[shape], n_in)).astype(np.float32)
+    y = rng.integers(0, k, ROWS[shape])
+    return model, X, y
+
+
+def _info(benchmark, shape: str, threads: int, how: str, batch: int, model: Learner) -> None:
+    train = ROWS[shape] - round(0.2 * ROWS[shape])
+    benchmark.extra_info.update(table="refine", shape=shape, threads=threads, how=how,
+                                batch=batch, samples=train, params=model.network.param_count)
+
+
+@pytest.mark.parametrize("batch", [64, 256])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_refine_epoch(benchmark, shape, threads, batch):
+    model, X, y = _job(shape)
+    settings = RefineSettings(epochs=1, batch_size=batch, threads=threads)
+    refine(model, X[:600], y[:600], settings)  # compile (or load) the kernels before timing
+    _info(benchmark, shape, threads, "direct", batch, model)
+    benchmark.pedantic(refine, args=(model, X, y, settings), rounds=5, iterations=1)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_refine_server_job(benchmark, shape, threads):
+    import threading
+
+    model, X, y = _job(shape)
+    settings = RefineSettings(epochs=1, batch_size=64, threads=threads)
+    server = RefineServer("tcp://127.0.0.1:*")
+    thread = threading.Thread(target=server.serve, args=(600.0,), daemon=True)
+    thread.start()
+    jobs = iter(range(1_000))
+    with Control(server.endpoint, timeout=60, retries=1) as control:
+        def one_job():
+            return refine_remote(control, f"job{next(jobs)}", model, X, y, settings,
+                                 job_timeout=600, poll_s=0.001)
+
+        one_job()  # compile (or load) the server's kernels before timing
+        _info(benchmark, shape, threads, "server", 64, model)
+        benchmark.pedantic(one_job, rounds=5, iterations=1)
+    server.stop()
+    thread.join(20)
