@@ -17,25 +17,12 @@ from typing import Any
 import numpy as np
 
 from tweenstream.stream.client import Control, Producer
+from tweenstream.stream.flags import positive as _positive
 from tweenstream.stream.refine_commands import add_refine_flags, refinement_from_args
 from tweenstream.stream.security import Curve
 
 # The compiled engine is imported inside the commands that learn, so that ``tweenstream edge``
 # and ``tweenstream status`` run where numba is not installed.
-
-
-def _positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, "
-                                             f"found {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, "
-                                             f"found {value}")
-        return value
-    return parse
 
 
 def _hidden(text: str) -> tuple[int, ...]:

@@ -8,48 +8,30 @@ import json
 import sys
 from typing import Any
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive int, found {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive int, found {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, found {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, found {value}")
-    return value
+from tweenstream.stream.flags import positive
 
 
 def add_refine_flags(p: argparse.ArgumentParser) -> None:
     """The refinement flags of ``serve``. Refinement is on when ``--reservoir`` is given."""
     g = p.add_argument_group("refinement (backprop on the replay reservoir)")
-    g.add_argument("--reservoir", type=_positive_int,
+    g.add_argument("--reservoir", type=positive(int),
                    help="replay reservoir size for a built-in network; turns refinement on")
     g.add_argument("--reservoir-recency", type=float, default=0.0,
                    help="bias of the reservoir toward recent samples, in [0, 1)")
-    g.add_argument("--refine-every", type=_positive_int, help="refine every N samples")
-    g.add_argument("--refine-plateau", type=_positive_int, metavar="WINDOW",
+    g.add_argument("--refine-every", type=positive(int), help="refine every N samples")
+    g.add_argument("--refine-plateau", type=positive(int), metavar="WINDOW",
                    help="refine when the prequential metric stops improving over WINDOW-sample "
                         "windows (see --refine-min-gain, --refine-patience)")
     g.add_argument("--refine-min-gain", type=float, default=0.005)
-    g.add_argument("--refine-patience", type=_positive_int, default=3)
+    g.add_argument("--refine-patience", type=positive(int), default=3)
     g.add_argument("--refine-drift", action="store_true",
                    help="refine on drift (Page-Hinkley on the running loss)")
     g.add_argument("--refine-server", help="refine-server endpoint (default: in-process)")
-    g.add_argument("--refine-timeout", type=_positive_float, default=600.0,
+    g.add_argument("--refine-timeout", type=positive(float), default=600.0,
                    help="seconds a remote job may take before it counts as failed")
-    g.add_argument("--refine-epochs", type=_positive_int, default=20)
-    g.add_argument("--refine-batch", type=_positive_int, default=64)
-    g.add_argument("--refine-lr", type=_positive_float, default=0.01)
+    g.add_argument("--refine-epochs", type=positive(int), default=20)
+    g.add_argument("--refine-batch", type=positive(int), default=64)
+    g.add_argument("--refine-lr", type=positive(float), default=0.01)
     g.add_argument("--refine-optimizer", choices=("adam", "sgd"), default="adam")
     g.add_argument("--refine-threads", type=int, default=1)
     g.add_argument("--after-refine", choices=("tween", "backprop", "tween-heuristic"),
@@ -83,8 +65,8 @@ def add_refine_server(sub: Any) -> None:
     p.add_argument("--endpoint", default="tcp://127.0.0.1:5560", help="ROUTER endpoint (bound)")
     p.add_argument("--threads", type=int, default=0,
                    help="threads per job (0: one per core; overrides the job's setting)")
-    p.add_argument("--max-queue", type=_positive_int, default=8, help="jobs waiting at most")
-    p.add_argument("--max-seconds", type=_positive_float, help="stop after this long")
+    p.add_argument("--max-queue", type=positive(int), default=8, help="jobs waiting at most")
+    p.add_argument("--max-seconds", type=positive(float), help="stop after this long")
 
 
 def run_refine_server(args: argparse.Namespace) -> int:
