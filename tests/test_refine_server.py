@@ -35,40 +35,43 @@ def _ask(control: Control, frames: list[bytes]) -> dict:
     return protocol.unpack(control.request(frames, "test")[0])
 
 
-def test_jobs_from_two_clients_queue_and_return_refined_weights(server):
-    settings = RefineSettings(epochs=15, learning_rate=0.05, optimizer="adam", patience=15)
-    seen: list[dict] = []
+def _wait_for(control: Control, job: str, done, timeout: float = 60.0) -> list[bytes]:
+    """Ask for a job's result until ``done(reply_header)``; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        frames = control.request([protocol.pack({"cmd": "result", "job": job})], "result")
+        if done(protocol.unpack(frames[0])):
+            return frames
+        assert time.monotonic() < deadline, f"job {job} did not get there"
+
+
+def test_jobs_from_two_clients_queue_report_progress_and_can_be_cancelled(server):
+    long = RefineSettings(epochs=1_000, patience=1_000, batch_size=1)
+    short = RefineSettings(epochs=15, learning_rate=0.05, optimizer="adam", patience=15)
     with Control(server.endpoint, timeout=20, retries=1) as a, \
             Control(server.endpoint, timeout=20, retries=1) as b:
         model_a, Xa, ya = _job(0)
         model_b, Xb, yb = _job(1)
-        assert _ask(a, job_frames("a", model_a, Xa, ya, settings))["position"] == 0
-        assert _ask(b, job_frames("b", model_b, Xb, yb, settings))["code"] == "queued"
-        busy = _ask(b, job_frames("c", model_b, Xb, yb, settings))
-        assert busy["code"] == "busy"  # max_queue=2 and both still wait or run
+        assert _ask(a, job_frames("a", model_a, Xa, ya, long))["position"] == 0
+        reply = _ask(b, job_frames("b", model_b, Xb, yb, short))
+        assert reply["code"] == "queued" and reply["position"] == 1
+        running = _wait_for(a, "a", lambda h: h["code"] == "running" and h["progress"])
+        progress = protocol.unpack(running[0])["progress"]
+        assert progress["epochs"] == 1_000 and progress["epoch"] >= 1 and "loss" in progress
+        busy = _ask(b, job_frames("c", model_b, Xb, yb, short))
+        assert busy["code"] == "busy"  # max_queue=2: "a" runs for minutes, "b" waits
         status = _ask(a, [protocol.pack({"cmd": "status"})])
-        assert status["queued"] + status["running"] == 2
-        results = {}
-        deadline = time.monotonic() + 60
-        while len(results) < 2:
-            assert time.monotonic() < deadline
-            for name, control in (("a", a), ("b", b)):
-                if name in results:
-                    continue
-                frames = control.request([protocol.pack({"cmd": "result", "job": name})], "r")
-                head = protocol.unpack(frames[0])
-                if head["code"] == "done":
-                    results[name] = (head, np.frombuffer(frames[1], "<f4"))
-                elif head["progress"]:
-                    seen.append(head["progress"])
-        for name, model in (("a", model_a), ("b", model_b)):
-            head, params = results[name]
-            assert params.shape == model.arena.params.shape and np.isfinite(params).all()
-            assert head["after"]["loss"] < head["before"]["loss"]
-            assert head["after"]["accuracy"] > 0.85
-        assert _ask(a, [protocol.pack({"cmd": "result", "job": "a"})])["code"] == "unknown_job"
-    assert server.server.done == 2
-    assert all(p["epochs"] == 15 and 1 <= p["epoch"] <= 15 for p in seen)
+        assert (status["running"], status["queued"]) == (1, 1)
+        assert _ask(a, [protocol.pack({"cmd": "cancel", "job": "a"})])["code"] == "cancelled"
+        failed = _wait_for(a, "a", lambda h: not h["ok"])
+        assert protocol.unpack(failed[0])["code"] == "job_failed"
+        frames = _wait_for(b, "b", lambda h: h["code"] == "done")
+        head, params = protocol.unpack(frames[0]), np.frombuffer(frames[1], "<f4")
+        assert params.shape == model_b.arena.params.shape and np.isfinite(params).all()
+        assert head["after"]["loss"] < head["before"]["loss"]
+        assert head["after"]["accuracy"] > 0.85
+        assert _ask(b, [protocol.pack({"cmd": "result", "job": "b"})])["code"] == "unknown_job"
+    assert server.server.done == 1
 
 
 def test_refine_remote_matches_the_in_process_result(server):
@@ -99,6 +102,11 @@ def _bad_requests(model, X, y):
         (variant(network={"inputs": "x"}), "bad_value"),
         (variant(settings={"epochs": 0}), "bad_value"),
         (variant(settings={"warp": 9}), "bad_value"),
+        (variant(settings={"seed": 0.5}), "bad_value"),
+        (variant(settings={"beta2": 1.5}), "bad_value"),
+        (variant(settings={"epochs": 10**9}), "bad_value"),  # above the server's limit
+        (variant(arrays={**head["arrays"], "X": {"dtype": "<f4", "shape": [2**32, 2**32]}}),
+         "wrong_shape"),
         (good[:2], "truncated"),
         ([good[0], good[1][:-4], *good[2:]], "truncated"),
         (variant(arrays={**head["arrays"], "X": {"dtype": "<f8", "shape": [400, 3]}}),
@@ -121,7 +129,9 @@ def test_every_bad_request_gets_a_specific_error_and_the_server_goes_on(server):
             assert reply["ok"] is False and reply["code"] == code, (code, reply)
         assert _ask(c, job_frames("ok", model, X, y, RefineSettings(epochs=1)))["ok"]
         assert _ask(c, job_frames("ok", model, X, y, RefineSettings()))["code"] == "bad_header"
-        assert _ask(c, [protocol.pack({"cmd": "status"})])["served"] >= 18
+        assert _ask(c, [protocol.pack({"cmd": "status"})])["served"] >= 22
+        assert _ask(c, [protocol.pack({"cmd": "cancel", "job": "nobody"})])["code"] == \
+            "unknown_job"
 
 
 def test_cli_refuses_bad_refinement_flags(capsys):

@@ -25,6 +25,14 @@ def _xor(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return X, ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(np.int64)
 
 
+def _finish(refinement: Refinement, learner: Learner, timeout: float = 60.0) -> dict:
+    """Poll until the job is done and checked; fail (not hang) after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while (event := refinement.poll(learner)) is None:
+        assert time.monotonic() < deadline, "the refinement did not finish"
+    return event
+
+
 def _send(served: Served, X, y, start_seq: int) -> None:
     with Producer(served.config.data, stream="x", start_seq=start_seq) as p:
         for i in range(0, len(y), 1_000):
@@ -47,7 +55,6 @@ def test_refinement_lifts_a_plateaued_stream_and_loses_no_sample(where):
         assert before["streams"]["x"]["recent_accuracy"] < 0.6  # the heuristic plateau on XOR
         reply = served.control.call("refine")
         assert reply["ok"] and reply["samples"] == 4_000
-        assert served.control.call("refine")["code"] == "busy"
         _send(served, X[10_000:20_000], y[10_000:20_000], 10)  # learning goes on meanwhile
         done = served.wait(lambda s: s["refinement"]["accepted"] == 1, timeout=120)
         assert done["phase"] == "backprop" and done["refinement"]["last"]["phase"] == "backprop"
@@ -71,8 +78,7 @@ def test_refinement_triggers_and_refusals():
     assert every.observe(learner, 1_000, 0.5)["code"] == "no_data"  # empty reservoir: refused
     learner.learn_many(X, y)
     assert every.observe(learner, 1, 0.5)["ok"] and every.running
-    while every.poll(learner) is None:
-        pass  # bounded: two epochs on 300 samples
+    _finish(every, learner)
     assert every.started == 1 and every.accepted + every.rejected == 1
     drift = Refinement(RefineSettings(epochs=1), drift=PageHinkley(0.01, 0.5, 5),
                        min_samples=100)
@@ -101,8 +107,8 @@ def test_killing_the_refine_server_mid_job_costs_one_failure_and_no_sample(tmp_p
                             stdout=subprocess.PIPE, text=True, env=os.environ.copy())
     learner = Learner(Network(4, [Dense(16, "tanh"), Dense(2)]), seed=0, reservoir_size=2_000)
     # a job far longer than the test: it is still running when the server dies
-    long = RefineSettings(epochs=100_000, patience=100_000, batch_size=8, threads=1)
-    refinement = Refinement(long, server=endpoint, timeout=1.0, job_timeout=120.0)
+    long = RefineSettings(epochs=1_000, patience=1_000, batch_size=1, threads=1)
+    refinement = Refinement(long, server=endpoint, timeout=5.0, job_timeout=120.0)
     served = Served(learner, refinement=refinement)
     try:
         assert json.loads(proc.stdout.readline())["event"] == "serving"
@@ -113,6 +119,7 @@ def test_killing_the_refine_server_mid_job_costs_one_failure_and_no_sample(tmp_p
         deadline = time.monotonic() + 60
         while _status(endpoint)["running"] != 1:  # the server has the job and works on it
             assert time.monotonic() < deadline and proc.poll() is None
+        assert served.control.call("refine")["code"] == "busy"  # one job at a time
         proc.kill()
         proc.wait(20)
         _send(served, X[3_000:], y[3_000:], 3)  # the stream goes on while the job is lost
@@ -139,9 +146,27 @@ def test_unreachable_server_falls_back_to_in_process():
                             server=f"ipc://{folder}/nobody", timeout=0.2)
     try:
         assert refinement.start(learner, "command")["ok"]
-        while (event := refinement.poll(learner)) is None:
-            pass  # bounded: one 0.2 s submit timeout, then three epochs on 500 samples
+        event = _finish(refinement, learner)
         assert refinement.fallbacks == 1 and refinement.failed == 0
         assert event["event"] in ("refine_accepted", "refine_rejected")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize("params", [np.zeros(7, np.float32), np.full(58, 3e38, np.float32),
+                                    np.full(58, np.nan, np.float32)])
+def test_a_bad_result_is_rejected_not_raised(monkeypatch, params):
+    from tweenstream.runtime.refine import RefineResult
+    from tweenstream.stream import refinement as module
+
+    def bad(learner, X, Y, settings, progress=None):
+        return RefineResult(params, {"loss": 1.0}, {"loss": 0.1}, 1, False, 1.0)
+
+    monkeypatch.setattr(module, "refine", bad)
+    learner = Learner(Network(4, [Dense(8, "tanh"), Dense(2)]), seed=0, reservoir_size=300)
+    learner.learn_many(*_xor(600, 5))
+    before = learner.arena.params.copy()
+    refinement = Refinement(RefineSettings())
+    assert refinement.start(learner, "command")["ok"]
+    assert _finish(refinement, learner)["event"] == "refine_rejected"
+    assert refinement.rejected == 1 and np.array_equal(learner.arena.params, before)

@@ -31,7 +31,7 @@ OPTIMIZERS = ("sgd", "adam")
 
 @dataclass(frozen=True)
 class RefineSettings:
-    """How to refine. ``threads`` 0 means one per available core.
+    """How to refine. ``threads`` 0 means one per core; more than the cores are not used.
 
     Examples
     --------
@@ -55,17 +55,24 @@ class RefineSettings:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be 'sgd' or 'adam', found {self.optimizer!r}")
-        for name in ("epochs", "batch_size", "patience"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be an int >= 1, found {getattr(self, name)!r}")
+        for name in ("epochs", "batch_size", "patience", "threads", "seed"):
+            value = getattr(self, name)
+            low = 0 if name in ("threads", "seed") else 1
+            if type(value) is not int or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, found {value!r}")
+        for name in ("holdout", "learning_rate", "momentum", "beta1", "beta2", "eps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number, found {value!r}")
         if not 0.0 < self.holdout < 1.0:
             raise ValueError(f"holdout must be in (0, 1), found {self.holdout!r}")
         if not 0.0 < self.learning_rate < 1e30:
             raise ValueError(f"learning_rate must be > 0, found {self.learning_rate!r}")
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), found {self.momentum!r}")
-        if self.threads < 0:
-            raise ValueError(f"threads must be >= 0, found {self.threads!r}")
+        for name in ("momentum", "beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), found {getattr(self, name)!r}")
+        if not 0.0 < self.eps < 1.0:
+            raise ValueError(f"eps must be in (0, 1), found {self.eps!r}")
 
 
 @dataclass
@@ -133,7 +140,8 @@ def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSetti
     cfg, icfg = TweenConfig(mode="backprop").to_arrays(
         lay.T_CLASSIFICATION if classification else lay.T_REGRESSION)
     ltab = layer_table(plan, 1.2, 100.0)
-    threads = settings.threads or (os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    threads = min(settings.threads or cores, cores)  # more threads than cores never helps
     arenas = [Arena(plan) for _ in range(threads)]
     params = learner.arena.params.copy()
     velocity = np.zeros_like(params)

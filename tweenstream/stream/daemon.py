@@ -349,7 +349,9 @@ class Daemon:
         return {"time": time.time(), "learner": self.learner.state(),
                 "streams": {k: v.summary(self.metric) for k, v in self.streams.items()},
                 "counters": dict(self.counters), "rejected_messages": dict(self.rejected),
-                "labels": self.labels.stats()}
+                "labels": self.labels.stats(),
+                "refinement": self.config.refinement.summary() if self.config.refinement
+                else None}
 
     def _cmd_checkpoint(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.store is None:
@@ -414,7 +416,11 @@ class Daemon:
     def _poll_refinement(self) -> None:
         if self.config.refinement is None:
             return
-        event = self.config.refinement.poll(self.learner)
+        try:
+            event = self.config.refinement.poll(self.learner)
+        except Exception as err:
+            self.config.refinement.failed += 1
+            event = {"event": "refine_failed", "reason": f"{type(err).__name__}: {err}"}
         if event is not None:
             self.log(event["event"], **{k: v for k, v in event.items() if k != "event"})
 

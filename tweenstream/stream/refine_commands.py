@@ -64,7 +64,10 @@ def add_refine_server(sub: Any) -> None:
     p = sub.add_parser("refine-server", help="serve backprop refinement jobs to daemons")
     p.add_argument("--endpoint", default="tcp://127.0.0.1:5560", help="ROUTER endpoint (bound)")
     p.add_argument("--threads", type=int, default=0,
-                   help="threads per job (0: one per core; overrides the job's setting)")
+                   help="threads per job, overriding the job's own setting (0: keep it); "
+                        "never more than the cores")
+    p.add_argument("--max-epochs", type=positive(int), default=1_000,
+                   help="jobs asking for more epochs are refused")
     p.add_argument("--max-queue", type=positive(int), default=8, help="jobs waiting at most")
     p.add_argument("--max-seconds", type=positive(float), help="stop after this long")
 
@@ -77,7 +80,8 @@ def run_refine_server(args: argparse.Namespace) -> int:
         print("tweenstream refine-server: --threads must be >= 0", file=sys.stderr)
         return 2
     try:
-        server = RefineServer(args.endpoint, threads=args.threads, max_queue=args.max_queue)
+        server = RefineServer(args.endpoint, threads=args.threads, max_queue=args.max_queue,
+                              max_epochs=args.max_epochs)
     except Exception as err:  # zmq refuses the endpoint: say which and why
         print(f"tweenstream refine-server: cannot bind {args.endpoint}: {err}", file=sys.stderr)
         return 2

@@ -11,16 +11,20 @@ Requests (``cmd``)::
              {code: "done", before, after, epochs, stopped_early, samples_per_s, dtype, shape}
              + the refined parameters as one frame (the job is then forgotten);
              {ok: false, code: "job_failed" | "unknown_job", reason}
+    cancel   {job} -> {code: "cancelled"}: a queued job is dropped, a running one stops at
+             the end of its current epoch
     status   -> {queued, running, done, failed, served}
 
 Jobs from any number of daemons queue in arrival order and run one at a time in one worker
 thread; each job is parallel over its batch (``runtime/refine.py``) on ``threads`` threads.
-A bad request gets a specific error reply and never stops the server.
+A bad request gets a specific error reply and never stops the server; an unexpected fault in
+one request is answered with ``internal_error``, and one in a job fails that job only.
 """
 
 from __future__ import annotations
 
 import collections
+import math
 import queue
 import threading
 import time
@@ -39,14 +43,23 @@ _DTYPES = {"params": ("<f4",), "X": ("<f4",), "Y": ("<i8", "<f4")}
 @dataclass
 class _Job:
     id: str
-    learner: Any
-    X: np.ndarray
-    Y: np.ndarray
+    network: Any
+    params: np.ndarray | None
+    X: np.ndarray | None
+    Y: np.ndarray | None
     settings: Any
     state: str = "queued"
     progress: dict[str, Any] | None = None
     result: Any = None
     error: str | None = None
+    cancelled: bool = False
+
+    def drop_data(self) -> None:
+        self.params = self.X = self.Y = None
+
+
+class _Cancelled(Exception):
+    """Raised from a job's progress callback to stop it between epochs."""
 
 
 def job_frames(job: str, learner: Any, X: np.ndarray, Y: np.ndarray, settings: Any
@@ -85,12 +98,14 @@ class RefineServer:
     """
 
     def __init__(self, endpoint: str, *, threads: int = 0, max_queue: int = 8,
-                 max_job_bytes: int = 512 << 20, keep_results: int = 64) -> None:
+                 max_job_bytes: int = 512 << 20, keep_results: int = 64,
+                 max_epochs: int = 1_000) -> None:
         self.threads, self.max_queue, self.max_job_bytes = threads, max_queue, max_job_bytes
-        self.keep_results = keep_results
+        self.keep_results, self.max_epochs = keep_results, max_epochs
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, max_job_bytes + (1 << 20))
         self._sock.bind(endpoint)
         self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._jobs: collections.OrderedDict[str, _Job] = collections.OrderedDict()
@@ -125,7 +140,11 @@ class RefineServer:
                     continue
                 frames = self._sock.recv_multipart(copy=False)
                 envelope, body = protocol.split_envelope([f.buffer for f in frames])
-                reply = self._answer(body)
+                try:
+                    reply = self._answer(body)
+                except Exception as err:
+                    reply = protocol.error_reply("internal_error",
+                                                 f"{type(err).__name__}: {err}")
                 self._sock.send_multipart([bytes(e) for e in envelope] + reply)
                 self.served += 1
         finally:
@@ -144,8 +163,10 @@ class RefineServer:
                 return self._result(request)
             if cmd == "status":
                 return [protocol.pack(self.status())]
+            if cmd == "cancel":
+                return self._cancel(request)
             return protocol.error_reply("unknown_command", f"unknown command {cmd!r}; expected "
-                                        "submit, result or status")
+                                        "submit, result, cancel or status")
         except ProtocolError as err:
             return protocol.error_reply(err.code, str(err))
 
@@ -158,7 +179,6 @@ class RefineServer:
 
     def _submit(self, request: dict[str, Any], frames: list[Any]) -> list[bytes]:
         from tweenstream.models.network import Network
-        from tweenstream.runtime.learner import Learner
         from tweenstream.runtime.refine import RefineSettings
 
         job_id = request.get("job")
@@ -178,17 +198,18 @@ class RefineServer:
             if not isinstance(given, dict) or not set(given) <= known:
                 raise ValueError(f"settings must be a map with keys among {sorted(known)}")
             settings = RefineSettings(**given)
-            if self.threads:
+            if settings.epochs > self.max_epochs:
+                raise ValueError(f"epochs {settings.epochs} is above this server's limit "
+                                 f"{self.max_epochs}")
+            if self.threads:  # the server decides how many cores a job gets
                 settings = RefineSettings(**{**given, "threads": self.threads})
         except (ValueError, TypeError, KeyError, AttributeError) as err:
             raise ProtocolError("bad_value", f"bad job: {err}") from None
         arrays = self._arrays(request.get("arrays"), frames)
-        learner = Learner(net, mode="backprop")
         X, Y, params = arrays["X"], arrays["Y"], arrays["params"]
         classification = net.task == "classification"
-        if params.shape != learner.arena.params.shape or not np.isfinite(params).all():
-            raise ProtocolError("wrong_shape", f"params must be {learner.arena.params.shape[0]} "
-                                "finite values")
+        if params.shape != (net.param_count,) or not np.isfinite(params).all():
+            raise ProtocolError("wrong_shape", f"params must be {net.param_count} finite values")
         if X.ndim != 2 or X.shape[1] != net.n_inputs or not np.isfinite(X).all():
             raise ProtocolError("wrong_shape", f"X must be finite [n, {net.n_inputs}]")
         want = [len(X)] if classification else [len(X), net.n_outputs]
@@ -199,8 +220,7 @@ class RefineServer:
             raise ProtocolError("bad_label", f"labels must be in [0, {net.n_outputs})")
         if len(X) < 2:
             raise ProtocolError("bad_value", "a job needs at least 2 samples")
-        learner.replace_params(params)
-        job = _Job(job_id, learner, X.copy(), Y.copy(), settings)
+        job = _Job(job_id, net, params.copy(), X.copy(), Y.copy(), settings)
         with self._lock:
             self._jobs[job_id] = job
         self._queue.put(job)
@@ -222,14 +242,27 @@ class RefineServer:
                 raise ProtocolError("wrong_dtype", f"{name} dtype must be one of {dtypes}")
             shape = m.get("shape")
             if (not isinstance(shape, list) or not 1 <= len(shape) <= 2
-                    or not all(type(d) is int and d >= 1 for d in shape)):
+                    or not all(type(d) is int and 1 <= d <= self.max_job_bytes for d in shape)):
                 raise ProtocolError("wrong_shape", f"{name} shape must be 1 or 2 positive ints")
-            need = int(np.prod(shape)) * 4 * (2 if m["dtype"] == "<i8" else 1)
+            need = math.prod(shape) * (8 if m["dtype"] == "<i8" else 4)  # Python ints: exact
             if memoryview(frame).nbytes != need:
                 raise ProtocolError("truncated", f"{name} {shape} needs {need} bytes, frame "
                                     f"has {memoryview(frame).nbytes}")
             out[name] = np.frombuffer(frame, dtype=m["dtype"]).reshape(shape)
         return out
+
+    def _cancel(self, request: dict[str, Any]) -> list[bytes]:
+        job_id = request.get("job")
+        with self._lock:
+            job = self._jobs.get(job_id) if isinstance(job_id, str) else None
+            if job is not None:
+                job.cancelled = True
+                if job.state in ("done", "failed", "queued"):
+                    del self._jobs[job.id]  # the worker skips a cancelled queued job
+                    job.drop_data()
+        if job is None:
+            return protocol.error_reply("unknown_job", f"no job {job_id!r} here")
+        return [protocol.pack({"ok": True, "code": "cancelled", "job": job.id})]
 
     def _result(self, request: dict[str, Any]) -> list[bytes]:
         job_id = request.get("job")
@@ -251,33 +284,50 @@ class RefineServer:
                                "shape": list(params.shape)}), params.tobytes()]
 
     def _work(self) -> None:
-        from tweenstream.runtime.refine import refine
-
         while not self._stop.is_set():
             try:
                 job = self._queue.get(timeout=0.05)
             except queue.Empty:
                 continue
-            job.state = "running"
-
-            def report(p: dict[str, Any], job: _Job = job) -> None:
-                job.progress = p
-
-            try:
-                job.result = refine(job.learner, job.X, job.Y, job.settings, progress=report)
-                job.state, job.X, job.Y = "done", job.X[:0], job.Y[:0]
-                self.done += 1
-            except (ValueError, FloatingPointError, RuntimeError, MemoryError) as err:
-                job.error, job.state = f"{type(err).__name__}: {err}", "failed"
-                self.failed += 1
+            if not job.cancelled:
+                self._run(job)
+            job.drop_data()
             with self._lock:  # results nobody fetched are dropped, oldest first
                 finished = [k for k, j in self._jobs.items() if j.state in ("done", "failed")]
                 for k in finished[:max(0, len(finished) - self.keep_results)]:
                     del self._jobs[k]
 
+    def _run(self, job: _Job) -> None:
+        from tweenstream.runtime.learner import Learner
+        from tweenstream.runtime.refine import refine
+
+        def report(p: dict[str, Any]) -> None:
+            job.progress = p
+            if job.cancelled or self._stop.is_set():
+                raise _Cancelled
+
+        job.state = "running"
+        try:
+            if job.params is None or job.X is None or job.Y is None:
+                raise _Cancelled  # cancelled while it was being picked up
+            learner = Learner(job.network, mode="backprop")
+            learner.replace_params(job.params)
+            job.result = refine(learner, job.X, job.Y, job.settings, progress=report)
+            job.state = "done"
+            self.done += 1
+        except _Cancelled:
+            job.error, job.state = "cancelled", "failed"
+        except Exception as err:
+            job.error, job.state = f"{type(err).__name__}: {err}", "failed"
+            self.failed += 1
+
 
 class ServerLost(RuntimeError):
     """The refine-server stopped answering mid-job, or the job outlived its time limit."""
+
+
+class _Silent(ServerLost):
+    """The server stopped answering."""
 
 
 def refine_remote(control: Any, job: str, learner: Any, X: np.ndarray, Y: np.ndarray,
@@ -290,21 +340,44 @@ def refine_remote(control: Any, job: str, learner: Any, X: np.ndarray, Y: np.nda
     if the server goes silent or the job exceeds ``job_timeout`` seconds, ``RuntimeError`` if
     the server refuses or fails the job. Returns a ``RefineResult``.
     """
-    from tweenstream.runtime.refine import RefineResult
 
     reply = protocol.unpack(control.request(job_frames(job, learner, X, Y, settings), "submit")[0])
+    try:
+        return _wait(control, job, learner, reply, job_timeout, poll_s,
+                     stop or threading.Event(), progress)
+    except _Silent:
+        raise  # nobody to tell
+    except (ServerLost, RuntimeError):
+        cancel_quietly(control, job)
+        raise
+
+
+def cancel_quietly(control: Any, job: str) -> None:
+    """Best effort: tell the server to stop a job whose result nobody will fetch."""
+    try:
+        control.request([protocol.pack({"cmd": "cancel", "job": job})], "cancel")
+    except TimeoutError:
+        pass
+
+
+def _wait(control: Any, job: str, learner: Any, reply: dict[str, Any], job_timeout: float,
+          poll_s: float, waiter: threading.Event, progress: Any) -> Any:
+    from tweenstream.runtime.refine import RefineResult
+
     if not reply.get("ok"):
         raise RuntimeError(f"the refine-server refused the job: {reply.get('code')}: "
                            f"{reply.get('reason')}")
     deadline = time.monotonic() + job_timeout
-    waiter = stop or threading.Event()
     while True:
         try:
             frames = control.request([protocol.pack({"cmd": "result", "job": job})], "result")
         except TimeoutError as err:
-            raise ServerLost(f"the refine-server went silent mid-job: {err}") from None
+            raise _Silent(f"the refine-server went silent mid-job: {err}") from None
         head = protocol.unpack(frames[0])
         if head.get("code") == "done" and len(frames) == 2:
+            if len(frames[1]) != learner.arena.params.nbytes:
+                raise RuntimeError(f"the refine-server returned {len(frames[1])} bytes of "
+                                   f"parameters, the model has {learner.arena.params.nbytes}")
             params = np.frombuffer(frames[1], dtype="<f4").copy()
             return RefineResult(params, head["before"], head["after"], head["epochs"],
                                 head["stopped_early"], head["samples_per_s"])

@@ -3,7 +3,8 @@ the checked swap-back.
 
 A job refines a snapshot of the learner on a copy of its replay reservoir (``runtime/refine.py``)
 while the daemon keeps learning. When it finishes, the result is checked: right shape, finite,
-and a held-out loss on the newest slice of the reservoir no worse than the current model's.
+and a loss on the newest slice of the reservoir no worse than the current model's (the job
+trained on those rows too: the check guards against damage, it is not a held-out score).
 A passing result is swapped in as ``refined + (current - snapshot)``: the tween delta learned
 while the job ran is kept, so no sample learned meanwhile is lost (replaying the reservoir's
 newest part instead would learn a subsample twice and the rest not at all). A failing result
@@ -102,6 +103,8 @@ class Refinement:
     def _run(self, snapshot: Learner, X: np.ndarray, Y: np.ndarray) -> None:
         def report(p: dict[str, Any]) -> None:
             self.progress = p
+            if self._halt.is_set():
+                raise RuntimeError("the daemon is stopping")
 
         self.progress = None
         try:
@@ -112,20 +115,24 @@ class Refinement:
                 except TimeoutError:  # the server never took the job: do it here
                     self.fallbacks += 1
             self._result = refine(snapshot, X, Y, self.settings, progress=report)
-        except (ValueError, FloatingPointError, RuntimeError) as err:
+        except Exception as err:
             self._error = f"{type(err).__name__}: {err}"
 
     def _remote(self, snapshot: Learner, X: np.ndarray, Y: np.ndarray, report: Any
                 ) -> RefineResult:
         from tweenstream.stream.client import Control
-        from tweenstream.stream.refine_server import refine_remote
+        from tweenstream.stream.refine_server import cancel_quietly, refine_remote
 
         assert self.server is not None
         job = f"{uuid.uuid4().hex[:16]}-{self.started}"
         with Control(self.server, timeout=self.timeout, retries=1) as control:
-            return refine_remote(control, job, snapshot, X, Y, self.settings,
-                                 job_timeout=self.job_timeout, stop=self._halt,
-                                 progress=report)
+            try:
+                return refine_remote(control, job, snapshot, X, Y, self.settings,
+                                     job_timeout=self.job_timeout, stop=self._halt,
+                                     progress=report)
+            except TimeoutError:  # in case the submit arrives late: it must not run twice
+                cancel_quietly(control, job)
+                raise
 
     def close(self) -> None:
         """Stop waiting on a remote job (the daemon is shutting down)."""
@@ -144,20 +151,28 @@ class Refinement:
         if snapshot is None or reservoir is None:
             raise RuntimeError("a finished job always has its snapshot and reservoir")
         current = learner.arena.params.copy()
-        candidate = result.params + (current - snapshot)
-        Xn, Yn = reservoir.newest(min(self.check_rows, len(reservoir)))
-        now = evaluate(learner, current, Xn, Yn)
-        new = evaluate(learner, candidate, Xn, Yn) if np.isfinite(candidate).all() else None
         event: dict[str, Any] = {"reason": self._reason, "held_out_before": result.before,
-                                 "held_out_after": result.after, "current": now,
-                                 "candidate": new, "epochs": result.epochs_run,
+                                 "held_out_after": result.after, "epochs": result.epochs_run,
                                  "at": time.time()}
-        if new is None or candidate.shape != current.shape or new["loss"] > now["loss"]:
+        Xn, Yn = reservoir.newest(min(self.check_rows, len(reservoir)))
+        now, new = evaluate(learner, current, Xn, Yn), None
+        if result.params.shape == current.shape:
+            candidate = result.params + (current - snapshot)
+            if np.isfinite(candidate).all():
+                try:
+                    new = evaluate(learner, candidate, Xn, Yn)
+                except (FloatingPointError, ValueError):  # finite but far too large
+                    new = None
+        event.update(current=now, candidate=new)
+        if new is None or not new["loss"] <= now["loss"]:  # NaN loss is rejected too
             self.rejected += 1
             event["event"] = "refine_rejected"
         else:
             learner.replace_params(candidate)
             learner.set_phase(self.after)
+            for detector in (self.drift, self.plateau):
+                if detector is not None:
+                    detector.reset()  # the model changed: old statistics no longer apply
             self.accepted += 1
             event["event"] = "refine_accepted"
             event["phase"] = self.after
