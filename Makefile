@@ -6,7 +6,7 @@ STAMP := .venv/.installed
 SRC_HASH := $(shell cat tweenstream/*.py tweenstream/*/*.py 2>/dev/null | sha1sum | cut -c1-12)
 export NUMBA_CACHE_DIR := $(CURDIR)/build/numba-cache/$(SRC_HASH)
 
-.PHONY: demo test lint unit doctest bench clean
+.PHONY: demo test lint unit doctest bench hybrid clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -32,6 +32,9 @@ doctest: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pytest -q bench --benchmark-only --benchmark-columns=min,median,mean,stddev,rounds --benchmark-json=build/bench.json
 	$(PY) -m bench.report build/bench.json
+
+hybrid: $(STAMP)
+	$(PY) -m bench.hybrid
 
 clean:
 	rm -rf build .venv .pytest_cache
