@@ -87,3 +87,24 @@ def test_learn_many_allocates_nothing_per_sample(net_a, mode):
     assert _traced_growth(lambda: model.learn_many(X, y)) <= _traced_growth(
         lambda: model.learn_many(X[:1], y[:1]))
     assert np.isfinite(model.arena.params).all()
+
+
+@pytest.mark.parametrize("recency", [0.0, 0.3])
+def test_the_replay_reservoir_adds_no_allocation_per_sample(net_a, recency):
+    X, y = quadrant_data(20_001, seed=2)
+    labels = y.tolist()
+    model = Learner(net_a, seed=0, reservoir_size=1_000, reservoir_recency=recency)
+
+    def learn(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            model.learn_one(X[i], labels[i])
+
+    learn(0, 2_000)  # warm-up, and the reservoir is full: every later offer may replace
+    model.learn_many(X[2_000:3_000], y[2_000:3_000])
+    # retained growth: 17,000 samples keeping even one small object each would be >= 476 KB;
+    # the 1 KiB slack absorbs a one-off (32 bytes measured: a counter's int object)
+    assert _traced_growth(lambda: learn(3_000, 20_000)) <= _traced_growth(
+        lambda: learn(20_000, 20_001)) + 1_024
+    assert _traced_growth(lambda: model.learn_many(X, y)) <= _traced_growth(
+        lambda: model.learn_many(X[:1], y[:1])) + 1_024
+    assert len(model.reservoir) == 1_000

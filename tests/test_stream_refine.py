@@ -170,3 +170,33 @@ def test_a_bad_result_is_rejected_not_raised(monkeypatch, params):
     assert refinement.start(learner, "command")["ok"]
     assert _finish(refinement, learner)["event"] == "refine_rejected"
     assert refinement.rejected == 1 and np.array_equal(learner.arena.params, before)
+
+
+def test_a_plateau_of_the_prequential_accuracy_starts_a_job():
+    from tweenstream.runtime.drift import Plateau
+
+    learner = Learner(Network(4, [Dense(8, "tanh"), Dense(2)]), seed=0, reservoir_size=300)
+    learner.learn_many(*_xor(600, 6))
+    flat = Refinement(RefineSettings(epochs=1), plateau=Plateau(100, 0.01, 2), min_samples=100)
+    rising = [flat.observe(learner, 100, 0.5, 0.5 + 0.05 * i) for i in range(5)]
+    assert not any(rising)  # still improving by more than the minimum gain
+    started = [flat.observe(learner, 100, 0.5, 0.7) for _ in range(3)]
+    assert started[0] is None and started[2] is None  # one stale window, then a fresh count
+    assert started[1]["ok"] and started[1]["started"] == "plateau"
+    _finish(flat, learner)
+    assert flat.summary()["plateau_detections"] == 1
+
+
+def test_serve_flags_build_the_refinement():
+    from tweenstream.cli import _parser
+    from tweenstream.stream.refine_commands import refinement_from_args
+
+    args = _parser().parse_args(["serve", "--reservoir", "500", "--refine-plateau", "1000",
+                                 "--refine-drift", "--refine-every", "9000",
+                                 "--refine-server", "tcp://127.0.0.1:9", "--after-refine",
+                                 "backprop", "--refine-optimizer", "sgd"])
+    r = refinement_from_args(args)
+    assert (r.every, r.after, r.server, r.settings.optimizer) == (9000, "backprop",
+                                                                   "tcp://127.0.0.1:9", "sgd")
+    assert r.plateau.window == 1000 and r.drift is not None
+    assert refinement_from_args(_parser().parse_args(["serve"])) is None
