@@ -31,6 +31,22 @@ def test_recency_weighting_favours_recent_samples():
     assert np.median(r.data()[0]) > 7_000  # uniform would give about 5,000
 
 
+@pytest.mark.parametrize("recency", [0.0, 0.3])
+@pytest.mark.parametrize("classification", [True, False])
+def test_add_one_is_add_many_with_one_row(recency, classification):
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((500, 3)).astype(np.float32)
+    Y = rng.integers(0, 4, 500) if classification else rng.standard_normal((500, 4))
+    Y = Y.astype(np.int64 if classification else np.float32)
+    one, many = (Reservoir(50, 3, 4, classification, recency=recency, seed=1) for _ in "ab")
+    for i in range(500):
+        one.add_one(X[i], Y[i:i + 1])
+        many.add_many(X[i:i + 1], Y[i:i + 1])
+    for name in ("X", "Y", "stamp"):
+        assert np.array_equal(getattr(one, name), getattr(many, name))
+    assert one.seen == many.seen == 500
+
+
 def test_reservoir_newest_split_and_state():
     r = Reservoir(10, 2, 1, False, seed=1)
     X = np.arange(40, dtype=np.float32).reshape(20, 2)

@@ -213,7 +213,7 @@ class Learner:
             raise ValueError("x or y contains NaN or inf (or a value beyond float32's range, "
                              "about 3.4e38); nothing was learned. Clean or drop the sample")
         if self.reservoir is not None:
-            self.reservoir.add_many(xv.reshape(1, -1), self._yc1 if self._classify else self._yr1)
+            self.reservoir.add_one(xv, self._yc1 if self._classify else self._yr1)
 
     def learn_many(self, X: Any, Y: Any) -> None:
         """Learn from every row of ``X`` in order, inside compiled code (one call into Numba).

@@ -4,7 +4,8 @@ Algorithm R (Vitter): the t-th sample (counting from 0) takes a slot if t < capa
 replaces a random slot with probability capacity / (t + 1). With ``recency`` > 0 a sample also
 replaces a random slot with that probability when Algorithm R would have skipped it, which
 biases the reservoir toward recent samples (useful after drift). Arrays are allocated once;
-adding a batch costs O(batch) work and no per-sample allocation. ``stamp`` records each slot's
+``add_one`` (one sample, as ``learn_one``) makes no array; ``add_many`` makes a few temporary
+arrays per call (O(batch), freed at once), never per sample. ``stamp`` records each slot's
 sample index, so ``newest(n)`` returns the most recent rows.
 """
 
@@ -44,6 +45,33 @@ class Reservoir:
 
     def __len__(self) -> int:
         return min(self.seen, self.capacity)
+
+    def add_one(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Offer one sample: ``x`` of n_inputs values, ``y`` a one-row array of labels/targets.
+
+        The same random draws and the same result as ``add_many`` with that single row, without
+        its per-call temporary arrays (``learn_one`` calls this once per sample).
+
+        Examples
+        --------
+        >>> r = Reservoir(2, n_inputs=1, n_outputs=2, classification=True, seed=0)
+        >>> for i in range(3):
+        ...     r.add_one(np.full(1, i, np.float32), np.array([i % 2]))
+        >>> r.seen, len(r)
+        (3, 2)
+        """
+        t, cap = self.seen, self.capacity
+        j = int(self._rng.integers(0, t + 1))
+        slot, keep = (t, True) if t < cap else (j, j < cap)
+        if self.recency > 0:  # drawn whether or not they are used, as add_many does
+            u, k = self._rng.random(), int(self._rng.integers(0, cap))
+            if not keep and u < self.recency:
+                slot, keep = k, True
+        if keep:
+            self.X[slot] = x
+            self.Y[slot:slot + 1] = y
+            self.stamp[slot] = t
+        self.seen = t + 1
 
     def add_many(self, X: np.ndarray, Y: np.ndarray) -> None:
         """Offer every row of (X, Y), in order, to the reservoir."""
