@@ -23,7 +23,10 @@ from tweenstream.runtime.layout import (
     W_TGT,
 )
 from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.targets import project_target
 from tweenstream.runtime.update import update_vec
+
+_UNBOUNDED_LO, _UNBOUNDED_HI = np.float32(-np.inf), np.float32(np.inf)  # no clamp in between
 
 
 @kernel
@@ -211,29 +214,5 @@ def attention_project_target(row, pbuf, work, lo, hi):
     den = work[W_DZ, s0 + d:s0 + 2 * d]
     for t in range(T):
         tgt = work[W_TGT, oo + t * d:oo + (t + 1) * d]
-        tau[:] = np.float32(0.0)
-        den[:] = np.float32(0.0)
-        for o in range(d):
-            v = tgt[o]
-            if v != v:
-                continue
-            for j in range(d):
-                tau[j] += Wo[o, j] * v
-                den[j] += abs(Wo[o, j])
-        for j in range(d):
-            tau[j] = tau[j] / den[j] if den[j] > np.float32(0.01) else np.float32(np.nan)
-        num = work[W_TGT, xi + t * d:xi + (t + 1) * d]
-        num[:] = np.float32(0.0)
-        den[:] = np.float32(0.0)
-        for o in range(d):
-            v = tau[o]
-            if v != v:
-                continue
-            for j in range(d):
-                num[j] += Wv[o, j] * v
-                den[j] += abs(Wv[o, j])
-        for j in range(d):
-            if den[j] <= np.float32(0.01):
-                num[j] = np.float32(np.nan)
-            else:
-                num[j] = min(max(num[j] / den[j], lo), hi)
+        project_target(Wo, tgt, tau, den, _UNBOUNDED_LO, _UNBOUNDED_HI)  # the value's target
+        project_target(Wv, tau, work[W_TGT, xi + t * d:xi + (t + 1) * d], den, lo, hi)

@@ -23,6 +23,7 @@ from tweenstream.runtime.layout import (
     W_TGT,
 )
 from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.targets import project_target
 from tweenstream.runtime.update import update_outer, update_vec
 
 
@@ -80,20 +81,7 @@ def dense_project_target(row, pbuf, work, lo, hi):
     num = work[W_TGT, xi:xi + nin]
     den = work[W_DZ, xi:xi + nin]
     W = pbuf[P_PARAM, p:p + nin * nout].reshape((nout, nin))
-    num[:] = np.float32(0.0)
-    den[:] = np.float32(0.0)
-    for o in range(nout):
-        to = t[o]
-        if to != to:
-            continue
-        for j in range(nin):
-            num[j] += W[o, j] * to
-            den[j] += abs(W[o, j])
-    for j in range(nin):
-        if den[j] <= np.float32(0.01):
-            num[j] = np.float32(np.nan)
-        else:
-            num[j] = min(max(num[j] / den[j], lo), hi)
+    project_target(W, t, num, den, lo, hi)
 
 
 @kernel

@@ -24,6 +24,7 @@ from tweenstream.runtime.layout import (
     W_TGT,
 )
 from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.targets import project_target
 from tweenstream.runtime.update import update_vec
 
 _TANH = 3
@@ -147,17 +148,4 @@ def rnn_project_target(row, pbuf, work, lo, hi):
     for t in range(T):
         tau = work[W_TGT, oo + (t * H if seq else 0):oo + (t * H if seq else 0) + H]
         num = work[W_TGT, xi + t * F:xi + (t + 1) * F]
-        num[:] = np.float32(0.0)
-        den[:] = np.float32(0.0)
-        for o in range(H):
-            v = tau[o]
-            if v != v:
-                continue
-            for j in range(F):
-                num[j] += Wx[o, j] * v
-                den[j] += abs(Wx[o, j])
-        for j in range(F):
-            if den[j] <= np.float32(0.01):
-                num[j] = np.float32(np.nan)
-            else:
-                num[j] = min(max(num[j] / den[j], lo), hi)
+        project_target(Wx, tau, num, den, lo, hi)

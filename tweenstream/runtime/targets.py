@@ -24,6 +24,28 @@ from tweenstream.runtime.numba_config import kernel
 
 
 @kernel
+def project_target(W, t, num, den, lo, hi):
+    """The weight-normalised projection of an output target back to a layer input
+    (TWEENING.md, heuristic mode): num[j] = sum_o W[o,j] t[o] / sum_o |W[o,j]|, clamped to
+    [lo, hi]. Output units without a target (NaN) do not vote; where the denominator is <= 0.01
+    num[j] is NaN (the input keeps its own activation). W (n_out, n_in); ``den`` is scratch."""
+    num[:] = np.float32(0.0)
+    den[:] = np.float32(0.0)
+    for o in range(W.shape[0]):
+        v = t[o]
+        if v != v:
+            continue
+        for j in range(W.shape[1]):
+            num[j] += W[o, j] * v
+            den[j] += abs(W[o, j])
+    for j in range(W.shape[1]):
+        if den[j] <= np.float32(0.01):
+            num[j] = np.float32(np.nan)
+        else:
+            num[j] = min(max(num[j] / den[j], lo), hi)
+
+
+@kernel
 def gap_and_budget(a, t):
     """Gap = mean (a - t)² and link budget = (cos(a, t) + 1) / 2 (0.5 if either norm² < 1e-3).
 
