@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -200,3 +201,31 @@ def test_serve_flags_build_the_refinement():
                                                                    "tcp://127.0.0.1:9", "sgd")
     assert r.plateau.window == 1000 and r.drift is not None
     assert refinement_from_args(_parser().parse_args(["serve"])) is None
+
+
+def test_the_swap_keeps_what_was_learned_while_the_job_ran(monkeypatch):
+    from tweenstream.runtime.refine import RefineResult
+    from tweenstream.stream import refinement as module
+
+    gate = threading.Event()
+
+    def shifted(learner, X, Y, settings, progress=None):  # "refined" = snapshot + 0.01
+        gate.wait(60)
+        return RefineResult(learner.arena.params + np.float32(0.01), {"loss": 1.0},
+                            {"loss": 0.5}, 1, False, 1.0)
+
+    monkeypatch.setattr(module, "refine", shifted)
+    monkeypatch.setattr(module, "evaluate", lambda *args: {"loss": 0.0})  # the check passes
+    learner = Learner(Network(4, [Dense(8, "tanh"), Dense(2)]), seed=0, reservoir_size=300)
+    X, y = _xor(2_000, 8)
+    learner.learn_many(X[:1_000], y[:1_000])
+    snapshot = learner.arena.params.copy()
+    refinement = Refinement(RefineSettings())
+    assert refinement.start(learner, "command")["ok"]
+    learner.learn_many(X[1_000:], y[1_000:])  # learning goes on while the job runs
+    current = learner.arena.params.copy()
+    assert not np.array_equal(current, snapshot)
+    gate.set()
+    assert _finish(refinement, learner)["event"] == "refine_accepted"
+    expected = (snapshot + np.float32(0.01)) + (current - snapshot)
+    np.testing.assert_allclose(learner.arena.params, expected, rtol=0, atol=1e-6)

@@ -11,6 +11,7 @@ epoch the held-out loss is measured; refinement stops when it has not improved f
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -121,8 +122,6 @@ def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSetti
     >>> result.after["accuracy"] > result.before["accuracy"]
     True
     """
-    import os
-
     net = learner.network
     classification = net.task == "classification"
     order = np.random.default_rng(settings.seed).permutation(len(X))

@@ -37,7 +37,8 @@ import zmq
 from tweenstream.stream import protocol
 from tweenstream.stream.protocol import ProtocolError
 
-_DTYPES = {"params": ("<f4",), "X": ("<f4",), "Y": ("<i8", "<f4")}
+_DTYPES = {"params": (protocol.X_DTYPE,), "X": (protocol.X_DTYPE,),
+           "Y": (protocol.LABEL_DTYPE, protocol.TARGET_DTYPE)}
 
 
 @dataclass
@@ -76,9 +77,11 @@ def job_frames(job: str, learner: Any, X: np.ndarray, Y: np.ndarray, settings: A
     >>> len(frames), protocol.unpack(frames[0])["arrays"]["X"]["shape"]
     (4, [4, 2])
     """
-    arrays = {"params": np.ascontiguousarray(learner.arena.params, "<f4"),
-              "X": np.ascontiguousarray(X, "<f4"),
-              "Y": np.ascontiguousarray(Y, "<i8" if np.asarray(Y).dtype.kind in "iub" else "<f4")}
+    labels = np.asarray(Y).dtype.kind in "iub"
+    arrays = {"params": np.ascontiguousarray(learner.arena.params, protocol.X_DTYPE),
+              "X": np.ascontiguousarray(X, protocol.X_DTYPE),
+              "Y": np.ascontiguousarray(Y, protocol.LABEL_DTYPE if labels
+                                        else protocol.TARGET_DTYPE)}
     header = {"cmd": "submit", "job": job, "network": learner.network.to_dict(),
               "settings": asdict(settings),
               "arrays": {k: {"dtype": a.dtype.str, "shape": list(a.shape)}
