@@ -64,3 +64,19 @@ def test_refine_server_job(benchmark, shape, threads):
         benchmark.pedantic(one_job, rounds=5, iterations=1)
     server.stop()
     thread.join(20)
+
+
+@pytest.mark.parametrize("reservoir", [0, 1_000])
+def test_learn_one_with_a_reservoir(benchmark, reservoir):
+    """What keeping a replay reservoir adds to one online step (shape A, tween)."""
+    import itertools
+
+    net = Network(8, [Dense(32, "tanh"), Dense(32, "tanh"), Dense(4)])
+    model = Learner(net, mode="tween", seed=0, reservoir_size=reservoir)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2_000, 8)).astype(np.float32)
+    stream = itertools.cycle(list(zip(X, rng.integers(0, 4, 2_000).tolist(), strict=True)))
+    for _ in range(1_500):  # compile, and fill the reservoir
+        model.learn_one(*next(stream))
+    benchmark.extra_info.update(table="refine", how="learn_one", reservoir=reservoir)
+    benchmark(lambda: model.learn_one(*next(stream)))
