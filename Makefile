@@ -6,7 +6,7 @@ STAMP := .venv/.installed
 SRC_HASH := $(shell cat tweenstream/*.py tweenstream/*/*.py 2>/dev/null | sha1sum | cut -c1-12)
 export NUMBA_CACHE_DIR := $(CURDIR)/build/numba-cache/$(SRC_HASH)
 
-.PHONY: demo test lint unit doctest bench hybrid clean
+.PHONY: demo test lint unit doctest bench hybrid eval report clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -35,6 +35,18 @@ bench: $(STAMP)
 
 hybrid: $(STAMP)
 	$(PY) -m bench.hybrid
+
+# The accuracy suites (bench/accuracy): tables, toy sets, task switching, depth traces, hybrid.
+eval: $(STAMP)
+	$(PY) -m bench.accuracy all
+
+# Every figure of docs/benchmarks.md, regenerated: speed benchmarks, accuracy suites, peers
+# (those installed), plots.
+report: $(STAMP)
+	$(MAKE) bench
+	$(PY) -m bench.accuracy all
+	$(PY) -m bench.peers
+	$(PY) -m bench.accuracy report
 
 clean:
 	rm -rf build .venv .pytest_cache

@@ -1,0 +1,157 @@
+"""Task switching: stream task A, then task B, then A again, and watch each mode adapt.
+
+Task A is the class of the quadrant of (x0, x1); task B the quadrant of (x2, x3), rotated by
+one class, so B is not a relabelling of A (``tweenstream.stream.sources``). Labels arrive with
+the sample (test-then-train, no action delay), so no delay control is needed: a learner that
+copied the last label would score 0.25 here, like chance.
+
+Per switch: the pre-switch accuracy (mean of the last 4 windows), the dip (pre-switch minus the
+worst window of the next 20), and the samples until a window regains 90% of the pre-switch
+accuracy. On the return to A, ``retained`` is the first window's accuracy over A's pre-switch
+accuracy: what the model still knew of A after learning B.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.accuracy.common import MODES, Result, markdown_table, mean_std, provenance, run_arm
+from tweenstream import Dense, Network
+
+PRE, AFTER = 4, 20
+
+
+def rules(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of ``X`` under task A and task B."""
+    a = 2 * (X[:, 0] > 0) + (X[:, 1] > 0)
+    b = (2 * (X[:, 2] > 0) + (X[:, 3] > 0) + 1) % 4
+    return a.astype(np.int64), b.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Samples per phase (A, B, A), window of the prequential curve, seeds."""
+
+    phase: int = 10_000
+    window: int = 250
+    seeds: int = 5
+    test: int = 2_000
+
+
+def stream(seed: int, budget: Budget) -> tuple[np.ndarray, np.ndarray]:
+    """The A→B→A stream: 8 uniform inputs, labels from A, B, then A."""
+    X = np.random.default_rng([seed, 7]).uniform(-1, 1, (3 * budget.phase, 8)).astype(np.float32)
+    a, b = rules(X)
+    phase = np.arange(len(X)) // budget.phase
+    return X, np.where(phase == 1, b, a)
+
+
+def net() -> Network:
+    """Shape A: 8-32-32-4, tanh."""
+    return Network(8, [Dense(32, "tanh"), Dense(32, "tanh"), Dense(4)])
+
+
+def run(budget: Budget, modes: Sequence[str] = MODES) -> list[Result]:
+    """Every mode on every seed; ``curve`` is the windowed prequential accuracy."""
+    results = []
+    for seed in range(budget.seeds):
+        X, y = stream(seed, budget)
+        Xt = np.random.default_rng([seed, 8]).uniform(-1, 1, (budget.test, 8)).astype(np.float32)
+        test = (Xt, rules(Xt)[0])  # held-out accuracy on task A at the end
+        results += [run_arm("switch", "8-32-32-4 tanh", net(), m, seed, (X, y), test,
+                            budget.window) for m in modes]
+    return results
+
+
+@dataclass
+class Switch:
+    """What one run did at one switch."""
+
+    pre: float
+    dip: float
+    recover: float  # samples to regain 90% of ``pre``; NaN if never in the phase
+    first: float  # accuracy of the first window after the switch
+
+
+def switches(curve: Sequence[float], budget: Budget) -> list[Switch]:
+    """The two switches of one curve.
+
+    Examples
+    --------
+    >>> b = Budget(phase=1000, window=250)
+    >>> s = switches([0.9] * 4 + [0.1, 0.5, 0.85, 0.9] + [0.5, 0.9, 0.9, 0.9], b)
+    >>> s[0].dip, s[0].recover, s[1].first
+    (0.8, 750.0, 0.5)
+    """
+    per = budget.phase // budget.window
+    c = np.asarray(curve, dtype=np.float64)
+    out = []
+    for k in (1, 2):
+        start = k * per
+        pre = float(c[max(start - PRE, start - per):start].mean())
+        after = c[start:start + per]
+        dip = round(pre - float(after[:AFTER].min()), 6)
+        hit = np.flatnonzero(after >= 0.9 * pre)
+        recover = float((hit[0] + 1) * budget.window) if len(hit) else float("nan")
+        out.append(Switch(pre, dip, recover, float(after[0])))
+    return out
+
+
+def render(results: Sequence[Result], budget: Budget, command: str, seconds: float) -> str:
+    """One row per mode: pre-switch level, dip, recovery, retention, safety counters."""
+    body = []
+    for mode in [m for m in MODES if any(r.mode == m for r in results)]:
+        rs = [r for r in results if r.mode == mode]
+        sw = [switches(r.curve or [], budget) for r in rs]
+        a_pre = [s[0].pre for s in sw]
+        body.append([
+            mode, mean_std(a_pre, 2),
+            mean_std((s[0].dip for s in sw), 2), _recover([s[0] for s in sw]),
+            mean_std((s[1].pre for s in sw), 2), mean_std((s[1].dip for s in sw), 2),
+            _recover([s[1] for s in sw]),
+            mean_std((s[1].first / max(s[0].pre, 1e-9) for s in sw), 2),
+            mean_std((r.prequential for r in rs), 3), mean_std((r.heldout for r in rs), 3),
+            sum(r.explosions for r in rs), sum(not np.isfinite(r.heldout) for r in rs),
+        ])
+    head = ["mode", "A before switch", "dip A→B", "samples to 90% (B)", "B before switch",
+            "dip B→A", "samples to 90% (A again)", "A retained", "prequential (all)",
+            "held-out A at end", "explosions", "non-finite runs"]
+    notes = [
+        provenance(command, seconds),
+        f"Shape A (8-32-32-4 tanh), {budget.phase:,} samples per phase (A, B, A), no label "
+        f"noise; curves in {budget.window}-sample windows, mean ± std over seeds "
+        f"0..{budget.seeds - 1}. Chance (and a copy-the-last-label learner) is 0.25.",
+        "dip: pre-switch accuracy minus the worst of the next 20 windows. samples to 90%: "
+        "until a window reaches 90% of the pre-switch accuracy (mean over the runs that did; "
+        "the count that never did is given). A retained: the first window back on A over A's "
+        "pre-switch accuracy.",
+        "backprop: SGD lr 0.03, no momentum; tween modes: library defaults; hybrid switches to "
+        "backprop on its plateau trigger: "
+        + _switched([r for r in results if r.mode == "hybrid"]) + ".",
+    ]
+    return "\n".join([markdown_table(head, body), "", *[f"- {n}" for n in notes]]) + "\n"
+
+
+def _recover(sw: Sequence[Switch]) -> str:
+    done = [s.recover for s in sw if np.isfinite(s.recover)]
+    text = f"{np.mean(done):,.0f}" if done else "never"
+    missed = len(sw) - len(done)
+    return text + (f" ({missed} of {len(sw)} never)" if missed and done else "")
+
+
+def _switched(rs: Sequence[Result]) -> str:
+    at = [r.switched_at for r in rs if r.switched_at is not None]
+    if not at:
+        return "it never fired"
+    return f"fired in {len(at)} of {len(rs)} runs, at sample {np.mean(at):,.0f} on average"
+
+
+def run_all(budget: Budget, command: str) -> tuple[str, list[Result]]:
+    """The task-switch suite as Markdown and raw results."""
+    started = time.perf_counter()
+    results = run(budget)
+    return render(results, budget, command, time.perf_counter() - started), results
