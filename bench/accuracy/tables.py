@@ -102,6 +102,7 @@ KINDS = {
 QUADRANT_NET = ("Dense-4L 8-64-32-16-4", lambda: Network(8, [
     Dense(64, "leaky_relu"), Dense(32, "tanh"), Dense(16, "leaky_relu"), Dense(4)]))
 DEPTH_LAYERS = 20
+DEPTH_BUDGET = 5  # the depth test learns 5x the kinds table's samples
 
 
 def depth_net(pairs: int = DEPTH_LAYERS) -> Network:
@@ -165,7 +166,8 @@ def rows(results: Sequence[Result], bases: dict[str, list[float]], tasks: dict[s
         cells += [mean_std(r.heldout for r in by_mode.get(m, [])) for m in MODES]
         cells.append(" / ".join(f"{np.mean([r.samples_per_s for r in by_mode[m]]):,.0f}"
                                 for m in MODES if m in by_mode))
-        cells.append(" / ".join(str(sum(r.explosions for r in by_mode[m]))
+        cells.append(" / ".join(f"{sum(r.explosions for r in by_mode[m])} "
+                                f"({sum(not np.isfinite(r.heldout) for r in by_mode[m])})"
                                 for m in MODES if m in by_mode))
         cells.append(" / ".join(str(sum(r.constant for r in by_mode[m]))
                                 for m in MODES if m in by_mode))
@@ -174,7 +176,7 @@ def rows(results: Sequence[Result], bases: dict[str, list[float]], tasks: dict[s
 
 
 HEAD = ["network", "task", "majority", *MODES, "samples/s (bp / tw / heur / hyb)",
-        "explosions (summed over seeds)", "single-class runs"]
+        "explosions recovered (runs lost)", "single-class runs"]
 
 
 def verdict(results: Sequence[Result]) -> list[str]:
@@ -188,6 +190,11 @@ def verdict(results: Sequence[Result]) -> list[str]:
             if m in by_mode:
                 d = np.nanmean([r.heldout for r in by_mode[m]]) - bp
                 parts.append(f"{m} {'+' if d >= 0 else '−'}{abs(d):.3f}")
+        fired = [r.switched_at for r in by_mode.get("hybrid", []) if r.switched_at is not None]
+        if "hybrid" in by_mode:
+            parts.append(f"hybrid switched to backprop in {len(fired)} of "
+                         f"{len(by_mode['hybrid'])} runs"
+                         + (f" (at sample {np.mean(fired):,.0f} on average)" if fired else ""))
         lines.append(f"{name}: against backprop, " + ", ".join(parts))
     return lines
 
@@ -207,6 +214,9 @@ def render_kinds(results: Sequence[Result], bases: dict[str, list[float]], budge
         "RNN/LSTM stack with return_sequences; attention is followed by Flatten, Dense.",
         "backprop: SGD lr 0.03, no momentum, every kind. tween, tween-heuristic and hybrid: "
         "the library defaults (hybrid switches to backprop on its plateau trigger).",
+        "explosions recovered: detector firings summed over seeds, each rolled back to the "
+        "shadow copy; runs lost: runs whose held-out output was not finite at the end. "
+        "single-class runs: runs predicting one class for the whole held-out set.",
         *verdict(results),
     ]
     return "\n".join([markdown_table(HEAD, rows(results, bases, tasks)), "",
@@ -223,7 +233,7 @@ def run_quadrant(budget: Budget) -> tuple[list[Result], list[float]]:
 def run_depth(budget: Budget) -> tuple[list[Result], list[float]]:
     """The 20-layer Dense+LayerNorm stack on the quadrant task."""
     return run_network("depth", f"{DEPTH_LAYERS} × (Dense 32 tanh + LayerNorm)", depth_net,
-                       quadrant_data, budget, budget.train, 200)
+                       quadrant_data, budget, DEPTH_BUDGET * budget.train, 200)
 
 
 def milestones(results: Sequence[Result], window: int) -> str:
@@ -263,8 +273,8 @@ def run_all(kinds: Sequence[str], budget: Budget, command: str) -> tuple[str, li
     depth_md = "\n".join([
         markdown_table(HEAD, rows(dres, {dres[0].network: dbase}, {dres[0].network: QUADRANT})),
         "", f"- {provenance(command, time.perf_counter() - t)}",
-        f"- {budget.train:,} samples per arm, the kinds table's settings. "
-        f"{verdict(dres)[0]}.",
+        f"- {DEPTH_BUDGET * budget.train:,} samples per arm, otherwise the kinds table's "
+        f"settings. {verdict(dres)[0]}.",
     ]) + "\n"
     doc = ("### Per-kind bodies\n\n" + kinds_md + "\n### 4-class quadrant task\n\n"
            + quadrant_md + "\n### 20-layer depth test\n\n" + depth_md)
