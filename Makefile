@@ -6,7 +6,7 @@ STAMP := .venv/.installed
 SRC_HASH := $(shell cat tweenstream/*.py tweenstream/*/*.py 2>/dev/null | sha1sum | cut -c1-12)
 export NUMBA_CACHE_DIR := $(CURDIR)/build/numba-cache/$(SRC_HASH)
 
-.PHONY: demo test lint unit doctest bench hybrid eval report clean
+.PHONY: demo test lint unit doctest bench hybrid eval peers report clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -39,6 +39,11 @@ hybrid: $(STAMP)
 # The accuracy suites (bench/accuracy): tables, toy sets, task switching, depth traces, hybrid.
 eval: $(STAMP)
 	$(PY) -m bench.accuracy all
+
+# Peer comparison (bench/peers): the peers that are installed; torch and deep-river are
+# installed by hand (see bench/peers/__init__.py), `pip install -e '.[peers]'` adds River.
+peers: $(STAMP)
+	$(PY) -m bench.peers
 
 # Every figure of docs/benchmarks.md, regenerated: speed benchmarks, accuracy suites, peers
 # (those installed), plots.

@@ -21,7 +21,8 @@ TARGETS = {("A", "backprop"): "≤ 1.5", ("A", "tween"): "≤ 2", ("B", "backpro
            ("C", "backprop"): "≤ 70"}
 
 
-def _cpu() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -61,7 +62,7 @@ def table(data: dict) -> str:
 
 def _provenance(data: dict, detail: str) -> str:
     date = data.get("datetime", datetime.datetime.now().isoformat())[:10]
-    return (f"Measured {date} on {_cpu()} ({os.cpu_count()} cores), Python "
+    return (f"Measured {date} on {cpu_model()} ({os.cpu_count()} cores), Python "
             f"{platform.python_version()}. Command: `make bench` ({detail}).")
 
 

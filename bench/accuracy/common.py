@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.report import cpu_model
 from tweenstream import Learner, Network
 
 MODES = ("backprop", "tween", "tween-heuristic", "hybrid")
@@ -133,15 +134,7 @@ def markdown_table(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def machine() -> str:
     """CPU model, core count and Python version, for the provenance line of every table."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu} ({os.cpu_count()} cores), Python {platform.python_version()}"
+    return f"{cpu_model()} ({os.cpu_count()} cores), Python {platform.python_version()}"
 
 
 def provenance(command: str, seconds: float) -> str:

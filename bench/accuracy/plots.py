@@ -26,6 +26,11 @@ def _pyplot() -> Any:
     return plt
 
 
+def _figure() -> tuple[Any, Any]:
+    """One figure with one set of axes, the size every line plot uses."""
+    return _pyplot().subplots(figsize=(7, 4))
+
+
 def _load(path: Path) -> Any:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -54,8 +59,7 @@ def prequential(src: Path = OUT, dst: Path = IMG) -> Path | None:
     if not results:
         return None
     window = raw["meta"]["window"]
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _figure()
     _curves(ax, results, window)
     ax.set_title(f"{results[0]['network']}, 4-class quadrant task (mean ± std over seeds)")
     return _save(fig, dst / "prequential.png")
@@ -67,8 +71,7 @@ def task_switch(src: Path = OUT, dst: Path = IMG) -> Path | None:
     if not raw or not raw["results"]:
         return None
     results, window, phase = raw["results"], raw["meta"]["window"], raw["meta"]["phase"]
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _figure()
     _curves(ax, results, window)
     for k in (1, 2):
         ax.axvline(k * phase, color="grey", linestyle="--", linewidth=1)
@@ -104,8 +107,7 @@ def cost(src: Path = OUT, dst: Path = IMG) -> Path | None:
     rows = _load(src / "peers.json")
     if not rows:
         return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _figure()
     for peer in dict.fromkeys(r["peer"] for r in rows):
         mine = sorted((r["params"], r["us_per_sample"]) for r in rows if r["peer"] == peer)
         params = sorted({p for p, _ in mine})
