@@ -109,6 +109,9 @@ def test_bad_flags_are_refused(capsys):
         cli.main(["toys", "--seeds", "0"])
     assert "--seeds must be >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
+        cli.main(["tables", "--lr", "-1"])
+    assert "--lr must be in (0, 10), found -1.0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
         cli.main(["nonsense"])
 
 

@@ -30,6 +30,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny budget, one seed (smoke run)")
     p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default per suite)")
     p.add_argument("--kinds", nargs="+", choices=list(tables.KINDS), default=list(tables.KINDS))
+    p.add_argument("--lr", type=float, default=common.BACKPROP["learning_rate"],
+                   help="online backprop learning rate of every suite (default 0.03)")
+    p.add_argument("--tween-rate", type=float, default=None,
+                   help="tween rate of the tween modes (default: the library's)")
     p.add_argument("--out", type=Path, default=common.OUT, help="results folder")
     p.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"),
                    help="document that `report` rewrites")
@@ -37,6 +41,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         p.error(f"--seeds must be >= 1, found {args.seeds}")
+    for flag, value in (("--lr", args.lr), ("--tween-rate", args.tween_rate)):
+        if value is not None and not 0 < value < 10:
+            p.error(f"{flag} must be in (0, 10), found {value}")
     return args
 
 
@@ -79,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run what the command line asks; print where the results went."""
     args = parse(argv)
     command = "python -m bench.accuracy " + " ".join(sys.argv[1:] if argv is None else argv)
+    common.BACKPROP["learning_rate"] = args.lr
+    if args.tween_rate is not None:
+        common.BACKPROP["tween_rate"] = args.tween_rate
     if args.suite == "plots":
         made = publish.plots(args.out, args.img)
         print("\n".join(str(p) for p in made) or "no plots made")

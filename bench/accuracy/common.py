@@ -24,8 +24,9 @@ from tweenstream import Learner, Network
 MODES = ("backprop", "tween", "tween-heuristic", "hybrid")
 OUT = Path("build/eval")
 # Online backprop: the same plain SGD for every network (the library's default, lr 0.01 with
-# momentum 0.9, diverges on several kinds; see docs/benchmarks.md).
-BACKPROP = {"learning_rate": 0.03, "momentum": 0.0}
+# momentum 0.9, diverges on several kinds; see docs/benchmarks.md). ``--lr`` changes the rate,
+# ``--tween-rate`` adds a tween rate to these shared settings.
+BACKPROP: dict[str, float] = {"learning_rate": 0.03, "momentum": 0.0}
 
 
 @dataclass
@@ -44,6 +45,15 @@ class Result:
     constant: bool
     switched_at: int | None = None
     curve: list[float] | None = None
+
+
+def settings_note() -> str:
+    """The learning settings every arm of a suite shares, as one sentence."""
+    tween = ("library defaults, except tween_rate " + str(BACKPROP["tween_rate"])
+             if "tween_rate" in BACKPROP else "library defaults")
+    return (f"backprop: SGD learning rate {BACKPROP['learning_rate']}, no momentum. "
+            f"tween, tween-heuristic and hybrid: {tween}; hybrid switches to backprop on its "
+            "plateau trigger.")
 
 
 def learner(net: Network, mode: str, seed: int, **settings: Any) -> Learner:

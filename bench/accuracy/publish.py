@@ -69,7 +69,7 @@ def report(src: Path, doc: Path, img: Path) -> Path:
         if body is None:
             continue
         if f"<!-- {name}:begin -->" not in text:
-            text = text.rstrip("\n") + f"\n\n{heading}\n\n"
+            text = text.rstrip("\n") + f"\n\n{heading}\n"
         text = update(text, name, body)
     doc.write_text(text)
     return doc

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.accuracy.common import MODES, Result, markdown_table, mean_std, provenance, run_arm
+from bench.accuracy.common import (
+    MODES,
+    Result,
+    markdown_table,
+    mean_std,
+    provenance,
+    run_arm,
+    settings_note,
+)
 from tweenstream import Dense, Network
 
 PRE, AFTER = 4, 20
@@ -129,8 +137,7 @@ def render(results: Sequence[Result], budget: Budget, command: str, seconds: flo
         "until a window reaches 90% of the pre-switch accuracy (mean over the runs that did; "
         "the count that never did is given). A retained: the first window back on A over A's "
         "pre-switch accuracy.",
-        "backprop: SGD lr 0.03, no momentum; tween modes: library defaults; hybrid switches to "
-        "backprop on its plateau trigger: "
+        settings_note() + " The trigger "
         + _switched([r for r in results if r.mode == "hybrid"]) + ".",
     ]
     return "\n".join([markdown_table(head, body), "", *[f"- {n}" for n in notes]]) + "\n"

@@ -22,6 +22,7 @@ from bench.accuracy.common import (
     mean_std,
     provenance,
     run_arm,
+    settings_note,
     summary,
 )
 from bench.hybrid import Data, blob_data, running_sum_data
@@ -212,8 +213,7 @@ def render_kinds(results: Sequence[Result], bases: dict[str, list[float]], budge
         "Bodies: ×1 / ×5 layers of the kind. Dense, norms and SwiGLU sit between a Dense "
         "8→32 tanh adapter and a Dense head; Conv2D is followed by MaxPool2D, Flatten, Dense; "
         "RNN/LSTM stack with return_sequences; attention is followed by Flatten, Dense.",
-        "backprop: SGD lr 0.03, no momentum, every kind. tween, tween-heuristic and hybrid: "
-        "the library defaults (hybrid switches to backprop on its plateau trigger).",
+        settings_note(),
         "explosions recovered: detector firings summed over seeds, each rolled back to the "
         "shadow copy; runs lost: runs whose held-out output was not finite at the end. "
         "single-class runs: runs predicting one class for the whole held-out set.",

@@ -21,6 +21,7 @@ from bench.accuracy.common import (
     markdown_table,
     provenance,
     run_arm,
+    settings_note,
 )
 from tweenstream import Dense, Network
 from tweenstream.models import Residual
@@ -132,8 +133,7 @@ def render(results: Sequence[Result], budget: Budget, command: str, seconds: flo
         f"- Each cell is the mean held-out accuracy over seeds 0..{budget.seeds - 1} "
         f"({budget.test:,} samples, input noise σ {budget.noise}); every arm learns "
         f"{budget.train:,} samples online, once. Majority baseline: "
-        + ", ".join(f"{k} {base[k]:.3f}" for k in sets) + ". "
-        "backprop: SGD lr 0.03, no momentum; tween modes: library defaults.",
+        + ", ".join(f"{k} {base[k]:.3f}" for k in sets) + ". " + settings_note(),
         f"- tween is within 0.01 of backprop or better in {wins} of {total} configurations; "
         "per-seed results (with std) are in build/eval/toys.json.",
     ]

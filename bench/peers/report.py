@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,8 @@ def notes(records: Sequence[Record], peers: Sequence[str], shapes: Sequence[str]
     seeds = list(settings.seeds)
     budget = ", ".join(f"{s} {settings.samples[s]:,}" for s in shapes)
     lines = [
-        f"Measured on {cpu_model()} ({os.cpu_count()} cores), Python "
+        f"Measured {time.strftime('%Y-%m-%d')} on {cpu_model()} ({os.cpu_count()} cores), "
+        "Python "
         f"{platform.python_version()}, every peer on one thread (torch.set_num_threads(1); "
         "OMP/OpenBLAS/MKL/Numba thread counts 1). Command: "
         f"`{settings.command}`; wall time {settings.seconds:.0f} s.",
