@@ -30,11 +30,16 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny budget, one seed (smoke run)")
     p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default per suite)")
     p.add_argument("--kinds", nargs="+", choices=list(tables.KINDS), default=list(tables.KINDS))
-    p.add_argument("--lr", type=float, default=common.BACKPROP["learning_rate"],
-                   help="online backprop learning rate of every suite (default 0.03)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="online backprop learning rate "
+                   f"(default {common.DEFAULTS['learning_rate']})")
     p.add_argument("--tween-rate", type=float, default=None,
-                   help="tween rate of the tween modes (default: the library's)")
-    p.add_argument("--out", type=Path, default=common.OUT, help="results folder")
+                   help="tween rate of the tween modes (default: the library's; not used by "
+                   "the hybrid suite)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"results folder (default {common.OUT}, or {common.OUT}/custom for a "
+                   "run with --quick, --seeds, --kinds, --lr or --tween-rate, so that `report` "
+                   "never publishes it by accident)")
     p.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"),
                    help="document that `report` rewrites")
     p.add_argument("--img", type=Path, default=Path("docs/img"), help="folder of the plots")
@@ -44,6 +49,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     for flag, value in (("--lr", args.lr), ("--tween-rate", args.tween_rate)):
         if value is not None and not 0 < value < 10:
             p.error(f"{flag} must be in (0, 10), found {value}")
+    changed = common.configure(args.lr, args.tween_rate)
+    custom = (changed or args.quick or args.seeds is not None
+              or list(args.kinds) != list(tables.KINDS))
+    if args.out is None:
+        args.out = common.OUT / "custom" if custom and args.suite in (*SUITES, "all") \
+            else common.OUT
     return args
 
 
@@ -77,7 +88,10 @@ def run_suite(name: str, args: argparse.Namespace, command: str) -> Path:
         path.write_text(md)
         return path
     path = args.out / "hybrid.md"
+    if args.tween_rate is not None:
+        print("hybrid: --tween-rate is not used by bench/hybrid.py (library tween defaults)")
     hybrid.main([*(["--quick"] if q else []), "--seeds", str(args.seeds or (1 if q else 5)),
+                 "--lr", str(common.SETTINGS["learning_rate"]),
                  "--output", str(path)])
     return path
 
@@ -86,9 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run what the command line asks; print where the results went."""
     args = parse(argv)
     command = "python -m bench.accuracy " + " ".join(sys.argv[1:] if argv is None else argv)
-    common.BACKPROP["learning_rate"] = args.lr
-    if args.tween_rate is not None:
-        common.BACKPROP["tween_rate"] = args.tween_rate
     if args.suite == "plots":
         made = publish.plots(args.out, args.img)
         print("\n".join(str(p) for p in made) or "no plots made")

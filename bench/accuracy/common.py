@@ -12,7 +12,7 @@ import os
 import platform
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,28 @@ from tweenstream import Learner, Network
 MODES = ("backprop", "tween", "tween-heuristic", "hybrid")
 OUT = Path("build/eval")
 # Online backprop: the same plain SGD for every network (the library's default, lr 0.01 with
-# momentum 0.9, diverges on several kinds; see docs/benchmarks.md). ``--lr`` changes the rate,
-# ``--tween-rate`` adds a tween rate to these shared settings.
-BACKPROP: dict[str, float] = {"learning_rate": 0.03, "momentum": 0.0}
+# momentum 0.9, diverges on several kinds; see docs/benchmarks.md).
+DEFAULTS: dict[str, float] = {"learning_rate": 0.03, "momentum": 0.0}
+# What every learner of the current run gets: DEFAULTS, changed by ``configure`` (--lr,
+# --tween-rate). Reset at every configure call, so one run's flags never leak into the next.
+SETTINGS: dict[str, float] = dict(DEFAULTS)
+
+
+def configure(learning_rate: float | None = None, tween_rate: float | None = None) -> bool:
+    """Set the shared learning settings from the defaults; True if they differ from them.
+
+    Examples
+    --------
+    >>> configure(tween_rate=0.1), SETTINGS["tween_rate"], configure(), "tween_rate" in SETTINGS
+    (True, 0.1, False, False)
+    """
+    SETTINGS.clear()
+    SETTINGS.update(DEFAULTS)
+    if learning_rate is not None:
+        SETTINGS["learning_rate"] = learning_rate
+    if tween_rate is not None:
+        SETTINGS["tween_rate"] = tween_rate
+    return SETTINGS != DEFAULTS
 
 
 @dataclass
@@ -45,28 +64,30 @@ class Result:
     constant: bool
     switched_at: int | None = None
     curve: list[float] | None = None
+    extra: dict[str, float] = field(default_factory=dict)
 
 
 def settings_note() -> str:
     """The learning settings every arm of a suite shares, as one sentence."""
-    tween = ("library defaults, except tween_rate " + str(BACKPROP["tween_rate"])
-             if "tween_rate" in BACKPROP else "library defaults")
-    return (f"backprop: SGD learning rate {BACKPROP['learning_rate']}, no momentum. "
+    tween = ("library defaults, except tween_rate " + str(SETTINGS["tween_rate"])
+             if "tween_rate" in SETTINGS else "library defaults")
+    return (f"backprop: SGD learning rate {SETTINGS['learning_rate']}, no momentum. "
             f"tween, tween-heuristic and hybrid: {tween}; hybrid switches to backprop on its "
             "plateau trigger.")
 
 
 def learner(net: Network, mode: str, seed: int, **settings: Any) -> Learner:
     """A learner of ``mode`` with the library's tween defaults and the suites' backprop rate."""
-    return Learner(net, mode=mode, seed=seed, **{**BACKPROP, **settings})
+    return Learner(net, mode=mode, seed=seed, **{**SETTINGS, **settings})
 
 
 def heldout(model: Learner, X: np.ndarray, y: np.ndarray) -> tuple[float, bool]:
-    """Held-out accuracy and whether the model predicts a single class; NaN if not finite."""
+    """Held-out accuracy and whether the model predicts a single class. A model whose output
+    is not finite (a lost run) scores NaN, which every table counts and reports apart."""
     try:
         pred = model.predict_many(X)
     except FloatingPointError:
-        return float("nan"), True
+        return float("nan"), False
     return float((pred == y).mean()), bool(len(np.unique(pred)) == 1)
 
 
@@ -74,8 +95,9 @@ def learn_stream(model: Learner, X: np.ndarray, y: np.ndarray, window: int = 0
                  ) -> tuple[float, float, list[float]]:
     """Learn ``X, y`` test-then-train; return (prequential accuracy, samples/s, curve).
 
-    ``curve`` holds the prequential accuracy of each ``window`` samples (empty if 0). Compile
-    time is kept out of samples/s by ``warm()``.
+    ``curve`` holds the prequential accuracy of each ``window`` samples (empty if 0). A sample
+    the learner rejects (a non-finite output) counts as an error. Compile time is kept out of
+    samples/s by ``warm()``.
 
     Examples
     --------
@@ -87,20 +109,18 @@ def learn_stream(model: Learner, X: np.ndarray, y: np.ndarray, window: int = 0
     (2, True)
     """
     model.warm()
-    n0, s0, _ = model.totals()
+    s0 = model.totals()[1]
     step = window or len(X)
     curve = []
     seconds = 0.0
     for start in range(0, len(X), step):
-        before = model.totals()
+        before = model.totals()[1]
         t = time.perf_counter()
         model.learn_many(X[start:start + step], y[start:start + step])
         seconds += time.perf_counter() - t
-        after = model.totals()
         if window:
-            curve.append((after[1] - before[1]) / max(after[0] - before[0], 1))
-    n1, s1, _ = model.totals()
-    return (s1 - s0) / max(n1 - n0, 1), len(X) / max(seconds, 1e-9), curve
+            curve.append((model.totals()[1] - before) / len(X[start:start + step]))
+    return (model.totals()[1] - s0) / max(len(X), 1), len(X) / max(seconds, 1e-9), curve
 
 
 def run_arm(suite: str, name: str, net: Network, mode: str, seed: int, train: tuple,

@@ -1,8 +1,8 @@
 """Toy sets: xor, moons, circles and spirals over activations × depth × residual skips.
 
 Each network is 2 → hidden layers of 16 units → 2 classes. ``depth`` counts hidden layers;
-with residual skips every hidden layer after the first is wrapped in ``Residual`` (so depth 1
-is the same network either way). Every mode learns the same seeded stream
+with residual skips every hidden layer after the first is wrapped in ``Residual`` (depth 1 is
+the same network either way, so it runs once). Every mode learns the same seeded stream
 (``tweenstream.stream.sources.toy_set``) online and is scored on a fresh held-out draw.
 """
 
@@ -63,23 +63,26 @@ def _test_seed(s: int, seed: int) -> int:
 
 def majorities(sets: Sequence[str], budget: Budget) -> dict[str, float]:
     """Mean over seeds of the majority-class accuracy of each set's held-out draws."""
-    return {name: float(np.mean([majority(toy_set(name, budget.test, noise=budget.noise,
-                                                  seed=_test_seed(s, seed))[1])
-                                 for seed in range(budget.seeds)]))
-            for s, name in enumerate(sets)}
+    return {name: float(np.mean([majority(toy_set(
+        name, budget.test, noise=budget.noise, seed=_test_seed(TOY_SETS.index(name), seed))[1])
+        for seed in range(budget.seeds)])) for name in sets}
 
 
 def run(sets: Sequence[str], budget: Budget, activations: Sequence[str] = ACTIVATIONS,
         depths: Sequence[int] = DEPTHS, modes: Sequence[str] = MODES) -> list[Result]:
-    """Every (set, activation, depth, residual, seed, mode); ``network`` names the first four."""
+    """Every (set, activation, depth, skips, seed, mode); ``network`` names the first four.
+
+    Depth 1 runs once, as "plain": with one hidden layer there is nothing to skip.
+    """
     results = []
-    for s, name in enumerate(sets):
+    for name in sets:
+        s = TOY_SETS.index(name)  # a set's data never depends on which other sets run
         for seed in range(budget.seeds):
             X, y = toy_set(name, budget.train, noise=budget.noise, seed=1000 * s + seed)
             Xt, yt = toy_set(name, budget.test, noise=budget.noise, seed=_test_seed(s, seed))
             for act in activations:
                 for depth in depths:
-                    for residual in (False, True):
+                    for residual in (False,) if depth == 1 else (False, True):
                         net = toy_net(act, depth, residual)
                         key = f"{name}|{act}|{depth}|{'res' if residual else 'plain'}"
                         results += [run_arm("toys", key, net, mode, seed, (X, y), (Xt, yt))
@@ -99,43 +102,44 @@ def _fields(match: dict[str, str]) -> list[tuple[int, str]]:
     return [(order.index(k), v) for k, v in match.items() if k in order]
 
 
-def render(results: Sequence[Result], budget: Budget, command: str, seconds: float,
-           all_sets: Sequence[str] = TOY_SETS) -> str:
-    """A summary table (mean over sets and activations) and one table per set."""
+def render(results: Sequence[Result], budget: Budget, command: str, seconds: float) -> str:
+    """Summary tables (by depth and skips, by activation) and one table per set."""
     modes = [m for m in MODES if any(r.mode == m for r in results)]
-    sets = list(dict.fromkeys(r.network.split("|")[0] for r in results))
-    acts = list(dict.fromkeys(r.network.split("|")[1] for r in results))
-    depths = list(dict.fromkeys(r.network.split("|")[2] for r in results))
-    summary = []
-    for skip in ("plain", "res"):
-        for d in depths:
-            summary.append([d, skip, *[f"{_mean(results, depth=d, skip=skip, mode=m):.3f}"
-                                       for m in modes]])
+    sets, acts, depths = (list(dict.fromkeys(r.network.split("|")[i] for r in results))
+                          for i in range(3))
+    configs = [(d, k) for k in ("plain", "res") for d in depths if not (d == "1" and k == "res")]
+    by_depth = [[d, k, *[f"{_mean(results, depth=d, skip=k, mode=m):.3f}" for m in modes]]
+                for d, k in configs]
+    by_act = [[a, *[f"{_mean(results, activation=a, mode=m):.3f}" for m in modes]]
+              for a in acts]
     parts = ["Mean held-out accuracy over the sets, activations and seeds:", "",
-             markdown_table(["depth", "skips", *modes], summary), ""]
+             markdown_table(["depth", "skips", *modes], by_depth), "",
+             "Mean over the sets, depths, skips and seeds, per activation:", "",
+             markdown_table(["activation", *modes], by_act), ""]
     for s in sets:
         body = []
         for act in acts:
-            for skip in ("plain", "res"):
-                body.append([act, skip, *[" / ".join(
-                    f"{_mean(results, set=s, activation=act, depth=d, skip=skip, mode=m):.2f}"
+            for k in ("plain", "res"):
+                body.append([act, k, *["same as plain" if (d, k) not in configs else " / ".join(
+                    f"{_mean(results, set=s, activation=act, depth=d, skip=k, mode=m):.2f}"
                     for m in modes) for d in depths]])
         parts += [f"**{s}**, cells {' / '.join(modes)}:", "",
                   markdown_table(["activation", "skips", *[f"depth {d}" for d in depths]], body),
                   ""]
+    cases = [(s, a, d, k) for s in sets for a in acts for d, k in configs]
     wins = sum(_mean(results, set=s, activation=a, depth=d, skip=k, mode="tween")
                >= _mean(results, set=s, activation=a, depth=d, skip=k, mode="backprop") - 0.01
-               for s in sets for a in acts for d in depths for k in ("plain", "res"))
-    total = len(sets) * len(acts) * len(depths) * 2
-    base = majorities(all_sets, budget)
+               for s, a, d, k in cases)
+    base = majorities(sets, budget)
     parts += [
         f"- {provenance(command, seconds)}",
         f"- Each cell is the mean held-out accuracy over seeds 0..{budget.seeds - 1} "
         f"({budget.test:,} samples, input noise σ {budget.noise}); every arm learns "
         f"{budget.train:,} samples online, once. Majority baseline: "
         + ", ".join(f"{k} {base[k]:.3f}" for k in sets) + ". " + settings_note(),
-        f"- tween is within 0.01 of backprop or better in {wins} of {total} configurations; "
-        "per-seed results (with std) are in build/eval/toys.json.",
+        f"- tween is within 0.01 of backprop or better in {wins} of {len(cases)} "
+        "configurations (set × activation × depth × skips); per-seed results are in "
+        "build/eval/toys.json.",
     ]
     return "\n".join(parts) + "\n"
 
@@ -145,4 +149,4 @@ def run_all(budget: Budget, command: str, sets: Sequence[str] = TOY_SETS,
     """The toy-set suite as Markdown and raw results."""
     started = time.perf_counter()
     results = run(sets, budget, activations)
-    return render(results, budget, command, time.perf_counter() - started, sets), results
+    return render(results, budget, command, time.perf_counter() - started), results
