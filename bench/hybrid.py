@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.accuracy.common import provenance
 from tweenstream import Dense, Learner, Network
 from tweenstream.models import LSTM, RNN, Conv2D, Flatten, MaxPool2D, MultiHeadAttention
 from tweenstream.runtime.refine import RefineResult, RefineSettings, refine
@@ -285,7 +286,8 @@ def refine_effect(rows: Sequence[Row]) -> str:
             + "; ".join(parts) + ".")
 
 
-def notes(rows: Sequence[Row], seeds: int, budget: Budget, seconds: float) -> list[str]:
+def notes(rows: Sequence[Row], seeds: int, budget: Budget, seconds: float,
+          command: str = "python -m bench.hybrid") -> list[str]:
     """What every arm saw and the settings, as Markdown list items."""
     b, n = budget, budget.train
     refine_seen = b.refine_epochs * b.refine_rows
@@ -312,14 +314,15 @@ def notes(rows: Sequence[Row], seeds: int, budget: Budget, seconds: float) -> li
         "Sequence tasks (RNN, LSTM, attention) use the running-sum task (balanced classes), "
         "not sign parity. Attention has no positional encoding; the sum does not need one.",
         refine_effect(rows),
-        f"Wall time {seconds:.0f} s.",
+        provenance(command, seconds),
     ]
     return lines + failures(rows)
 
 
-def render(rows: Sequence[Row], seeds: int, budget: Budget, seconds: float) -> str:
+def render(rows: Sequence[Row], seeds: int, budget: Budget, seconds: float,
+           command: str = "python -m bench.hybrid") -> str:
     """Table, then notes, as one Markdown document."""
-    items = "\n".join(f"- {line}" for line in notes(rows, seeds, budget, seconds))
+    items = "\n".join(f"- {line}" for line in notes(rows, seeds, budget, seconds, command))
     return f"{table(rows)}\n\nNotes:\n{items}\n"
 
 
@@ -348,7 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     budget = replace(budget, learning_rate=args.lr, momentum=args.momentum)
     started = time.perf_counter()
     rows = run(args.kinds, seeds, budget)
-    report = render(rows, seeds, budget, time.perf_counter() - started)
+    command = " ".join(["python -m bench.hybrid", *(sys.argv[1:] if argv is None else argv)])
+    report = render(rows, seeds, budget, time.perf_counter() - started, command)
     print(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report)

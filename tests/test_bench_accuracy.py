@@ -43,7 +43,7 @@ def test_every_suite_writes_markdown_and_results(evaluation):
     out, _ = evaluation
     for name in ("tables", "toys", "switch", "traces", "hybrid"):
         md = (out / f"{name}.md").read_text()
-        assert "Measured" in md or "Wall time" in md, name
+        assert "Measured 20" in md and "Command: `python -m bench." in md, name
         assert len(_table(md)) >= 3, name
     from bench.accuracy.common import MODES
     from bench.accuracy.tables import KINDS
