@@ -50,7 +50,8 @@ def test_every_suite_writes_markdown_and_results(evaluation):
 
     raw = json.loads((out / "tables.json").read_text())
     kinds = {r["network"] for r in raw["results"] if r["suite"] == "kinds"}
-    assert kinds == {f"{k} ×{n}" for k in KINDS for n in (1, 5)}
+    assert kinds == {f"{k} ×{n}" for k, spec in KINDS.items() for n in spec.bodies}
+    assert len(kinds) == 2 * len(KINDS) - 1  # Embedding can only be a first layer: ×1 only
     for r in raw["results"]:
         assert r["mode"] in MODES
         assert 0.0 <= r["heldout"] <= 1.0 and 0.0 <= r["prequential"] <= 1.0, r
