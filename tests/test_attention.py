@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import central_difference
 from oracle import attention as ref_attention
 
 from tweenstream import Dense, Learner, Network
@@ -60,17 +61,8 @@ def test_oracle_gradients_against_finite_differences(causal):
 
     cache = ref_attention.forward(x, *params, HEADS, causal)[1]
     analytic = ref_attention.backward(x, cache, *params[:4], w, HEADS)
-    eps = 1e-6
     for target, grad in zip([x, *params], analytic, strict=True):
-        numeric = np.zeros_like(target)
-        for idx in np.ndindex(target.shape):
-            old = target[idx]
-            target[idx] = old + eps
-            up = loss()
-            target[idx] = old - eps
-            down = loss()
-            target[idx] = old
-            numeric[idx] = (up - down) / (2 * eps)
+        numeric = central_difference(lambda: loss(), target)
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
 
 

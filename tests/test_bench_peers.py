@@ -10,6 +10,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from helpers import central_difference
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,17 +92,8 @@ def test_numpy_gradient_matches_finite_differences(peers):
     x, y = rng.uniform(-1, 1, 3), 2
     mlp.gradients(x, y)
     analytic = [g.copy() for g in (*mlp.gW, *mlp.gb)]
-    eps = 1e-6
     for param, grad in zip((*mlp.W, *mlp.b), analytic, strict=True):
-        numeric = np.zeros_like(param)
-        for i in np.ndindex(param.shape):
-            keep = param[i]
-            param[i] = keep + eps
-            up = mlp.gradients(x, y)
-            param[i] = keep - eps
-            down = mlp.gradients(x, y)
-            param[i] = keep
-            numeric[i] = (up - down) / (2 * eps)
+        numeric = central_difference(lambda: mlp.gradients(x, y), param)
         np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
     before = mlp.W[0].copy()
     mlp.learn_one(x, y)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import central_difference
 from oracle import conv as ref_conv
 
 from tweenstream import Dense, Learner, Network
@@ -90,17 +91,8 @@ def test_oracle_gradients_against_finite_differences(s, pt, pl):
 
     analytic = dict(zip(("x", "K", "b"), ref_conv.conv_backward(x, K, w, s, pt, pl),
                         strict=True))
-    eps = 1e-6
     for name, target in (("x", x), ("K", K), ("b", b)):
-        numeric = np.zeros_like(target)
-        for idx in np.ndindex(target.shape):
-            old = target[idx]
-            target[idx] = old + eps
-            up = loss()
-            target[idx] = old - eps
-            down = loss()
-            target[idx] = old
-            numeric[idx] = (up - down) / (2 * eps)
+        numeric = central_difference(lambda: loss(), target)
         np.testing.assert_allclose(analytic[name], numeric, rtol=1e-6, atol=1e-8, err_msg=name)
 
 
@@ -153,14 +145,5 @@ def test_pool_oracle_against_finite_differences(average):
     x = rng.standard_normal((4, 6, 2))  # distinct values: the maxima are unique
     w = rng.standard_normal((2, 3, 2))
     analytic = ref_conv.pool_backward(x, w, 2, average)
-    numeric = np.zeros_like(x)
-    eps = 1e-6
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        up = float((w * ref_conv.pool_forward(x, 2, average)).sum())
-        x[idx] = old - eps
-        down = float((w * ref_conv.pool_forward(x, 2, average)).sum())
-        x[idx] = old
-        numeric[idx] = (up - down) / (2 * eps)
+    numeric = central_difference(lambda: float((w * ref_conv.pool_forward(x, 2, average)).sum()), x)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)

@@ -9,10 +9,9 @@ checks the engine against finite differences transitively.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pytest
+from helpers import central_difference
 from oracle import (
     ACTIVATIONS,
     activation,
@@ -67,20 +66,6 @@ def random_sample(net: Network, rng: np.random.Generator) -> tuple[np.ndarray, o
     if net.task == "classification":
         return x, int(rng.integers(0, net.n_outputs))
     return x, rng.uniform(-1.0, 1.0, net.n_outputs)
-
-
-def central_difference(f: Callable[[], float], arr: np.ndarray) -> np.ndarray:
-    """d f / d arr by central differences, perturbing ``arr`` in place one element at a time."""
-    out = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        keep = arr[idx]
-        arr[idx] = keep + EPS
-        up = f()
-        arr[idx] = keep - EPS
-        down = f()
-        arr[idx] = keep
-        out[idx] = (up - down) / (2.0 * EPS)
-    return out
 
 
 def assert_far_from_kinks(Ws: list[np.ndarray], bs: list[np.ndarray], acts: list[str],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import central_difference
 from oracle import lstm as ref_lstm
 
 from tweenstream import Dense, Learner, Network
@@ -58,17 +59,8 @@ def test_oracle_gradients_against_finite_differences():
     hs, cache = ref_lstm.forward(x, W, U, b)
     analytic = dict(zip(("x", "W", "U", "b"), ref_lstm.backward(x, hs, cache, W, U, w),
                         strict=True))
-    eps = 1e-6
     for name, target in (("x", x), ("W", W), ("U", U), ("b", b)):
-        numeric = np.zeros_like(target)
-        for idx in np.ndindex(target.shape):
-            old = target[idx]
-            target[idx] = old + eps
-            up = loss()
-            target[idx] = old - eps
-            down = loss()
-            target[idx] = old
-            numeric[idx] = (up - down) / (2 * eps)
+        numeric = central_difference(lambda: loss(), target)
         np.testing.assert_allclose(analytic[name], numeric, rtol=1e-6, atol=1e-8, err_msg=name)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import central_difference
 from oracle import residual as ref_residual
 
 from tweenstream import Dense, Learner, Network
@@ -49,17 +50,8 @@ def test_oracle_gradient_against_finite_differences():
 
     _, h = ref_residual.forward(x, W1, b1, W2, b2)
     analytic = ref_residual.backward(x, h, W1, W2, g)
-    eps = 1e-6
     for target, grad in zip((x, W1, b1, W2, b2), analytic, strict=True):
-        numeric = np.zeros_like(target)
-        for idx in np.ndindex(target.shape):
-            old = target[idx]
-            target[idx] = old + eps
-            up = loss()
-            target[idx] = old - eps
-            down = loss()
-            target[idx] = old
-            numeric[idx] = (up - down) / (2 * eps)
+        numeric = central_difference(lambda: loss(), target)
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
 
 

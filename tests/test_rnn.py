@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import central_difference
 from oracle import rnn as ref_rnn
 
 from tweenstream import Dense, Learner, Network
@@ -65,17 +66,8 @@ def test_oracle_gradients_against_finite_differences():
     h = ref_rnn.forward(x, W_x, W_h, b)
     analytic = dict(zip(("x", "W_x", "W_h", "b"), ref_rnn.backward(x, h, W_x, W_h, w),
                         strict=True))
-    eps = 1e-6
     for name, target in (("x", x), ("W_x", W_x), ("W_h", W_h), ("b", b)):
-        numeric = np.zeros_like(target)
-        for idx in np.ndindex(target.shape):
-            old = target[idx]
-            target[idx] = old + eps
-            up = loss()
-            target[idx] = old - eps
-            down = loss()
-            target[idx] = old
-            numeric[idx] = (up - down) / (2 * eps)
+        numeric = central_difference(lambda: loss(), target)
         np.testing.assert_allclose(analytic[name], numeric, rtol=1e-6, atol=1e-8, err_msg=name)
 
 

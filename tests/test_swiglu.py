@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import central_difference
 from oracle import swiglu as ref_swiglu
 
 from tweenstream import Dense, Learner, Network
@@ -57,17 +58,8 @@ def test_oracle_gradients_against_finite_differences():
 
     cache = ref_swiglu.forward(x, *params)[1]
     analytic = ref_swiglu.backward(x, cache, params[0], params[1], params[2], w)
-    eps = 1e-6
     for target, grad in zip([x, *params], analytic, strict=True):
-        numeric = np.zeros_like(target)
-        for idx in np.ndindex(target.shape):
-            old = target[idx]
-            target[idx] = old + eps
-            up = loss()
-            target[idx] = old - eps
-            down = loss()
-            target[idx] = old
-            numeric[idx] = (up - down) / (2 * eps)
+        numeric = central_difference(lambda: loss(), target)
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
 
 

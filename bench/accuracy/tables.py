@@ -67,7 +67,6 @@ def quadrant_data(rng: np.random.Generator, n: int) -> Data:
 class Spec:
     """A network kind: how to build a body of ``n`` layers of it, and the task it learns."""
 
-    kind: str
     task: str
     build: Callable[[int], Network]
     make: Callable[[np.random.Generator, int], Data]
@@ -103,30 +102,30 @@ def _recurrent(cell: type) -> Callable[[int], Network]:
 
 
 KINDS = {
-    "Dense": Spec("Dense", QUADRANT, _adapter(lambda n: [Dense(32, "tanh") for _ in range(n)]),
+    "Dense": Spec(QUADRANT, _adapter(lambda n: [Dense(32, "tanh") for _ in range(n)]),
                   quadrant_data),
-    "LayerNorm": Spec("LayerNorm", QUADRANT, _adapter(lambda n: [LayerNorm() for _ in range(n)]),
+    "LayerNorm": Spec(QUADRANT, _adapter(lambda n: [LayerNorm() for _ in range(n)]),
                       quadrant_data),
-    "RMSNorm": Spec("RMSNorm", QUADRANT, _adapter(lambda n: [RMSNorm() for _ in range(n)]),
+    "RMSNorm": Spec(QUADRANT, _adapter(lambda n: [RMSNorm() for _ in range(n)]),
                     quadrant_data),
-    "SwiGLU": Spec("SwiGLU", QUADRANT, _adapter(lambda n: [SwiGLU(32) for _ in range(n)]),
+    "SwiGLU": Spec(QUADRANT, _adapter(lambda n: [SwiGLU(32) for _ in range(n)]),
                    quadrant_data),
-    "Conv2D": Spec("Conv2D", IMAGE, lambda n: Network(
+    "Conv2D": Spec(IMAGE, lambda n: Network(
         (8, 8, 1), [*[Conv2D(8, 3, padding="same", activation="relu") for _ in range(n)],
                     MaxPool2D(2), Flatten(), Dense(4)]), blob_data),
-    "RNN": Spec("RNN", SEQUENCE, _recurrent(RNN), running_sum_data(4)),
-    "LSTM": Spec("LSTM", SEQUENCE, _recurrent(LSTM), running_sum_data(4)),
-    "Attention": Spec("Attention", SEQUENCE + " (16 features)", lambda n: Network(
+    "RNN": Spec(SEQUENCE, _recurrent(RNN), running_sum_data(4)),
+    "LSTM": Spec(SEQUENCE, _recurrent(LSTM), running_sum_data(4)),
+    "Attention": Spec(SEQUENCE + " (16 features)", lambda n: Network(
         (8, 16), [*[MultiHeadAttention(4) for _ in range(n)], Flatten(), Dense(2)]),
         running_sum_data(16)),
     # appended after the others: a kind's data seed is its position in this table
-    "Conv1D": Spec("Conv1D", "motif (+1.5, −1.5, +1.5) somewhere in 16 noisy steps",
+    "Conv1D": Spec("motif (+1.5, −1.5, +1.5) somewhere in 16 noisy steps",
                    lambda n: Network((16, 1), [
                        *[Conv1D(8, 3, padding="same", activation="relu") for _ in range(n)],
                        Flatten(), Dense(2)]), motif_data),
-    "Residual": Spec("Residual", QUADRANT, _adapter(
+    "Residual": Spec(QUADRANT, _adapter(
         lambda n: [Residual([Dense(32, "tanh")]) for _ in range(n)]), quadrant_data),
-    "Embedding": Spec("Embedding", "whether token 3 occurs among 6 ids of 10",
+    "Embedding": Spec("whether token 3 occurs among 6 ids of 10",
                       lambda n: Network(6, [Embedding(10, 8), Flatten(), Dense(2)]),
                       token_data, (1,)),
 }

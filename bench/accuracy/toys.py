@@ -90,16 +90,16 @@ def run(sets: Sequence[str], budget: Budget, activations: Sequence[str] = ACTIVA
     return results
 
 
+FIELDS = ("set", "activation", "depth", "skip")  # the parts of a result's ``network`` key
+
+
 def _mean(results: Sequence[Result], **match: str) -> float:
+    """Mean held-out accuracy of the results whose key parts (FIELDS) and mode match."""
+    wanted = {FIELDS.index(k): v for k, v in match.items() if k in FIELDS}
     keep = [r.heldout for r in results
-            if all(r.network.split("|")[i] == v for i, v in _fields(match))
+            if all(r.network.split("|")[i] == v for i, v in wanted.items())
             and r.mode == match.get("mode", r.mode)]
     return float(np.nanmean(keep)) if keep else float("nan")
-
-
-def _fields(match: dict[str, str]) -> list[tuple[int, str]]:
-    order = ("set", "activation", "depth", "skip")
-    return [(order.index(k), v) for k, v in match.items() if k in order]
 
 
 def render(results: Sequence[Result], budget: Budget, command: str, seconds: float) -> str:

@@ -24,7 +24,7 @@ from tweenstream.runtime.layout import (
 )
 from tweenstream.runtime.numba_config import kernel
 from tweenstream.runtime.targets import project_target
-from tweenstream.runtime.update import update_vec
+from tweenstream.runtime.update import update_stored
 
 _UNBOUNDED_LO, _UNBOUNDED_HI = np.float32(-np.inf), np.float32(np.inf)  # no clamp in between
 
@@ -196,11 +196,8 @@ def attention_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulat
     p, s0 = row[C_P], row[C_S]
     attention_backprop(row, pbuf, work, W_DZ, False, True)
     g0 = s0 + 8 * T * d + H * T * T + T * T
-    n2 = update_vec(pbuf, p, 4 * d * d, work[W_ACT, g0:g0 + 4 * d * d], coef_w, lim, va, vb,
-                    vc, accumulate)
-    n2 += update_vec(pbuf, p + 4 * d * d, 4 * d, work[W_ACT, g0 + 4 * d * d:g0 + 4 * d * d + 4 * d],
-                     coef_b, lim, va, vb, vc, accumulate)
-    return np.float64(n2)
+    return update_stored(pbuf, work, p, g0, 4 * d * d, 4 * d, coef_w, coef_b, lim, va, vb, vc,
+                         accumulate)
 
 
 @kernel

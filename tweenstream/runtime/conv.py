@@ -25,7 +25,7 @@ from tweenstream.runtime.layout import (
     W_TGT,
 )
 from tweenstream.runtime.numba_config import kernel
-from tweenstream.runtime.update import update_vec
+from tweenstream.runtime.update import update_stored
 
 
 @kernel
@@ -120,9 +120,7 @@ def conv_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
                             continue
                         for c in range(C):
                             gK[f, ky, kx, c] += ev * x[iy, ix, c]
-    n2 = update_vec(pbuf, p, nw, work[W_ACT, s0:s0 + nw], coef_w, lim, va, vb, vc, accumulate)
-    n2 += update_vec(pbuf, p + nw, F, gb, coef_b, lim, va, vb, vc, accumulate)
-    return np.float64(n2)
+    return update_stored(pbuf, work, p, s0, nw, F, coef_w, coef_b, lim, va, vb, vc, accumulate)
 
 
 @kernel

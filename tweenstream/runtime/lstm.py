@@ -24,7 +24,7 @@ from tweenstream.runtime.layout import (
     W_TGT,
 )
 from tweenstream.runtime.numba_config import kernel
-from tweenstream.runtime.update import update_vec
+from tweenstream.runtime.update import update_stored
 
 _ONE = np.float32(1.0)
 
@@ -149,10 +149,8 @@ def lstm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     lstm_backprop(row, pbuf, work, W_DZ, False, True)
     G = s0 + 11 * T * H + 2 * H
     nw = 4 * H * F + 4 * H * H
-    n2 = update_vec(pbuf, p, nw, work[W_ACT, G:G + nw], coef_w, lim, va, vb, vc, accumulate)
-    n2 += update_vec(pbuf, p + nw, 4 * H, work[W_ACT, G + nw:G + nw + 4 * H], coef_b, lim, va,
-                     vb, vc, accumulate)
-    return np.float64(n2)
+    return update_stored(pbuf, work, p, G, nw, 4 * H, coef_w, coef_b, lim, va, vb, vc,
+                         accumulate)
 
 
 @kernel

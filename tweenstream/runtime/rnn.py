@@ -25,7 +25,7 @@ from tweenstream.runtime.layout import (
 )
 from tweenstream.runtime.numba_config import kernel
 from tweenstream.runtime.targets import project_target
-from tweenstream.runtime.update import update_vec
+from tweenstream.runtime.update import update_stored
 
 _TANH = 3
 
@@ -131,10 +131,7 @@ def rnn_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     rnn_backprop(row, pbuf, work, W_DZ, False, True)
     g0 = s0 + 3 * T * H + H
     nw = H * F + H * H
-    n2 = update_vec(pbuf, p, nw, work[W_ACT, g0:g0 + nw], coef_w, lim, va, vb, vc, accumulate)
-    n2 += update_vec(pbuf, p + nw, H, work[W_ACT, g0 + nw:g0 + nw + H], coef_b, lim, va, vb,
-                     vc, accumulate)
-    return np.float64(n2)
+    return update_stored(pbuf, work, p, g0, nw, H, coef_w, coef_b, lim, va, vb, vc, accumulate)
 
 
 @kernel

@@ -22,7 +22,7 @@ from tweenstream.runtime.layout import (
     W_TGT,
 )
 from tweenstream.runtime.numba_config import kernel
-from tweenstream.runtime.update import update_vec
+from tweenstream.runtime.update import update_stored
 
 _ONE = np.float32(1.0)
 
@@ -136,10 +136,7 @@ def swiglu_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     swiglu_backprop(row, pbuf, work, W_DZ, False, True)
     g0 = s0 + 3 * R * h + 3 * h
     nw, nb = 2 * h * d + o * h, 2 * h + o
-    n2 = update_vec(pbuf, p, nw, work[W_ACT, g0:g0 + nw], coef_w, lim, va, vb, vc, accumulate)
-    n2 += update_vec(pbuf, p + nw, nb, work[W_ACT, g0 + nw:g0 + nw + nb], coef_b, lim, va, vb,
-                     vc, accumulate)
-    return np.float64(n2)
+    return update_stored(pbuf, work, p, g0, nw, nb, coef_w, coef_b, lim, va, vb, vc, accumulate)
 
 
 @kernel

@@ -12,7 +12,7 @@ in ``update_outer``/``update_vec``, outside the loops.
 
 import numpy as np
 
-from tweenstream.runtime.layout import C_NP, C_P, D_NORM2, P_ACC, P_PARAM, P_VEL
+from tweenstream.runtime.layout import C_NP, C_P, D_NORM2, P_ACC, P_PARAM, P_VEL, W_ACT
 from tweenstream.runtime.numba_config import kernel
 
 # Momentum below this is flushed to zero: a converged model's momentum otherwise decays into
@@ -87,6 +87,17 @@ def update_vec(pbuf, lo, n, x, coef, lim, va, vb, vc, accumulate):
         accumulate_vec(pbuf[P_ACC, lo:lo + n], x, coef, lim)
         return np.float32(0.0)
     return apply_vec(pbuf[P_PARAM, lo:lo + n], pbuf[P_VEL, lo:lo + n], x, coef, lim, va, vb, vc)
+
+
+@kernel
+def update_stored(pbuf, work, p, g, nw, nb, coef_w, coef_b, lim, va, vb, vc, accumulate):
+    """Update the ``nw`` weights then the ``nb`` biases at ``p`` from the gradients a kind's
+    backprop stored in its scratch, ``work[W_ACT, g:g + nw + nb]`` (same order); returns the
+    new sum of squares."""
+    n2 = update_vec(pbuf, p, nw, work[W_ACT, g:g + nw], coef_w, lim, va, vb, vc, accumulate)
+    n2 += update_vec(pbuf, p + nw, nb, work[W_ACT, g + nw:g + nw + nb], coef_b, lim, va, vb, vc,
+                     accumulate)
+    return np.float64(n2)
 
 
 @kernel
