@@ -23,23 +23,35 @@ class Served:
                  **settings: Any) -> None:
         self.folder = tempfile.mkdtemp(prefix="ts-", dir="/tmp")  # ipc paths must be short
         if settings.pop("tcp", False):  # loopback, ports chosen by the system
-            endpoints = {"data": "tcp://127.0.0.1:*", "control": "tcp://127.0.0.1:*"}
+            endpoints = {"data": "tcp://127.0.0.1:*", "control": "tcp://127.0.0.1:*",
+                         "insecure_control": True}
         else:
             endpoints = {"data": f"ipc://{self.folder}/data", "control": f"ipc://{self.folder}/ctl"}
         base = ServeConfig(**endpoints, checkpoint_dir=f"{self.folder}/ck", poll_ms=10)
         if settings.get("metrics") is True:
             settings["metrics"] = f"ipc://{self.folder}/metrics"
         self.config = replace(base, **settings)
-        self.log = io.StringIO()
-        self.daemon = Daemon(learner, self.config, log=self.log)
+        self.outputs = f"{self.folder}/ck/exports"  # where save and export write by default
+        self._keys = control_keys or (None, None)
+        self._start(Daemon(learner, self.config, log=io.StringIO()))
+
+    def _start(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.log = daemon._log_file
         self.thread = threading.Thread(target=self.daemon.run, daemon=True)
         self.thread.start()
         assert self.daemon.ready.wait(60), "the daemon did not bind its sockets"
         self.config = replace(self.config, **{k: v for k, v in self.daemon.bound.items()})
-        secret, server = control_keys or (None, None)
+        secret, server = self._keys
         self.control = Control(self.config.control, timeout=20.0, retries=1,
                                curve_secret=secret, server_public=server)
         self.control.status()  # answers once the kernels are warm and the sockets bound
+
+    def restart(self) -> None:
+        """Shut down (which checkpoints) and resume from the checkpoint folder."""
+        self.stop(keep_files=True)
+        fallback = self.daemon.learner.clone
+        self._start(Daemon.resume(fallback, self.config, log=io.StringIO()))
 
     def wait(self, done: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict:
         """Poll the status until ``done(status)`` holds; fail after ``timeout`` seconds."""
@@ -52,12 +64,13 @@ class Served:
                 raise AssertionError(f"condition not reached in {timeout} s; status: {st}")
             time.sleep(0.002)  # polling a condition, bounded by the deadline
 
-    def stop(self) -> None:
+    def stop(self, keep_files: bool = False) -> None:
         if self.thread.is_alive():
             self.control.shutdown()
             self.thread.join(20)
         self.control.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if not keep_files:
+            shutil.rmtree(self.folder, ignore_errors=True)
         assert not self.thread.is_alive(), "the daemon did not stop"
 
 

@@ -181,16 +181,16 @@ def _tampered(path: Path) -> bytes:
 def test_daemon_exports_and_pushes_to_a_running_edge(folder):
     _, path = _model(folder, "start.onnx")
     edge = Edge(path, folder)
-    served = Served(Learner(NET, mode="tween", seed=4))
+    served = Served(Learner(NET, mode="tween", seed=4),
+                    push_targets={"edge": edge.server.bound})
     try:
         X, y = quadrant_data(20_000, seed=6)
         with Producer(served.config.data) as p:
             for i in range(0, 20_000, 1000):
                 p.learn(X[i:i + 1000], y[i:i + 1000])
         served.wait(lambda s: s["samples_seen"] == 20_000)
-        reply = served.control.call("export", path=str(folder / "trained.onnx"),
-                                    push=edge.server.bound)
-        assert reply["ok"] and reply["pushed"]["ok"], reply
+        reply = served.control.export("trained.onnx", push="edge")
+        assert reply["state"] == "done" and reply["pushed"]["ok"], reply
         Xt, _ = quadrant_data(50, seed=7)
         daemon_says = served.control.predict(Xt)
         assert np.abs(edge.control.predict(Xt) - daemon_says).max() <= 1e-5

@@ -143,8 +143,8 @@ def test_control_errors_are_structured(served):
     assert c.set_phase("sgd") == {"ok": False, "code": "bad_request", "reason":
                                   "phase must be one of tween, backprop, tween-heuristic, "
                                   "hybrid, found 'sgd'"}
-    assert c.call("save")["reason"] == "save needs a 'path' string"
-    assert c.call("save", path="/nonexistent/dir/m.tsm")["code"] == "bad_request"
+    assert c.call("save")["reason"].startswith("name None must be a plain file name")
+    assert c.call("save", name="/nonexistent/dir/m.tsm")["code"] == "bad_request"
     assert c.set_phase("backprop")["phase"] == "backprop"
     assert c.set_phase("hybrid")["phase"] == "tween"
     reply = protocol.unpack(c.request([b"\xc1"], "junk")[0])
@@ -154,15 +154,15 @@ def test_control_errors_are_structured(served):
     assert c.status()["rejected_messages"] == {"garbage": 1, "wrong_shape": 1}
 
 
-def test_checkpoint_and_save_commands(served, tmp_path):
+def test_checkpoint_and_save_commands(served):
     X, y = quadrant_data(3000, seed=5)
     with Producer(served.config.data) as p:
         p.learn(X, y)
     served.wait(lambda s: s["samples_seen"] == 3000)
     path = served.control.checkpoint()["path"]
     assert load(path).state()["samples_seen"] == 3000
-    assert served.control.save(str(tmp_path / "m.tsm"))["ok"]
-    assert load(tmp_path / "m.tsm").state()["samples_seen"] == 3000
+    assert served.control.save("m.tsm")["ok"]
+    assert load(f"{served.outputs}/m.tsm").state()["samples_seen"] == 3000
 
 
 def test_metrics_are_published(net_a):

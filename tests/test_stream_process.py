@@ -72,7 +72,7 @@ def test_sigkill_then_resume_is_exact(folder):
             st = _wait(control, lambda s: s["streams"]["k"]["last_seq"] == N_MESSAGES - 1
                        and s["streams"]["k"]["duplicates"] == last + 1)
             assert st["samples_seen"] == N_MESSAGES * MESSAGE
-            control.save(str(folder / "final.tsm"))
+            assert control.save("final.tsm")["ok"]
             control.shutdown()
         assert proc.wait(timeout=30) == 0
     finally:
@@ -82,7 +82,8 @@ def test_sigkill_then_resume_is_exact(folder):
                         mode="tween", seed=3)
     for i in range(N_MESSAGES):
         reference.learn_many(X[i * MESSAGE:(i + 1) * MESSAGE], y[i * MESSAGE:(i + 1) * MESSAGE])
-    assert np.array_equal(load(folder / "final.tsm").arena.params, reference.arena.params)
+    final = load(folder / "ck" / "exports" / "final.tsm")
+    assert np.array_equal(final.arena.params, reference.arena.params)
 
 
 def test_sigterm_finishes_checkpoints_and_exits_zero(folder):
@@ -102,12 +103,12 @@ def test_sigterm_finishes_checkpoints_and_exits_zero(folder):
     finally:
         if proc.poll() is None:
             proc.kill()
-    newest = sorted((folder / "ck").iterdir())[-1]
-    from tweenstream.runtime.persist import load_with_extra
+    newest = sorted((folder / "ck").glob("ckpt-*.tsm"))[-1]
+    from tweenstream.runtime.persist import load_parts
 
-    learner, extra = load_with_extra(newest)
+    learner, _, arrays = load_parts(newest)
     assert learner.state()["samples_seen"] == 5_000
-    assert extra["streams"]["t"]["seq"]["last"] == 4
+    assert arrays["stream_names"].tolist() == ["t"] and arrays["stream_ints"][0, 0] == 4
     assert '"event": "stopped"' in (folder / "log").read_text()
 
 
@@ -144,17 +145,18 @@ def test_slow_learner_fast_producer_memory_stays_bounded(folder):
         proc.wait(timeout=30)
 
 
-def test_curve_refuses_unknown_producers(net_a, folder):
-    keys = folder / "keys"
-    allowed = folder / "allowed"
-    keys.mkdir()
-    allowed.mkdir()
+def test_curve_refuses_unknown_producers_and_keeps_admin_for_admin_keys(net_a, folder):
+    keys, allowed, admins = folder / "keys", folder / "allowed", folder / "admins"
+    for f in (keys, allowed, admins):
+        f.mkdir()
     server_public, server_secret = zmq.auth.create_certificates(keys, "server")
     good_public, good_secret = zmq.auth.create_certificates(keys, "good")
+    admin_public, admin_secret = zmq.auth.create_certificates(keys, "admin")
     _, bad_secret = zmq.auth.create_certificates(keys, "bad")
     shutil.copy(good_public, allowed)
-    served = Served(Learner(net_a), curve=Curve.from_files(server_secret, allowed),
-                    control_keys=(good_secret, server_public))
+    shutil.copy(admin_public, admins)
+    served = Served(Learner(net_a), curve=Curve.from_files(server_secret, allowed, admins),
+                    control_keys=(admin_secret, server_public))
     try:
         X, y = quadrant_data(300, seed=0)
         with Producer(served.config.data, stream="bad", curve_secret=bad_secret,
@@ -171,8 +173,24 @@ def test_curve_refuses_unknown_producers(net_a, folder):
         with Control(served.config.control, timeout=0.3, retries=1) as stranger:
             with pytest.raises(TimeoutError):
                 stranger.status()
+        with Control(served.config.control, timeout=20, retries=1, curve_secret=good_secret,
+                     server_public=server_public) as producer_key:
+            assert producer_key.status()["ok"]  # a producer key reads
+            assert producer_key.predict(X[:2]).shape == (2, 4)
+            for cmd in ("shutdown", "set-phase", "save", "export", "checkpoint", "refine",
+                        "reset-stream"):
+                reply = producer_key.call(cmd)
+                assert reply["code"] == "forbidden" and "--admin-keys" in reply["reason"]
+        assert served.control.checkpoint()["ok"]  # the admin key may
     finally:
         served.stop()
+
+
+def test_curve_without_an_allow_list_is_refused(folder):
+    _, secret = zmq.auth.create_certificates(folder, "server")
+    with pytest.raises(ValueError, match="--curve-secret needs --allow-keys DIR"):
+        Curve.from_files(secret, None)
+    assert Curve.from_files(secret, None, allow_any=True).callback("*", b"x" * 40)
 
 
 def test_curve_flag_errors(folder):
@@ -194,4 +212,5 @@ def test_serve_rejects_bad_flags(capsys):
     assert main(["serve", "--activation", "relu7"]) == 2
     assert "unknown activation 'relu7'" in capsys.readouterr().err
     assert main(["serve", "--allow-keys", "/tmp"]) == 2
-    assert "--allow-keys needs --curve-secret" in capsys.readouterr().err
+    assert "--allow-keys, --admin-keys and --allow-any-key need --curve-secret" \
+        in capsys.readouterr().err

@@ -60,7 +60,8 @@ def with_daemon(args: argparse.Namespace) -> int:
     data, ctl = f"ipc://{sockets}/data", f"ipc://{sockets}/control"
     serve = [sys.executable, "-m", "tweenstream", "serve", "--data", data, "--control", ctl,
              "--mode", args.mode, "--seed", str(args.seed), "--checkpoint-dir",
-             str(out / "checkpoints"), "--log", str(out / "daemon.log")]
+             str(out / "checkpoints"), "--output-dir", str(out), "--log",
+             str(out / "daemon.log")]
     drift_at = args.samples // 2
     print(f"tweenstream demo: a daemon learns {args.samples:,} samples of the drifting quadrant "
           f"stream (rule switches at {drift_at:,}); mode={args.mode}, network 8-32-32-4 tanh")
@@ -88,7 +89,7 @@ def with_daemon(args: argparse.Namespace) -> int:
                   f"{after['phase']}")
             same = (after["samples_seen"] == before["samples_seen"]
                     and seq == before["streams"]["demo"]["last_seq"])
-            control.save(str(out / "model.tsm"))
+            control.save("model.tsm")
             control.shutdown()
         code = daemon.wait(timeout=30)
         print(f"done: resume {'exact' if same else 'NOT exact'}; model saved to "

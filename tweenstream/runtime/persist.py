@@ -70,12 +70,14 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         os.close(dir_fd)
 
 
-def save(learner: Learner, path: str | os.PathLike[str], extra: dict[str, Any] | None = None
-         ) -> None:
+def save(learner: Learner, path: str | os.PathLike[str], extra: dict[str, Any] | None = None,
+         extra_arrays: dict[str, np.ndarray] | None = None) -> None:
     """Save ``learner`` to ``path`` (see the module docstring for the format).
 
-    ``extra`` is any JSON-able dict stored with it (a daemon keeps its stream state there);
-    ``load_with_extra`` returns it.
+    ``extra`` is any JSON-able dict stored with it in the manifest, and ``extra_arrays`` any
+    arrays (numbers or fixed-width strings) stored beside its own, checksummed alike (a daemon
+    keeps its counters in the first and its stream table in the second); ``load_parts``
+    returns both.
 
     Examples
     --------
@@ -103,11 +105,15 @@ def save(learner: Learner, path: str | os.PathLike[str], extra: dict[str, Any] |
         "arrays": {name: {"dtype": str(a.dtype), "shape": list(a.shape), "sha256": _digest(a)}
                    for name, a in arrays.items()},
         "extra": extra or {},
+        "extra_arrays": {name: {"dtype": str(a.dtype), "shape": list(a.shape),
+                                "sha256": _digest(a)}
+                         for name, a in (extra_arrays or {}).items()},
     }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         zf.writestr("manifest.json", json.dumps(manifest, indent=1))
-        for name, arr in arrays.items():
+        for name, arr in [*arrays.items(),
+                          *((f"extra/{k}", a) for k, a in (extra_arrays or {}).items())]:
             npy = io.BytesIO()
             np.lib.format.write_array(npy, np.ascontiguousarray(arr), allow_pickle=False)
             zf.writestr(f"{name}.npy", npy.getvalue())
@@ -121,6 +127,24 @@ def load(path: str | os.PathLike[str]) -> Learner:
 
 def load_with_extra(path: str | os.PathLike[str]) -> tuple[Learner, dict[str, Any]]:
     """Load a learner and the ``extra`` dict saved with it."""
+    learner, extra, _ = load_parts(path)
+    return learner, extra
+
+
+def load_parts(path: str | os.PathLike[str]
+               ) -> tuple[Learner, dict[str, Any], dict[str, np.ndarray]]:
+    """Load a learner, the ``extra`` dict and the ``extra_arrays`` saved with it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from tweenstream import Dense, Learner, Network
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.tsm"
+    >>> save(Learner(Network(3, [Dense(2)])), path, {"n": 1}, {"ids": np.arange(3)})
+    >>> _, extra, arrays = load_parts(path)
+    >>> extra, arrays["ids"].tolist()
+    ({'n': 1}, [0, 1, 2])
+    """
     from tweenstream.models.network import Network
     from tweenstream.runtime.config import TweenConfig
     from tweenstream.runtime.learner import Learner
@@ -130,6 +154,11 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Learner, dict[str, An
             manifest = _read_manifest(zf, path)
             arrays = {name: _read_array(zf, name, meta, path)
                       for name, meta in manifest["arrays"].items()}
+            extra_meta = manifest.get("extra_arrays", {})
+            if not isinstance(extra_meta, dict):
+                raise ModelFileError(f"{path}: 'extra_arrays' must be a JSON object")
+            extra_arrays = {name: _read_array(zf, f"extra/{name}", meta, path)
+                            for name, meta in extra_meta.items()}
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
     except (zipfile.BadZipFile, EOFError, OSError) as err:
@@ -157,7 +186,7 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Learner, dict[str, An
     extra = manifest.get("extra", {})
     if not isinstance(extra, dict):
         raise ModelFileError(f"{path}: 'extra' must be a JSON object")
-    return learner, extra
+    return learner, extra, extra_arrays
 
 
 def _state_problem(learner: Learner, arrays: dict[str, np.ndarray], features: Any) -> str:

@@ -3,18 +3,29 @@
 ``Control`` is a lazy-pirate client: each request waits ``timeout`` seconds for its reply; on
 silence it closes its socket, opens a new one and tries again, ``retries`` times, then raises
 ``TimeoutError``. It never hangs.
+
+A ``Producer`` given the daemon's control endpoint keeps every message it sent in a bounded
+resend buffer until the daemon reports it checkpointed (``acked``). When its connection comes
+back (the daemon restarted) or when asked (``sync``, ``flush``), it resends everything after
+what the daemon applied; the daemon's per-stream sequence numbers drop what it already has, so
+each message is learned exactly once across crashes.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from tweenstream.stream import protocol
 from tweenstream.stream.security import client_keys
+
+REPLY_BYTES = 64 << 20  # a reply map from the daemon may be large (status of many streams)
 
 
 class _Keys:
@@ -38,6 +49,12 @@ class Producer:
     queue is full (counted in ``blocked``); ``"drop"`` gives up at once. A message that could
     not be sent is counted in ``dropped`` and its seq is not reused.
 
+    With ``control`` (the daemon's control endpoint) the producer keeps what it sent, up to
+    ``resend_messages`` messages and ``resend_bytes`` bytes, until the daemon has checkpointed
+    it, and resends what the daemon lacks after a reconnect, on ``sync()`` and in
+    ``flush()``. A message pushed out of a full buffer before the daemon checkpointed it is
+    counted in ``unprotected``: it can no longer be resent.
+
     Examples
     --------
     >>> with Producer("inproc://nowhere-yet", stream="s1", start_seq=5) as p:
@@ -49,13 +66,18 @@ class Producer:
                  sndhwm: int = 1000, on_full: str = "block", send_timeout: float = 5.0,
                  bind: bool = False, publish: bool = False, context: zmq.Context | None = None,
                  curve_secret: str | Path | None = None,
-                 server_public: str | Path | None = None) -> None:
+                 server_public: str | Path | None = None, control: str | None = None,
+                 control_timeout: float = 30.0, resend_messages: int = 10_000,
+                 resend_bytes: int = 256 << 20) -> None:
         if on_full not in ("block", "drop"):
             raise ValueError(f"on_full must be 'block' or 'drop', found {on_full!r}")
+        if resend_messages < 1 or resend_bytes < 1:
+            raise ValueError("resend_messages and resend_bytes must be >= 1")
         self.stream = stream
         self.seq = start_seq
         self.on_full = on_full
         self.sent = self.blocked = self.dropped = 0
+        self.resent = self.unprotected = self.reconnects = 0
         self._own_ctx = context is None
         self._ctx = context or zmq.Context()
         self._sock = self._ctx.socket(zmq.PUB if publish else zmq.PUSH)
@@ -63,10 +85,84 @@ class Producer:
         self._sock.setsockopt(zmq.SNDTIMEO, int(send_timeout * 1000))
         self._sock.setsockopt(zmq.LINGER, 2000)
         _Keys(curve_secret, server_public).apply(self._sock)
+        self._control = Control(control, timeout=control_timeout, retries=1,
+                                context=self._ctx, curve_secret=curve_secret,
+                                server_public=server_public) if control else None
+        self._buffer: deque[tuple[int, list[bytes]]] = deque()
+        self._buffered_bytes = 0
+        self._limits = (resend_messages, resend_bytes)
+        self._monitor = self._sock.get_monitor_socket(
+            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED) if control else None
+        self._down = False
+        self._resync = False
         (self._sock.bind if bind or publish else self._sock.connect)(endpoint)
 
-    def _send(self, frames: list[bytes]) -> bool:
-        self.seq += 1
+    def _watch(self) -> None:
+        """Note a reconnection (the daemon came back): its queue may have lost messages."""
+        if self._monitor is None:
+            return
+        while True:
+            try:
+                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"]
+            except zmq.Again:
+                return
+            if event == zmq.EVENT_DISCONNECTED:
+                self._down = True
+            elif event == zmq.EVENT_CONNECTED and self._down:
+                self._down = False
+                self._resync = True
+                self.reconnects += 1
+
+    def _keep(self, seq: int, frames: list[bytes]) -> None:
+        self._buffer.append((seq, frames))
+        self._buffered_bytes += sum(len(f) for f in frames)
+        most, most_bytes = self._limits
+        if len(self._buffer) > most or self._buffered_bytes > most_bytes:
+            self.sync()  # the daemon may have checkpointed some: trim those first
+        while len(self._buffer) > most or self._buffered_bytes > most_bytes:
+            _, old = self._buffer.popleft()
+            self._buffered_bytes -= sum(len(f) for f in old)
+            self.unprotected += 1
+
+    def acked(self) -> dict[str, Any]:
+        """The daemon's ``acked`` reply for this stream (needs ``control``)."""
+        if self._control is None:
+            raise ValueError("acked needs the Producer's control endpoint")
+        reply = self._control.call("acked", stream=self.stream)
+        if not reply.get("ok"):
+            raise ValueError(f"{reply.get('code')}: {reply.get('reason')}")
+        return reply
+
+    def sync(self) -> int:
+        """Drop what the daemon checkpointed from the buffer, resend what it has not applied;
+        returns how many messages were resent (0 without ``control``)."""
+        if self._control is None:
+            return 0
+        reply = self.acked()
+        durable, applied = reply["durable_through"], reply["applied_through"]
+        while self._buffer and self._buffer[0][0] <= durable:
+            _, old = self._buffer.popleft()
+            self._buffered_bytes -= sum(len(f) for f in old)
+        again = [frames for seq, frames in self._buffer if seq > applied]
+        for frames in again:
+            self._push(frames)
+        self.resent += len(again)
+        self._resync = False
+        return len(again)
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        """Resend until the daemon has applied every message sent, or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._watch()
+            if self.acked()["applied_through"] >= self.seq - 1:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            self.sync()
+            time.sleep(0.01)  # give the daemon time to learn what was resent; bounded above
+
+    def _push(self, frames: list[bytes]) -> bool:
         try:
             self._sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
         except zmq.Again:
@@ -79,8 +175,24 @@ class Producer:
             except zmq.Again:
                 self.dropped += 1
                 return False
-        self.sent += 1
         return True
+
+    def _send(self, frames: list[bytes]) -> bool:
+        seq = self.seq
+        self.seq += 1
+        if self._control is not None:
+            self._keep(seq, frames)
+            self._watch()
+            if self._resync:
+                try:
+                    self.sync()  # resends this message too if the daemon lacks it
+                    self.sent += 1
+                    return True
+                except TimeoutError:
+                    pass  # the daemon is not answering yet: try again at the next send
+        sent = self._push(frames)
+        self.sent += sent
+        return sent
 
     def learn(self, X: Any, y: Any) -> bool:
         """Send a batch of samples to learn from; returns False if it was dropped."""
@@ -93,6 +205,11 @@ class Producer:
 
     def close(self, linger: float = 2.0) -> None:
         """Close the socket, waiting up to ``linger`` seconds for queued messages to leave."""
+        if self._monitor is not None:
+            self._sock.disable_monitor()
+            self._monitor.close(linger=0)
+        if self._control is not None:
+            self._control.close()
         self._sock.close(linger=int(linger * 1000))
         if self._own_ctx:
             self._ctx.term()
@@ -153,7 +270,7 @@ class Control:
     def call(self, cmd: str, **args: Any) -> dict[str, Any]:
         """Run a command; returns the reply map ``{ok, code, reason?, ...}``."""
         reply = self.request([protocol.pack({"cmd": cmd, **args})], cmd)
-        return protocol.unpack(reply[0])
+        return protocol.unpack(reply[0], REPLY_BYTES)
 
     def status(self) -> dict[str, Any]:
         return self.call("status")
@@ -167,8 +284,39 @@ class Control:
     def set_phase(self, phase: str) -> dict[str, Any]:
         return self.call("set-phase", phase=phase)
 
-    def save(self, path: str) -> dict[str, Any]:
-        return self.call("save", path=path)
+    def save(self, name: str, overwrite: bool = False) -> dict[str, Any]:
+        """Save the model as ``name`` (a file name) in the daemon's output folder."""
+        return self.call("save", name=name, overwrite=overwrite)
+
+    def export(self, name: str, *, push: str | None = None, overwrite: bool = False,
+               wait: float = 120.0) -> dict[str, Any]:
+        """Export ONNX as ``name`` in the daemon's output folder (and push it to the daemon's
+        configured target ``push``); waits up to ``wait`` seconds for the job to end and
+        returns its record (``state`` is ``running`` if it has not)."""
+        started = self.call("export", name=name, push=push, overwrite=overwrite)
+        if not started.get("ok"):
+            return started
+        deadline = time.monotonic() + wait
+        while True:
+            job = self.call("job", job=started["job"])
+            if job.get("state") != "running" or time.monotonic() > deadline:
+                return job
+            time.sleep(0.02)  # polling a job, bounded by the deadline
+
+    def streams(self) -> dict[str, Any]:
+        """Every stream's summary, fetched page by page."""
+        out: dict[str, Any] = {}
+        while True:
+            page = self.call("streams", offset=len(out))
+            if not page.get("ok"):
+                raise ValueError(f"{page.get('code')}: {page.get('reason')}")
+            out.update(page["streams"])
+            if not page["streams"] or len(out) >= page["total"]:
+                return out
+
+    def acked(self, stream: str = "default") -> dict[str, Any]:
+        """What the daemon applied and checkpointed of ``stream``."""
+        return self.call("acked", stream=stream)
 
     def shutdown(self) -> dict[str, Any]:
         return self.call("shutdown")
@@ -187,7 +335,7 @@ class Control:
 
     def _predict(self, frames: list[bytes], what: str) -> np.ndarray:
         reply = self.request(frames, what)
-        header = protocol.unpack(reply[0])
+        header = protocol.unpack(reply[0], REPLY_BYTES)
         if not header.get("ok"):
             raise ValueError(f"{header.get('code')}: {header.get('reason')}")
         return np.frombuffer(reply[1], dtype=header["dtype"]).reshape(header["shape"])

@@ -51,7 +51,11 @@ def add_serve(sub: Any) -> None:
     p.add_argument("--data", default="tcp://127.0.0.1:5555", help="data endpoint (bound)")
     p.add_argument("--sub", action="store_true",
                    help="data socket is SUB, connected to a publisher at --data")
-    p.add_argument("--control", default="tcp://127.0.0.1:5556", help="control endpoint")
+    p.add_argument("--control", help="control endpoint (default: an ipc socket only this user "
+                   "can reach; a tcp endpoint needs --curve-secret or --insecure-control)")
+    p.add_argument("--insecure-control", action="store_true",
+                   help="allow a tcp control endpoint without CURVE (any process that reaches "
+                        "it can stop the daemon)")
     p.add_argument("--metrics", help="metrics PUB endpoint (off by default)")
     p.add_argument("--metrics-interval", type=_positive(float), default=1.0)
     p.add_argument("--checkpoint-dir", type=Path)
@@ -60,12 +64,37 @@ def add_serve(sub: Any) -> None:
     p.add_argument("--checkpoint-interval", type=_positive(float), default=60.0,
                    help="seconds between checkpoints")
     p.add_argument("--keep", type=_positive(int), default=3, help="checkpoints kept")
+    p.add_argument("--checkpoint-budget", type=_positive(int), default=1 << 30,
+                   help="bytes of arrays one checkpoint may hold (default 1 GiB)")
+    p.add_argument("--output-dir", type=Path,
+                   help="where the save and export commands write (default CHECKPOINT_DIR/"
+                        "exports)")
+    p.add_argument("--push-target", action="append", default=[], metavar="NAME=ENDPOINT",
+                   help="an edge predictor that 'export' may push to, by NAME (repeatable)")
+    p.add_argument("--push-timeout", type=_positive(float), default=10.0,
+                   help="seconds a push may take (default 10)")
     p.add_argument("--rcvhwm", type=_positive(int), default=1000,
-                   help="messages queued on the data socket before producers block")
+                   help="messages queued per producer connection before it blocks")
+    p.add_argument("--queue-bytes", type=_positive(int),
+                   help="lower --rcvhwm so one producer connection queues at most this many "
+                        "bytes (default: rcvhwm x the largest message the model accepts)")
+    p.add_argument("--max-streams", type=_positive(int), default=1024)
+    p.add_argument("--stream-ttl", type=_positive(float), default=3600.0,
+                   help="seconds of serving without a message before a stream is freed")
+    p.add_argument("--max-seq-jump", type=_positive(int), default=1_000_000,
+                   help="how far past a stream's last seq a message may jump (default 1e6)")
+    p.add_argument("--strict-order", action="store_true",
+                   help="apply only the next seq of each stream (producers resend the rest): "
+                        "learning in exactly the sent order")
     p.add_argument("--label-capacity", type=_positive(int), default=10_000)
     p.add_argument("--label-max-age", type=_positive(float), default=600.0)
     p.add_argument("--curve-secret", type=Path, help="server certificate (secret) file")
-    p.add_argument("--allow-keys", type=Path, help="folder of allowed client certificates")
+    p.add_argument("--allow-keys", type=Path,
+                   help="folder of producer and reader public certificates")
+    p.add_argument("--admin-keys", type=Path,
+                   help="folder of operator public certificates (admin commands)")
+    p.add_argument("--allow-any-key", action="store_true",
+                   help="with --curve-secret: admit every client key as producer and reader")
     p.add_argument("--log", type=Path, help="write the JSON event log here (default stderr)")
     add_refine_flags(p)
 
@@ -75,31 +104,49 @@ def run_serve(args: argparse.Namespace) -> int:
     from tweenstream.runtime.persist import ModelFileError
     from tweenstream.stream.daemon import Daemon, ServeConfig
 
-    try:
-        curve = Curve.from_files(args.curve_secret, args.allow_keys) if args.curve_secret \
-            else None
-        if args.allow_keys and not args.curve_secret:
-            raise ValueError("--allow-keys needs --curve-secret")
-        config = ServeConfig(
-            data=args.data, control=args.control, metrics=args.metrics, subscribe=args.sub,
-            checkpoint_dir=str(args.checkpoint_dir) if args.checkpoint_dir else None,
-            checkpoint_every=args.checkpoint_every,
-            checkpoint_interval=args.checkpoint_interval, keep_checkpoints=args.keep,
-            rcvhwm=args.rcvhwm, metrics_interval=args.metrics_interval,
-            label_capacity=args.label_capacity, label_max_age=args.label_max_age, curve=curve,
-            refinement=refinement_from_args(args))
-        fallback = _fallback(args)
-        fallback()  # fail now, on the flags, rather than inside the daemon
-    except (ValueError, TypeError, ModelFileError) as err:
-        print(f"tweenstream serve: {err}", file=sys.stderr)
-        return 2
     log = open(args.log, "a", buffering=1) if args.log else None
     try:
-        daemon = Daemon.resume(fallback, config, log=log)
+        try:
+            curve = Curve.from_files(args.curve_secret, args.allow_keys, args.admin_keys,
+                                     args.allow_any_key) if args.curve_secret else None
+            if (args.allow_keys or args.admin_keys or args.allow_any_key) \
+                    and not args.curve_secret:
+                raise ValueError("--allow-keys, --admin-keys and --allow-any-key need "
+                                 "--curve-secret")
+            config = ServeConfig(
+                data=args.data, control=args.control, insecure_control=args.insecure_control,
+                metrics=args.metrics, subscribe=args.sub,
+                checkpoint_dir=str(args.checkpoint_dir) if args.checkpoint_dir else None,
+                checkpoint_every=args.checkpoint_every,
+                checkpoint_interval=args.checkpoint_interval, keep_checkpoints=args.keep,
+                checkpoint_budget=args.checkpoint_budget,
+                output_dir=str(args.output_dir) if args.output_dir else None,
+                push_targets=_targets(args.push_target), push_timeout=args.push_timeout,
+                rcvhwm=args.rcvhwm, queue_bytes=args.queue_bytes, max_streams=args.max_streams,
+                stream_ttl=args.stream_ttl, max_seq_jump=args.max_seq_jump,
+                strict_order=args.strict_order, metrics_interval=args.metrics_interval,
+                label_capacity=args.label_capacity, label_max_age=args.label_max_age,
+                curve=curve, refinement=refinement_from_args(args))
+            daemon = Daemon.resume(_fallback(args), config, log=log)
+        except (ValueError, TypeError, ModelFileError, OSError) as err:
+            print(f"tweenstream serve: {err}", file=sys.stderr)
+            return 2
         return daemon.run()
     finally:
         if log is not None:
             log.close()
+
+
+def _targets(pairs: list[str]) -> dict[str, str]:
+    """``NAME=ENDPOINT`` flags as a dict; raises ``ValueError`` on a malformed one."""
+    out = {}
+    for pair in pairs:
+        name, sep, endpoint = pair.partition("=")
+        if not sep or not name or "://" not in endpoint:
+            raise ValueError(f"--push-target expects NAME=ENDPOINT like "
+                             f"edge1=tcp://10.0.0.5:5557, found {pair!r}")
+        out[name] = endpoint
+    return out
 
 
 def _fallback(args: argparse.Namespace) -> Any:
@@ -131,6 +178,9 @@ def add_send(sub: Any) -> None:
     p.add_argument("--regression", action="store_true", help="targets are floats")
     p.add_argument("--curve-secret", type=Path, help="this client's secret certificate")
     p.add_argument("--server-key", type=Path, help="the daemon's public certificate")
+    p.add_argument("--control", help="the daemon's control endpoint: keep what was sent until "
+                   "the daemon checkpointed it, resend what it lacks, and wait until it has "
+                   "applied everything")
 
 
 def read_samples(path: Path, regression: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -177,23 +227,26 @@ def run_send(args: argparse.Namespace) -> int:
         return 2
     start = time.monotonic()
     with Producer(args.data, stream=args.stream, start_seq=args.start_seq,
-                  curve_secret=args.curve_secret, server_public=args.server_key) as producer:
+                  curve_secret=args.curve_secret, server_public=args.server_key,
+                  control=args.control) as producer:
         for i in range(0, len(y), args.batch):
             producer.learn(X[i:i + args.batch], y[i:i + args.batch])
             if args.rate:
                 ahead = (i + args.batch) / args.rate - (time.monotonic() - start)
                 if ahead > 0:
                     time.sleep(ahead)  # pacing a replay, not synchronisation
+        complete = producer.flush() if args.control else producer.dropped == 0
         report = {"samples": len(y), "messages": producer.sent, "blocked": producer.blocked,
-                  "dropped": producer.dropped, "next_seq": producer.seq,
+                  "dropped": producer.dropped, "resent": producer.resent,
+                  "next_seq": producer.seq, "complete": complete,
                   "seconds": round(time.monotonic() - start, 3)}
     print(json.dumps(report))
-    return 0 if producer.dropped == 0 else 1
+    return 0 if complete else 1
 
 
 def add_status(sub: Any) -> None:
     p = sub.add_parser("status", help="ask a running daemon for its status")
-    p.add_argument("--control", default="tcp://127.0.0.1:5556")
+    p.add_argument("--control", help="control endpoint (default: this user's ipc socket)")
     p.add_argument("--timeout", type=_positive(float), default=2.0)
     p.add_argument("--retries", type=_positive(int), default=2)
     p.add_argument("--curve-secret", type=Path, help="this client's secret certificate")
@@ -202,7 +255,9 @@ def add_status(sub: Any) -> None:
 
 def run_status(args: argparse.Namespace) -> int:
     """Print the daemon's status as JSON; exit 1 if it does not answer."""
-    with Control(args.control, timeout=args.timeout, retries=args.retries,
+    from tweenstream.stream.security import default_control
+
+    with Control(args.control or default_control(), timeout=args.timeout, retries=args.retries,
                  curve_secret=args.curve_secret, server_public=args.server_key) as control:
         try:
             print(json.dumps(control.status(), indent=1))
@@ -219,10 +274,13 @@ def add_keys(sub: Any) -> None:
 
 
 def run_keys(args: argparse.Namespace) -> int:
-    """Write NAME.key (public) and NAME.key_secret into FOLDER."""
+    """Write NAME.key (public) and NAME.key_secret (mode 0600) into FOLDER."""
+    import os
+
     import zmq.auth
 
     args.folder.mkdir(parents=True, exist_ok=True)
     public, secret = zmq.auth.create_certificates(args.folder, args.name)
+    os.chmod(secret, 0o600)  # the secret key is readable by its owner only
     print(json.dumps({"public": public, "secret": secret}))
     return 0

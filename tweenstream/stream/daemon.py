@@ -2,12 +2,16 @@
 
 Sockets (endpoints from ``ServeConfig``):
 - data (PULL, or SUB): ``learn`` and ``label`` messages (docs/protocol.md);
-- control (ROUTER): commands ``status``, ``metrics``, ``checkpoint``, ``set-phase``, ``save``,
-  ``shutdown``, and ``predict`` / ``learn_predict`` messages, which get predictions back;
+- control (ROUTER): read commands (``status``, ``metrics``, ``streams``, ``acked``, ``job``),
+  admin commands (``checkpoint``, ``set-phase``, ``save``, ``export``, ``refine``,
+  ``reset-stream``, ``shutdown``; see ``security.py`` for who may send them), and ``predict`` /
+  ``learn_predict`` messages, which get predictions back;
 - metrics (PUB, optional): a ``metrics`` frame and a msgpack map every ``metrics_interval`` s.
 
-The loop polls with a timeout and checks a stop flag; signals only set that flag. Every failure
-is counted and answered (or logged) with a reason code, and the loop goes on.
+The loop polls with a timeout and checks a stop flag; signals only set that flag. Every control
+request gets exactly one reply; every failure is counted and answered (or logged, rate-limited)
+with a reason code, and the loop goes on. Slow work (exports and their pushes, refinement)
+runs off the loop.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,38 +32,20 @@ import zmq
 from tweenstream import __version__
 from tweenstream.runtime.learner import Learner
 from tweenstream.stream import protocol
-from tweenstream.stream.checkpoint import CheckpointStore
+from tweenstream.stream.checkpoint import Checkpoint, CheckpointStore, CheckpointTooLarge
+from tweenstream.stream.intake import Intake
 from tweenstream.stream.labels import DelayedLabels
-from tweenstream.stream.protocol import Contract, Limits, ProtocolError
-from tweenstream.stream.refinement import Refinement
-from tweenstream.stream.security import Curve
-from tweenstream.stream.streams import StreamStats
+from tweenstream.stream.outputs import ExportJobs, OutputDir
+from tweenstream.stream.protocol import Contract, ProtocolError
+from tweenstream.stream.security import ADMIN, check_control, default_control, restrict_ipc
+from tweenstream.stream.settings import ServeConfig
+from tweenstream.stream.streams import StreamStats, streams_from_arrays, streams_to_arrays
+
+__all__ = ["PHASES", "Daemon", "ServeConfig"]
 
 PHASES = ("tween", "backprop", "tween-heuristic", "hybrid")
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """Everything ``tweenstream serve`` is told by its flags."""
-
-    data: str = "tcp://127.0.0.1:5555"
-    control: str = "tcp://127.0.0.1:5556"
-    metrics: str | None = None
-    subscribe: bool = False  # data socket is SUB instead of PULL
-    checkpoint_dir: str | None = None
-    checkpoint_every: int = 100_000  # samples
-    checkpoint_interval: float = 60.0  # seconds
-    keep_checkpoints: int = 3
-    rcvhwm: int = 1000  # messages queued on the data socket before producers block or drop
-    metrics_interval: float = 1.0
-    label_capacity: int = 10_000
-    label_max_age: float = 600.0
-    max_streams: int = 1024
-    poll_ms: int = 50
-    linger_ms: int = 1000
-    curve: Curve | None = None
-    limits: Limits = field(default_factory=Limits)
-    refinement: Refinement | None = None  # backprop refinement (needs a learner reservoir)
+STATE_VERSION = 2
+_PAGE = 1000  # streams per 'streams' reply, at most
 
 
 class Daemon:
@@ -76,9 +61,12 @@ class Daemon:
     """
 
     def __init__(self, learner: Learner, config: ServeConfig, *, log: TextIO | None = None,
-                 state: dict[str, Any] | None = None) -> None:
+                 state: Checkpoint | None = None) -> None:
         self.learner = learner
         self.config = config
+        self.control_endpoint = config.control or default_control()
+        self._control_warning = check_control(self.control_endpoint, config.curve,
+                                              config.insecure_control)
         net = learner.network
         self.contract = Contract(net.n_inputs, net.n_outputs, net.task == "classification")
         self.metric = "accuracy" if self.contract.classification else "mae"
@@ -86,8 +74,16 @@ class Daemon:
         self.rejected: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
         self.labels = DelayedLabels(config.label_capacity, net.n_inputs, config.label_max_age)
-        self.store = CheckpointStore(config.checkpoint_dir, config.keep_checkpoints) \
-            if config.checkpoint_dir else None
+        self.intake = Intake(self.contract, config.limits, config.rcvhwm, config.queue_bytes)
+        self.store = CheckpointStore(config.checkpoint_dir, config.keep_checkpoints,
+                                     config.checkpoint_budget) if config.checkpoint_dir else None
+        if self.store is not None:
+            _check_budget(learner, config, self.labels)
+        folder = config.output_dir or (str(Path(config.checkpoint_dir) / "exports")
+                                       if config.checkpoint_dir else None)
+        self.outputs = OutputDir(folder) if folder else None
+        self.exports = ExportJobs(self.outputs, config.push_targets, config.push_timeout) \
+            if self.outputs is not None else None
         self._log_file = log if log is not None else sys.stderr
         self._stop = threading.Event()
         self.ready = threading.Event()  # set once the sockets are bound
@@ -96,67 +92,96 @@ class Daemon:
         self._ybuf = np.zeros((0,) if self.contract.classification else (0, net.n_outputs),
                               dtype=np.int64 if self.contract.classification else np.float32)
         self._started = time.monotonic()
+        self._served_before = 0.0  # seconds served before the checkpoint we resumed from
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
+        self._next_sweep = 0.0
+        self._admin = True  # the role of the control request being handled
         self._commands: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "status": self._cmd_status, "metrics": self._cmd_metrics,
+            "streams": self._cmd_streams, "acked": self._cmd_acked, "job": self._cmd_job,
             "checkpoint": self._cmd_checkpoint, "set-phase": self._cmd_set_phase,
             "save": self._cmd_save, "export": self._cmd_export, "shutdown": self._cmd_shutdown,
-            "refine": self._cmd_refine,
+            "refine": self._cmd_refine, "reset-stream": self._cmd_reset_stream,
         }
-        if state:
-            self._restore(state)
+        if state is not None:
+            self.streams, self._served_before = _parse_state(state, self.labels)
+            self.counters.update(state.extra.get("counters", {}))
+            self.rejected.update(state.extra.get("rejected", {}))
 
     # --- lifecycle ------------------------------------------------------------------------
     @classmethod
     def resume(cls, fallback: Callable[[], Learner], config: ServeConfig, *,
                log: TextIO | None = None) -> Daemon:
         """A daemon from the newest valid checkpoint in ``config.checkpoint_dir``, else fresh."""
-        learner, state, problems = (CheckpointStore(config.checkpoint_dir,
-                                                    config.keep_checkpoints).latest()
-                                    if config.checkpoint_dir else (None, {}, []))
-        daemon = cls(learner or fallback(), config, log=log, state=state)
-        for problem in problems:
+        found = Checkpoint(None, {}, {}, [])
+        removed = 0
+        if config.checkpoint_dir:
+            store = CheckpointStore(config.checkpoint_dir, config.keep_checkpoints,
+                                    config.checkpoint_budget)
+            removed = store.removed_temporaries
+            found = store.latest(check=_check_state)
+        learner = found.learner
+        daemon = cls(learner or fallback(), config, log=log,
+                     state=found if learner is not None else None)
+        if removed:
+            daemon.log("temporaries_removed", count=removed)
+        for problem in found.problems:
             daemon.log("checkpoint_corrupt", reason=problem)
         if learner is not None:
             daemon.log("resumed", samples_seen=learner.state()["samples_seen"],
-                       streams={k: v.seq.last for k, v in daemon.streams.items()})
+                       streams=len(daemon.streams), labels_waiting=len(daemon.labels))
         return daemon
 
     def stop(self) -> None:
         """Ask the loop to stop after the current message (safe from any thread or signal)."""
         self._stop.set()
 
+    def clock(self) -> float:
+        """Seconds this daemon has served, across restarts (stream expiry runs on it)."""
+        return self._served_before + time.monotonic() - self._started
+
     def run(self) -> int:
         """Serve until stopped; then checkpoint, close sockets with linger, return 0."""
         self.learner.warm()  # compile before the first message, not during it
+        if self.outputs is not None:
+            self.outputs.clean()
         ctx = zmq.Context()
         auth = self.config.curve.start(ctx) if self.config.curve else None
         data = self._socket(ctx, zmq.SUB if self.config.subscribe else zmq.PULL,
                             self.config.data)
-        control = self._socket(ctx, zmq.ROUTER, self.config.control)
+        control = self._socket(ctx, zmq.ROUTER, self.control_endpoint)
         metrics = self._socket(ctx, zmq.PUB, self.config.metrics) if self.config.metrics else None
         self.bound = {"data": _endpoint(data), "control": _endpoint(control)}
+        restrict_ipc(self.bound["control"])
         if metrics is not None:
             self.bound["metrics"] = _endpoint(metrics)
+        self.intake.watch(data)
         self._install_signals()
         poller = zmq.Poller()
         poller.register(control, zmq.POLLIN)
         poller.register(data, zmq.POLLIN)
+        if self._control_warning:
+            self.log("insecure_control", warning=self._control_warning)
         self.log("serving", version=__version__, **self.bound,
-                 network=self.learner.network.to_dict(), mode=self.learner.config.mode)
+                 network=self.learner.network.to_dict(), mode=self.learner.config.mode,
+                 settings=self.config.describe())
         self.ready.set()
         next_metrics = time.monotonic() + self.config.metrics_interval
         try:
             while not self._stop.is_set():
                 ready = dict(poller.poll(self.config.poll_ms))
                 if control in ready:
-                    self._drain(control, self._on_control, 64)
+                    self._drain(control, self._on_control, 64, self.config.drain_seconds)
                 if data in ready and not self._stop.is_set():
-                    self._drain(data, self._on_data, 16)
+                    self.intake.polls += 1
+                    if self._drain(data, self._on_data, 64, self.config.drain_seconds):
+                        self.intake.backlogged += 1
                 now = time.monotonic()
+                self.intake.events()
                 self._poll_refinement()
                 self._maybe_checkpoint(now)
+                self._sweep(now)
                 if metrics is not None and now >= next_metrics:
                     metrics.send_multipart([b"metrics", protocol.pack(self.metrics())])
                     next_metrics = now + self.config.metrics_interval
@@ -165,10 +190,10 @@ class Daemon:
             if self.config.refinement is not None:
                 self.config.refinement.close()  # a job still out is abandoned, not waited on
             poller.unregister(data)
+            self.intake.unwatch(data)
             data.close(linger=0)  # stop intake first: queued messages are not ours yet
             if self.store is not None:
-                path = self.store.write(self.learner, self._state())
-                self.log("checkpoint", path=str(path), why="shutdown")
+                self._checkpoint("shutdown")
             for sock in (control, metrics):
                 if sock is not None:
                     sock.close(linger=self.config.linger_ms)
@@ -181,8 +206,8 @@ class Daemon:
     def _socket(self, ctx: zmq.Context, kind: int, endpoint: str) -> zmq.Socket:
         sock = ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, self.config.linger_ms)
-        if kind in (zmq.PULL, zmq.SUB):
-            sock.setsockopt(zmq.RCVHWM, self.config.rcvhwm)
+        if kind in (zmq.PULL, zmq.SUB, zmq.ROUTER):
+            self.intake.bound(sock)
         if kind == zmq.SUB:
             sock.setsockopt(zmq.SUBSCRIBE, b"")
         if self.config.curve is not None:
@@ -200,19 +225,21 @@ class Daemon:
             signal.signal(sig, lambda signum, frame: self._stop.set())
 
     def _drain(self, sock: zmq.Socket, handler: Callable[[zmq.Socket, list[Any]], None],
-               most: int) -> None:
+               most: int, seconds: float) -> bool:
+        """Handle up to ``most`` messages or ``seconds`` of work; True if more are waiting."""
+        deadline = time.monotonic() + seconds
         for _ in range(most):
             try:
                 frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
-                return
+                return False
             try:
                 handler(sock, frames)
             except Exception as err:  # a bug must not kill the daemon: count it, log it, go on
-                self.rejected["internal_error"] += 1
-                self.log("internal_error", error=repr(err))
-            if self._stop.is_set():
-                return
+                self._reject(ProtocolError("internal_error", repr(err)), "loop")
+            if self._stop.is_set() or time.monotonic() > deadline:
+                break
+        return bool(int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
 
     # --- data ----------------------------------------------------------------------------
     def _on_data(self, sock: zmq.Socket, frames: list[Any]) -> None:
@@ -225,17 +252,37 @@ class Daemon:
             return
         self._apply(msg)
 
-    def _apply(self, msg: protocol.Message) -> None:
-        """Learn from a decoded learn / label / learn_predict message, at most once per seq."""
-        stats = self.streams.get(msg.stream)
+    def _stream(self, name: str) -> StreamStats | None:
+        stats = self.streams.get(name)
         if stats is None:
             if len(self.streams) >= self.config.max_streams:
-                self._reject(ProtocolError("bad_header", "too many streams"), "data")
-                return
-            stats = self.streams[msg.stream] = StreamStats()
-        if msg.seq is not None and stats.seq.admit(msg.seq) == "duplicate":
-            self.counters["duplicates"] += 1
+                self._sweep(time.monotonic(), force=True)
+            if len(self.streams) >= self.config.max_streams:
+                self._reject(ProtocolError("too_many_streams", f"{len(self.streams)} streams "
+                             f"are active (--max-streams {self.config.max_streams}); idle "
+                             f"ones are freed after --stream-ttl {self.config.stream_ttl:g} s"),
+                             "data")
+                return None
+            stats = self.streams[name] = StreamStats()
+        stats.active_at = self.clock()
+        return stats
+
+    def _apply(self, msg: protocol.Message) -> None:
+        """Learn from a decoded learn / label / learn_predict message, at most once per seq."""
+        stats = self._stream(msg.stream)
+        if stats is None:
             return
+        if msg.seq is not None:
+            verdict = stats.seq.admit(msg.seq, strict=self.config.strict_order,
+                                      max_jump=self.config.max_seq_jump)
+            if verdict in ("duplicate", "ahead"):
+                self.counters[f"{verdict}s" if verdict == "duplicate" else "ahead"] += 1
+                return
+            if verdict == "jump":
+                self._reject(ProtocolError("seq_jump", f"stream {msg.stream!r}: seq {msg.seq} "
+                             f"jumps more than {self.config.max_seq_jump} past "
+                             f"{stats.seq.last}"), "data")
+                return
         X: np.ndarray | None = msg.X
         Y: np.ndarray | None = msg.Y
         if msg.kind == "label" and Y is not None:
@@ -280,29 +327,55 @@ class Daemon:
         if count <= 10 or count % 1000 == 0:  # one line per event, not a flood per message
             self.log("rejected", socket=where, code=err.code, reason=err.reason, count=count)
 
+    def _sweep(self, now: float, force: bool = False) -> None:
+        """Free streams idle longer than ``stream_ttl`` (at most once a second unless forced)."""
+        if not force and now < self._next_sweep:
+            return
+        self._next_sweep = now + 1.0
+        oldest = self.clock() - self.config.stream_ttl
+        idle = [name for name, s in self.streams.items() if s.active_at < oldest]
+        for name in idle:
+            del self.streams[name]
+        if idle:
+            self.counters["streams_expired"] += len(idle)
+            self.log("streams_expired", count=len(idle), first=idle[0])
+
     # --- control -------------------------------------------------------------------------
     def _on_control(self, sock: zmq.Socket, frames: list[Any]) -> None:
+        """Exactly one reply per request, whatever the request holds."""
         envelope, body = protocol.split_envelope([f.buffer for f in frames])
+        try:
+            self._admin = self.config.curve is None or self.config.curve.is_admin(
+                _user_id(frames[-1]))
+            reply = self._control_reply(body)
+        except Exception as err:  # a bug must not cost the reply: answer it, count it
+            self._reject(ProtocolError("internal_error", repr(err)), "control")
+            reply = protocol.error_reply("internal_error", f"{type(err).__name__} (logged)")
+        sock.send_multipart([*envelope, *reply])
+
+    def _control_reply(self, body: list[Any]) -> list[bytes]:
         if not body:
             self._reject(ProtocolError("truncated", "empty control message"), "control")
-            return
+            return protocol.error_reply("truncated", "empty control message")
         try:
             first = protocol.unpack(body[0], self.config.limits.max_header_bytes)
         except ProtocolError as err:
             self._reject(err, "control")
-            sock.send_multipart([*envelope, *protocol.error_reply(err.code, err.reason)])
-            return
+            return protocol.error_reply(err.code, err.reason)
         if "cmd" in first:
-            reply = self._command(first)
-            sock.send_multipart([*envelope, protocol.pack(reply)])
-        else:
-            sock.send_multipart([*envelope, *self._predict(body)])
+            return [protocol.pack(self._command(first))]
+        return self._predict(body)
 
     def _command(self, request: dict[str, Any]) -> dict[str, Any]:
-        handler = self._commands.get(request.get("cmd"))  # type: ignore[arg-type]
+        cmd = request.get("cmd")
+        handler = self._commands.get(cmd) if isinstance(cmd, str) else None
         if handler is None:
-            return _fail("unknown_command", f"unknown command {request.get('cmd')!r}; "
-                         f"known: {', '.join(self._commands)}")
+            shown = repr(cmd)[:80]
+            return _fail("unknown_command", f"unknown command {shown}; known: "
+                         f"{', '.join(self._commands)}")
+        if cmd in ADMIN and not self._admin:
+            return _fail("forbidden", f"{cmd!r} is an admin command and this client's key is "
+                         "not in --admin-keys")
         try:
             return handler(request)
         except (ValueError, TypeError, OSError) as err:
@@ -316,7 +389,8 @@ class Daemon:
         except ProtocolError as err:
             self._reject(err, "control")
             return protocol.error_reply(err.code, err.reason)
-        assert msg.X is not None  # decode guarantees X for predict kinds
+        if msg.X is None:
+            raise RuntimeError("decode returned a predict message without X")
         xb, _ = self._buffers(len(msg.X))
         np.copyto(xb, msg.X)
         out = (self.learner.predict_proba_many(xb) if self.contract.classification
@@ -329,6 +403,12 @@ class Daemon:
             self._apply(msg)
         return reply
 
+    def _recent_streams(self) -> dict[str, Any]:
+        """The ``status_streams`` most recently active streams (status stays small)."""
+        shown = sorted(self.streams.items(), key=lambda kv: kv[1].active_at,
+                       reverse=True)[:self.config.status_streams]
+        return {k: v.summary(self.metric) for k, v in shown}
+
     def _cmd_status(self, request: dict[str, Any]) -> dict[str, Any]:
         st = self.learner.state()
         keys = ("mode", "phase", "samples_seen", "updates", "adaptive_rate", "explosions",
@@ -336,27 +416,70 @@ class Daemon:
         return {"ok": True, "code": "ok", **{k: st[k] for k in keys},
                 "uptime_s": round(time.monotonic() - self._started, 3),
                 "messages": self.counters["messages"],
+                "counters": dict(self.counters),
                 "rejected_messages": dict(self.rejected),
-                "streams": {k: v.summary(self.metric) for k, v in self.streams.items()},
+                "streams": self._recent_streams(), "streams_total": len(self.streams),
+                "intake": self.intake.summary(), "limits": self._limits(),
+                "exports": self.exports.summary()[-1:] if self.exports else [],
                 "refinement": self.config.refinement.summary() if self.config.refinement
                 else None}
+
+    def _limits(self) -> dict[str, Any]:
+        c = self.config
+        return {"max_streams": c.max_streams, "stream_ttl": c.stream_ttl,
+                "max_seq_jump": c.max_seq_jump, "strict_order": c.strict_order,
+                "label_capacity": c.label_capacity, "checkpoint_budget": c.checkpoint_budget,
+                "max_rows": c.limits.max_rows, "status_streams": c.status_streams}
 
     def _cmd_metrics(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "code": "ok", **self.metrics()}
 
     def metrics(self) -> dict[str, Any]:
-        """Everything measured: learner state, per-stream metrics, counters, label store."""
+        """Everything measured: learner state, recent streams, counters, label store, intake."""
         return {"time": time.time(), "learner": self.learner.state(),
-                "streams": {k: v.summary(self.metric) for k, v in self.streams.items()},
+                "streams": self._recent_streams(), "streams_total": len(self.streams),
                 "counters": dict(self.counters), "rejected_messages": dict(self.rejected),
-                "labels": self.labels.stats(),
+                "labels": self.labels.stats(), "intake": self.intake.summary(),
                 "refinement": self.config.refinement.summary() if self.config.refinement
                 else None}
+
+    def _cmd_streams(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A page of streams, by name: ``offset`` and ``limit`` (at most 1,000)."""
+        offset, limit = request.get("offset", 0), request.get("limit", _PAGE)
+        if type(offset) is not int or type(limit) is not int or offset < 0 \
+                or not 0 < limit <= _PAGE:
+            raise ValueError(f"offset must be an int >= 0 and limit an int in 1..{_PAGE}")
+        names = sorted(self.streams)[offset:offset + limit]
+        return {"ok": True, "code": "ok", "total": len(self.streams), "offset": offset,
+                "streams": {k: self.streams[k].summary(self.metric) for k in names}}
+
+    def _cmd_acked(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Where a producer must resend from: what was applied, and what a checkpoint holds."""
+        name = request.get("stream", "default")
+        if not isinstance(name, str):
+            raise ValueError("stream must be a string")
+        stats = self.streams.get(name)
+        if stats is None:
+            return {"ok": True, "code": "ok", "stream": name, "known": False, "last_seq": -1,
+                    "applied_through": -1, "durable_through": -1}
+        return {"ok": True, "code": "ok", "stream": name, "known": True,
+                "last_seq": stats.seq.last, "applied_through": stats.seq.applied_through(),
+                "durable_through": stats.durable if self.store is not None
+                else stats.seq.applied_through()}
+
+    def _cmd_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        job = self.exports.get(request.get("job")) if self.exports else None
+        if job is None:
+            return _fail("unknown_job", f"no export job {request.get('job')!r}")
+        return {"ok": True, "code": "ok", **job}
 
     def _cmd_checkpoint(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.store is None:
             return _fail("no_checkpoint_dir", "the daemon was started without --checkpoint-dir")
-        return {"ok": True, "code": "ok", "path": str(self._checkpoint("command"))}
+        path = self._checkpoint("command")
+        if path is None:
+            return _fail("checkpoint_too_large", "over --checkpoint-budget; see the log")
+        return {"ok": True, "code": "ok", "path": str(path)}
 
     def _cmd_set_phase(self, request: dict[str, Any]) -> dict[str, Any]:
         phase = request.get("phase")
@@ -368,42 +491,27 @@ class Daemon:
         return {"ok": True, "code": "ok", "phase": self.learner.state()["phase"]}
 
     def _cmd_save(self, request: dict[str, Any]) -> dict[str, Any]:
-        path = request.get("path")
-        if not isinstance(path, str) or not path:
-            return _fail("bad_request", "save needs a 'path' string")
-        self.learner.save(Path(path))
-        return {"ok": True, "code": "ok", "path": path}
+        if self.outputs is None:
+            return _fail("no_output_dir", "the daemon was started without --output-dir or "
+                         "--checkpoint-dir")
+        path = self.outputs.path(request.get("name"), ".tsm", request.get("overwrite") is True)
+        self.learner.save(path)
+        self.log("saved", path=str(path))
+        return {"ok": True, "code": "ok", "name": path.name, "path": str(path)}
 
     def _cmd_export(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Export ONNX (with its parity check) to ``path``; with ``push``, send it to an edge
-        predictor's endpoint, which checks it and swaps it in (or keeps its old model)."""
-        from tweenstream.export.builder import ExportError, export
-        from tweenstream.stream.client import Control
-
-        path, push = request.get("path"), request.get("push")
-        if not isinstance(path, str) or not path:
-            return _fail("bad_request", "export needs a 'path' string")
-        if push is not None and not isinstance(push, str):
-            return _fail("bad_request", "'push' must be an endpoint string")
+        """Start an ONNX export (with its parity check, and an optional push to a configured
+        edge target) off the loop; ``job`` tells how it ended."""
+        if self.exports is None:
+            return _fail("no_output_dir", "the daemon was started without --output-dir or "
+                         "--checkpoint-dir")
         try:
-            report = export(self.learner, path)
-        except ExportError as err:
-            return _fail("parity", str(err))
-        reply: dict[str, Any] = {"ok": True, "code": "ok", "path": path,
-                                 "parity_max_abs": report["parity"]["max_abs"],
-                                 "weights_sha256": report["weights_sha256"]}
-        if push:
-            with Control(push, timeout=float(request.get("timeout", 5.0)), retries=1) as edge:
-                try:
-                    answer = edge.request([protocol.pack({"cmd": "swap"}),
-                                           Path(path).read_bytes()], "swap")
-                    reply["pushed"] = protocol.unpack(answer[0])
-                except TimeoutError as err:
-                    reply["pushed"] = _fail("timeout", str(err))
-            reply["ok"] = bool(reply["pushed"].get("ok"))
-            reply["code"] = "ok" if reply["ok"] else "push_failed"
-        self.log("export", path=path, push=push, ok=reply["ok"])
-        return reply
+            job = self.exports.start(self.learner, request.get("name"), request.get("push"),
+                                     request.get("overwrite") is True)
+        except RuntimeError as err:
+            return _fail("busy", str(err))
+        self.log("export_started", job=job, name=request.get("name"), push=request.get("push"))
+        return {"ok": True, "code": "ok", "job": job, "state": "running"}
 
     def _cmd_refine(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.config.refinement is None:
@@ -412,6 +520,15 @@ class Daemon:
         if reply["ok"]:
             self.log("refine_started", **reply)
         return reply
+
+    def _cmd_reset_stream(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Forget a stream's sequence state and metrics (e.g. after its producer restarted)."""
+        name = request.get("stream")
+        if not isinstance(name, str) or name not in self.streams:
+            return _fail("unknown_stream", f"no stream {name!r}")
+        del self.streams[name]
+        self.log("stream_reset", stream=name)
+        return {"ok": True, "code": "ok", "stream": name}
 
     def _poll_refinement(self) -> None:
         if self.config.refinement is None:
@@ -436,23 +553,25 @@ class Daemon:
                 or now - self._last_checkpoint >= self.config.checkpoint_interval):
             self._checkpoint("periodic")
 
-    def _checkpoint(self, why: str) -> Path:
-        assert self.store is not None
-        path = self.store.write(self.learner, self._state())
+    def _checkpoint(self, why: str) -> Path | None:
+        if self.store is None:
+            raise RuntimeError("no checkpoint store")
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
+        extra = {"version": STATE_VERSION, "counters": dict(self.counters),
+                 "rejected": dict(self.rejected), "served_s": self.clock()}
+        arrays = {**streams_to_arrays(self.streams, self.clock()), **self.labels.to_arrays()}
+        try:
+            path = self.store.write(self.learner, extra, arrays)
+        except CheckpointTooLarge as err:
+            self.counters["checkpoints_refused"] += 1
+            self.log("checkpoint_refused", why=why, reason=str(err))
+            return None
+        for stats in self.streams.values():
+            stats.durable = stats.seq.applied_through()
         self.log("checkpoint", path=str(path), why=why,
                  samples_seen=self.learner.state()["samples_seen"])
         return path
-
-    def _state(self) -> dict[str, Any]:
-        return {"version": 1, "streams": {k: v.to_dict() for k, v in self.streams.items()},
-                "counters": dict(self.counters), "rejected": dict(self.rejected)}
-
-    def _restore(self, state: dict[str, Any]) -> None:
-        self.streams = {k: StreamStats.from_dict(v) for k, v in state.get("streams", {}).items()}
-        self.counters.update(state.get("counters", {}))
-        self.rejected.update(state.get("rejected", {}))
 
     # --- output ----------------------------------------------------------------------------
     def log(self, event: str, **fields: Any) -> None:
@@ -471,6 +590,54 @@ class Daemon:
                          f"{st[f'running_{self.metric}']:.3f}  phase {st['phase']:<8} "
                          f"explosions {st['explosions']}  rejected {sum(self.rejected.values())} ")
         sys.stderr.flush()
+
+
+def _parse_state(found: Checkpoint, labels: DelayedLabels) -> tuple[dict[str, StreamStats],
+                                                                     float]:
+    """Streams (and the label store, filled in place) from a checkpoint; ``ValueError`` if
+    they are inconsistent. Version-1 checkpoints kept streams as JSON."""
+    extra = found.extra
+    served = float(extra.get("served_s", 0.0))
+    if not np.isfinite(served) or served < 0:
+        raise ValueError(f"served_s {served} out of range")
+    if extra.get("version", 1) == 1:
+        streams = {k: StreamStats.from_dict(v) for k, v in extra.get("streams", {}).items()}
+        for stats in streams.values():
+            stats.active_at = served
+            stats.durable = stats.seq.applied_through()
+        return streams, served
+    streams = streams_from_arrays(found.arrays, served)
+    labels.restore(found.arrays)
+    return streams, served
+
+
+def _check_state(found: Checkpoint) -> None:
+    """``CheckpointStore.latest``'s check: the daemon state must parse."""
+    if found.learner is None:
+        return
+    n = len(found.arrays.get("label_is_str", ()))
+    _parse_state(found, DelayedLabels(max(n, 1), found.learner.network.n_inputs, 1.0))
+
+
+def _check_budget(learner: Learner, config: ServeConfig, labels: DelayedLabels) -> None:
+    """Refuse settings whose fullest checkpoint would not fit the byte budget."""
+    per_stream = 64 * 4 + 8 * 8 + 5 * 8 + 4096 // 8 + 8
+    per_label = learner.network.n_inputs * 4 + 1 + 8 + config.limits.max_name * 4 + 8
+    worst = sum(a.nbytes for a in learner._arrays().values()) \
+        + config.max_streams * per_stream + labels.capacity * per_label
+    if worst > config.checkpoint_budget:
+        raise ValueError(f"a checkpoint with {config.max_streams} streams and "
+                         f"{labels.capacity} waiting labels can reach {worst} bytes, over "
+                         f"checkpoint_budget {config.checkpoint_budget}; raise the budget or "
+                         "lower max_streams / label_capacity")
+
+
+def _user_id(frame: Any) -> str | None:
+    try:
+        value = frame.get("User-Id")
+    except (zmq.ZMQError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _endpoint(sock: zmq.Socket) -> str:

@@ -93,6 +93,52 @@ class DelayedLabels:
             n += 1
         return self._out[:n], found
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The waiting rows, oldest first, as arrays (for a checkpoint): inputs, ids, ages.
+
+        Examples
+        --------
+        >>> store = DelayedLabels(capacity=4, n_inputs=2, max_age=60.0)
+        >>> store.put(["a", 7], np.ones((2, 2), np.float32))
+        >>> again = DelayedLabels(capacity=4, n_inputs=2, max_age=60.0)
+        >>> again.restore(store.to_arrays()); again.ids()
+        ['a', 7]
+        """
+        now = time.monotonic()
+        keys = list(self._slots)
+        rows = [self._slots[k][0] for k in keys]
+        is_str = np.array([isinstance(k, str) for k in keys], dtype=bool)
+        return {"label_X": self._X[rows].reshape(len(keys), self._X.shape[1]),
+                "label_is_str": is_str,
+                "label_int_ids": np.array(
+                    [0 if s else k for k, s in zip(keys, is_str, strict=True)], dtype=np.int64),
+                "label_str_ids": np.array(
+                    [k if s else "" for k, s in zip(keys, is_str, strict=True)], dtype=str),
+                "label_ages": np.array([now - self._slots[k][1] for k in keys],
+                                       dtype=np.float64)}
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Put back rows saved by ``to_arrays`` (with their ages); raises ``ValueError``."""
+        try:
+            X, is_str, ints, strs, ages = (arrays[k] for k in (
+                "label_X", "label_is_str", "label_int_ids", "label_str_ids", "label_ages"))
+        except KeyError as err:
+            raise ValueError(f"label store lacks {err}") from None
+        n = len(is_str)
+        if X.shape != (n, self._X.shape[1]) or not len(ints) == len(strs) == len(ages) == n \
+                or not np.isfinite(X).all() or not np.isfinite(ages).all():
+            raise ValueError("label store arrays do not fit this model")
+        now = time.monotonic()
+        keep = slice(max(0, n - self.capacity), n)  # a smaller store keeps the newest rows
+        for x, s, i, k, age in zip(X[keep], is_str[keep], ints[keep], strs[keep], ages[keep],
+                                   strict=True):
+            key: Any = str(k) if s else int(i)
+            if key in self._slots or not self._free:
+                raise ValueError("label store ids repeat")
+            row = self._free.pop()
+            self._X[row] = x
+            self._slots[key] = (row, now - max(0.0, float(age)))
+
     def stats(self) -> dict[str, int]:
         return {"waiting": len(self), "capacity": self.capacity, "evicted": self.evicted,
                 "expired": self.expired, "unknown": self.unknown}

@@ -17,6 +17,7 @@ with one of ``REASONS``. See docs/protocol.md for the full rules and a worked ex
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,9 @@ X_DTYPE = "<f4"
 LABEL_DTYPE = "<i8"
 TARGET_DTYPE = "<f4"
 REASONS = ("truncated", "garbage", "wrong_dtype", "wrong_shape", "nan", "oversized",
-           "unknown_version", "unknown_kind", "bad_header", "bad_label", "bad_value")
+           "unknown_version", "unknown_kind", "bad_header", "bad_label", "bad_value",
+           "seq_jump", "too_many_streams")
+MAX_SEQ = (1 << 63) - 1  # a seq must fit the int64 of a checkpoint
 _FRAMES = {"learn": 3, "predict": 2, "learn_predict": 3, "label": 2}
 # what msgpack raises on bad bytes (its own errors subclass ValueError; TypeError for an
 # unhashable map key; OverflowError for huge ints)
@@ -137,7 +140,7 @@ def decode(frames: Sequence[Any], contract: Contract, limits: Limits = Limits())
     if not isinstance(header, dict):
         raise ProtocolError("garbage", "header is not a msgpack map")
     version = header.get("v")
-    if version != VERSION:
+    if type(version) is not int or version != VERSION:  # True and 1.0 are not the int 1
         raise ProtocolError("unknown_version", f"protocol version {version!r}; this daemon "
                             f"speaks {VERSION}")
     kind = header.get("kind")
@@ -152,8 +155,8 @@ def decode(frames: Sequence[Any], contract: Contract, limits: Limits = Limits())
     if total > limits.max_bytes:
         raise ProtocolError("oversized", f"message is {total} bytes, limit {limits.max_bytes}")
     seq = header.get("seq")
-    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
-        raise ProtocolError("bad_header", f"seq must be an int >= 0, found {seq!r}")
+    if seq is not None and (type(seq) is not int or not 0 <= seq <= MAX_SEQ):
+        raise ProtocolError("bad_header", f"seq must be an int in [0, 2**63), found {seq!r}")
     if kind != "predict" and seq is None:
         raise ProtocolError("bad_header", f"a {kind} message needs a seq")
     stream = header.get("stream", "default")
@@ -199,8 +202,11 @@ def _array(header: dict[str, Any], dkey: str, skey: str, frame: Any, dtype: str,
                             f"found {shape!r}")
     if shape[0] > limits.max_rows:
         raise ProtocolError("oversized", f"{shape[0]} rows, limit {limits.max_rows}")
+    expected = math.prod(shape) * np.dtype(dtype).itemsize  # Python ints: never overflows
+    if expected > limits.max_bytes:
+        raise ProtocolError("oversized", f"{skey} {shape} needs {expected} bytes, limit "
+                            f"{limits.max_bytes}")
     view = memoryview(frame)
-    expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
     if view.nbytes < expected:
         raise ProtocolError("truncated", f"{skey} {shape} needs {expected} bytes, frame has "
                             f"{view.nbytes}")
@@ -221,9 +227,9 @@ def _ids(header: dict[str, Any], kind: str, rows: int, limits: Limits) -> tuple[
     if not isinstance(ids, list) or len(ids) != rows:
         raise ProtocolError("bad_header", f"ids must be a list of {rows} ids")
     for i in ids:
-        ok_int = isinstance(i, int) and not isinstance(i, bool)
+        ok_int = type(i) is int and -MAX_SEQ - 1 <= i <= MAX_SEQ  # checkpoints keep int64
         if not (ok_int or (isinstance(i, str) and 0 < len(i) <= limits.max_name)):
-            raise ProtocolError("bad_header", f"an id must be an int or a short str, found {i!r}")
+            raise ProtocolError("bad_header", f"an id must be an int64 or a short str, found {i!r}")
     return tuple(ids)
 
 
