@@ -214,3 +214,56 @@ def test_serve_rejects_bad_flags(capsys):
     assert main(["serve", "--allow-keys", "/tmp"]) == 2
     assert "--allow-keys, --admin-keys and --allow-any-key need --curve-secret" \
         in capsys.readouterr().err
+
+
+def test_twenty_kills_under_a_live_producer_end_bit_identical(folder):
+    """kill -9 twenty times while a resending producer streams; strict order and seq dedupe
+    make the result equal, bit for bit, to one learner that saw the stream once, in order."""
+    n, rows = 400, 50
+    X, y = quadrant_data(n * rows, seed=11)
+    flags = ("--strict-order", "--checkpoint-every", "400", "--checkpoint-interval", "3600")
+    kill_at = set(np.random.default_rng(5).choice(np.arange(12, n - 5), 20, replace=False))
+    proc = _serve(folder, *flags)
+    kills = 0
+    try:
+        with Producer(f"ipc://{folder}/data", stream="k", control=f"ipc://{folder}/ctl",
+                      control_timeout=60) as p:
+            for i in range(n):
+                p.learn(X[i * rows:(i + 1) * rows], y[i * rows:(i + 1) * rows])
+                if i == 10:  # the stream is in a checkpoint before the first kill
+                    deadline = time.monotonic() + 60
+                    while p.acked()["durable_through"] < 0:
+                        assert time.monotonic() < deadline, "no checkpoint"
+                        time.sleep(0.01)  # polling a condition, bounded by the deadline
+                if i in kill_at:
+                    if kills % 2:  # every other kill lands on a daemon that is learning
+                        deadline = time.monotonic() + 60
+                        while p.acked()["applied_through"] < i - 3:
+                            assert time.monotonic() < deadline, "no progress"
+                            p.poll()  # an idle producer resends once it sees the reconnect
+                            time.sleep(0.002)  # polling a condition, bounded by the deadline
+                    proc.send_signal(signal.SIGKILL)
+                    assert proc.wait(timeout=30) == -signal.SIGKILL
+                    kills += 1
+                    proc = _serve(folder, *flags)
+            assert p.flush(timeout=120), "the daemon never caught up"
+            resent = p.resent
+        with Control(f"ipc://{folder}/ctl", timeout=60, retries=1) as control:
+            st = control.status()
+            assert st["samples_seen"] == n * rows and st["streams"]["k"]["last_seq"] == n - 1
+            assert control.save("final.tsm")["ok"]
+            control.shutdown()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert kills == 20 and resent > 0
+    log = (folder / "log").read_text()
+    assert log.count('"event": "resumed"') >= 10 and '"event": "checkpoint_corrupt"' not in log
+    reference = Learner(Network(8, [Dense(32, "tanh"), Dense(32, "tanh"), Dense(4)]),
+                        mode="tween", seed=3)
+    for i in range(n):
+        reference.learn_many(X[i * rows:(i + 1) * rows], y[i * rows:(i + 1) * rows])
+    final = load(folder / "ck" / "exports" / "final.tsm")
+    assert np.array_equal(final.arena.params, reference.arena.params)
+    assert final.state()["samples_seen"] == n * rows

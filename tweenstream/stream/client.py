@@ -150,6 +150,15 @@ class Producer:
         self._resync = False
         return len(again)
 
+    def poll(self) -> bool:
+        """Resend now if the connection came back since the last look (a producer that is
+        idle for a while calls this); returns whether it resent."""
+        self._watch()
+        if not self._resync:
+            return False
+        self.sync()
+        return True
+
     def flush(self, timeout: float = 60.0) -> bool:
         """Resend until the daemon has applied every message sent, or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
