@@ -6,7 +6,7 @@ STAMP := .venv/.installed
 SRC_HASH := $(shell cat tweenstream/*.py tweenstream/*/*.py 2>/dev/null | sha1sum | cut -c1-12)
 export NUMBA_CACHE_DIR := $(CURDIR)/build/numba-cache/$(SRC_HASH)
 
-.PHONY: demo test lint unit doctest bench hybrid eval peers report clean
+.PHONY: demo test lint unit doctest bench hybrid eval peers report fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -35,6 +35,11 @@ bench: $(STAMP)
 
 hybrid: $(STAMP)
 	$(PY) -m bench.hybrid
+
+# A million malformed messages on the daemon's data and control sockets (bench/daemon_fuzz.py).
+fuzz: $(STAMP)
+	mkdir -p build
+	$(PY) -m bench.daemon_fuzz --messages 1000000 --seed 1 --json build/fuzz.json
 
 # The accuracy suites (bench/accuracy): tables, toy sets, task switching, depth traces, hybrid.
 eval: $(STAMP)

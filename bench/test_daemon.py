@@ -27,11 +27,12 @@ SIZES = {1: 10_000, 64: 1_500, 1024: 150}  # rows per message -> messages per ti
 def daemon(request):
     folder = tempfile.mkdtemp(prefix="tsb-", dir="/tmp")
     if request.param == "ipc":
-        data, ctl = f"ipc://{folder}/data", f"ipc://{folder}/ctl"
-    else:
-        data, ctl = "tcp://127.0.0.1:*", "tcp://127.0.0.1:*"  # the system picks the ports
+        data, ctl, extra = f"ipc://{folder}/data", f"ipc://{folder}/ctl", []
+    else:  # the system picks the ports; loopback only, so no CURVE for the measurement
+        data, ctl, extra = "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", ["--insecure-control"]
     proc = subprocess.Popen([sys.executable, "-m", "tweenstream", "serve", "--data", data,
-                             "--control", ctl, "--mode", "tween", "--log", f"{folder}/log"])
+                             "--control", ctl, "--mode", "tween", "--log", f"{folder}/log",
+                             *extra])
     data, ctl = _bound(Path(folder) / "log")
     control = Control(ctl, timeout=60, retries=1)
     control.status()

@@ -349,3 +349,15 @@ def test_seq_tracker_matches_a_naive_set(seqs, strict, max_jump):
 def test_saved_models_stay_loadable(served, tmp_path):
     assert served.control.save("k.tsm")["ok"]
     assert load(Path(served.outputs) / "k.tsm").state()["samples_seen"] == 0
+
+
+def test_the_data_drain_hands_back_to_control_after_its_time_budget(net_a):
+    # With a budget shorter than any message, each pass learns one message and the loop looks
+    # at the control socket again: status never waits behind a queue of large messages.
+    s = Served(Learner(net_a), drain_seconds=1e-9)
+    try:
+        _push(s, [_learn("big", i, n=2000) for i in range(6)])
+        st = s.wait(lambda st: st["messages"] == 6)
+        assert st["intake"]["polls"] >= 6
+    finally:
+        s.stop()

@@ -48,6 +48,17 @@ def _wait(control: Control, done, timeout: float = 60.0) -> dict:
         time.sleep(0.005)  # polling a condition, bounded by the deadline
 
 
+def _assert_learned_once_in_order(folder: Path, X, y, messages: int, rows: int) -> None:
+    """The daemon's saved model equals one learner that saw each message once, in order."""
+    reference = Learner(Network(8, [Dense(32, "tanh"), Dense(32, "tanh"), Dense(4)]),
+                        mode="tween", seed=3)
+    for i in range(messages):
+        reference.learn_many(X[i * rows:(i + 1) * rows], y[i * rows:(i + 1) * rows])
+    final = load(folder / "ck" / "exports" / "final.tsm")
+    assert np.array_equal(final.arena.params, reference.arena.params)
+    assert final.state()["samples_seen"] == messages * rows
+
+
 def test_sigkill_then_resume_is_exact(folder):
     X, y = quadrant_data(N_MESSAGES * MESSAGE, seed=7)
     proc = _serve(folder, "--checkpoint-every", "5000", "--checkpoint-interval", "3600")
@@ -78,12 +89,7 @@ def test_sigkill_then_resume_is_exact(folder):
     finally:
         if proc.poll() is None:
             proc.kill()
-    reference = Learner(Network(8, [Dense(32, "tanh"), Dense(32, "tanh"), Dense(4)]),
-                        mode="tween", seed=3)
-    for i in range(N_MESSAGES):
-        reference.learn_many(X[i * MESSAGE:(i + 1) * MESSAGE], y[i * MESSAGE:(i + 1) * MESSAGE])
-    final = load(folder / "ck" / "exports" / "final.tsm")
-    assert np.array_equal(final.arena.params, reference.arena.params)
+    _assert_learned_once_in_order(folder, X, y, N_MESSAGES, MESSAGE)
 
 
 def test_sigterm_finishes_checkpoints_and_exits_zero(folder):
@@ -260,10 +266,4 @@ def test_twenty_kills_under_a_live_producer_end_bit_identical(folder):
     assert kills == 20 and resent > 0
     log = (folder / "log").read_text()
     assert log.count('"event": "resumed"') >= 10 and '"event": "checkpoint_corrupt"' not in log
-    reference = Learner(Network(8, [Dense(32, "tanh"), Dense(32, "tanh"), Dense(4)]),
-                        mode="tween", seed=3)
-    for i in range(n):
-        reference.learn_many(X[i * rows:(i + 1) * rows], y[i * rows:(i + 1) * rows])
-    final = load(folder / "ck" / "exports" / "final.tsm")
-    assert np.array_equal(final.arena.params, reference.arena.params)
-    assert final.state()["samples_seen"] == n * rows
+    _assert_learned_once_in_order(folder, X, y, n, rows)

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from tweenstream.stream import protocol
+from tweenstream.stream.intake import monitor_events
 from tweenstream.stream.security import client_keys
 
 REPLY_BYTES = 64 << 20  # a reply map from the daemon may be large (status of many streams)
@@ -101,11 +101,7 @@ class Producer:
         """Note a reconnection (the daemon came back): its queue may have lost messages."""
         if self._monitor is None:
             return
-        while True:
-            try:
-                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"]
-            except zmq.Again:
-                return
+        for event in monitor_events(self._monitor):
             if event == zmq.EVENT_DISCONNECTED:
                 self._down = True
             elif event == zmq.EVENT_CONNECTED and self._down:
@@ -233,6 +229,8 @@ class Producer:
 class Control:
     """Commands and predictions over the daemon's control socket (lazy pirate).
 
+    Without an endpoint it uses this user's default control socket (``serve``'s default).
+
     Examples
     --------
     >>> c = Control("tcp://127.0.0.1:9", timeout=0.05, retries=1)
@@ -243,11 +241,15 @@ class Control:
     >>> c.close()
     """
 
-    def __init__(self, endpoint: str, *, timeout: float = 5.0, retries: int = 3,
+    def __init__(self, endpoint: str | None = None, *, timeout: float = 5.0, retries: int = 3,
                  context: zmq.Context | None = None, curve_secret: str | Path | None = None,
                  server_public: str | Path | None = None) -> None:
         if retries < 1 or timeout <= 0:
             raise ValueError("retries must be >= 1 and timeout > 0")
+        if endpoint is None:
+            from tweenstream.stream.security import default_control
+
+            endpoint = default_control()
         self.endpoint = endpoint
         self.timeout = timeout
         self.retries = retries

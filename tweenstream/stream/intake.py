@@ -29,6 +29,16 @@ _DOWN = zmq.EVENT_DISCONNECTED
 _AUTH_FAILED = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0)
 
 
+def monitor_events(monitor: zmq.Socket) -> list[int]:
+    """The events waiting on a socket monitor, oldest first (never blocks)."""
+    events = []
+    while True:
+        try:
+            events.append(recv_monitor_message(monitor, zmq.NOBLOCK)["event"])
+        except zmq.Again:
+            return events
+
+
 class Intake:
     """Socket limits from the model's contract, and intake figures for ``status``.
 
@@ -77,11 +87,7 @@ class Intake:
         """Take in the monitor's events (never blocks)."""
         if self._monitor is None:
             return
-        while True:
-            try:
-                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"]
-            except zmq.Again:
-                return
+        for event in monitor_events(self._monitor):
             if event & _UP:
                 self.connections += 1
             elif event & _DOWN:
