@@ -361,3 +361,19 @@ def test_the_data_drain_hands_back_to_control_after_its_time_budget(net_a):
         assert st["intake"]["polls"] >= 6
     finally:
         s.stop()
+
+
+def test_checkpoints_of_the_first_format_still_resume(net_a, tmp_path):
+    store = CheckpointStore(tmp_path)
+    applied = list(range(0, 11))
+    applied.remove(8)
+    store.write(Learner(net_a), {"streams": {"old": {
+        "seq": {"last": 10, "applied": applied, "gaps": 1, "late": 0, "duplicates": 0,
+                "missing": 1},
+        "samples": 10, "metric_sum": 9.0, "loss_sum": 1.0, "recent_metric": 0.9,
+        "recent_loss": 0.1}}, "counters": {"samples": 10}})
+    daemon = Daemon.resume(lambda: Learner(net_a), ServeConfig(
+        data="inproc://a", control="inproc://b", checkpoint_dir=str(tmp_path)))
+    seq = daemon.streams["old"].seq
+    assert (seq.last, seq.applied_through()) == (10, 7)
+    assert seq.admit(8) == "late" and seq.admit(9) == "duplicate"
