@@ -302,12 +302,44 @@ def test_stream_slots_run_out_then_idle_ones_are_freed(net_a):
 
 # --- 11. sequence numbers cannot be poisoned --------------------------------------------------
 def test_a_huge_seq_is_refused_and_does_not_freeze_the_stream(served):
-    _push(served, [_learn("s", 0), _learn("s", 2**64 - 1), _learn("s", 10**9), _learn("s", 1)])
-    st = served.wait(lambda st: st["streams"].get("s", {}).get("last_seq") == 1)
-    assert st["rejected_messages"] == {"bad_header": 1, "seq_jump": 1}
-    assert st["streams"]["s"]["jumps"] == 1 and st["samples_seen"] == 2
+    _push(served, [_learn("s", 0), _learn("s", 2**64 - 1), _learn("s", 10**9), _learn("s", 1),
+                   _learn("fresh", 2**63 - 1), _learn("fresh", 0)])
+    st = served.wait(lambda st: st["streams"].get("fresh", {}).get("last_seq") == 0)
+    assert st["rejected_messages"] == {"bad_header": 1, "seq_jump": 2}
+    assert st["streams"]["s"]["jumps"] == 1 and st["streams"]["s"]["last_seq"] == 1
+    assert st["samples_seen"] == 3  # a new stream's first seq is bounded too
     assert served.control.call("reset-stream", stream="s")["ok"]
     assert "s" not in served.control.status()["streams"]
+
+
+def test_nul_in_names_and_ids_is_refused_so_checkpoints_load(served):
+    reply = _raw(served, *protocol.encode("predict", quadrant_data(2, seed=0)[0],
+                                          ids=["a", "a\0"]))
+    assert reply is not None and protocol.unpack(reply[0])["code"] == "bad_header"
+    _push(served, [_learn("ok", 0), _learn("\0", 0), _learn("x\0", 0)])
+    st = served.wait(lambda st: st["rejected_messages"].get("bad_header") == 3)
+    assert set(st["streams"]) == {"ok"}
+    served.restart()
+    assert served.control.status()["streams_total"] == 1
+    assert "checkpoint_corrupt" not in served.log.getvalue()
+
+
+def test_a_second_daemon_cannot_take_over_a_live_socket(served, net_a):
+    with pytest.raises(ValueError, match="in use by another process"):
+        Daemon(Learner(net_a), ServeConfig(data="inproc://other",
+                                           control=served.config.control))
+    assert served.control.status()["ok"]
+
+
+def test_a_full_resend_buffer_never_blocks_or_raises_while_the_daemon_is_away(tmp_path):
+    from tweenstream.stream.client import Producer
+
+    X, y = quadrant_data(5, seed=0)
+    with Producer(f"ipc://{tmp_path}/data", control=f"ipc://{tmp_path}/ctl",
+                  control_timeout=0.05, resend_messages=2, on_full="drop") as p:
+        for i in range(5):
+            p.learn(X[i:i + 1], y[i:i + 1])
+        assert p.unprotected == 3 and p.seq == 5
 
 
 # --- the sequence tracker against a naive oracle ---------------------------------------------
@@ -317,11 +349,11 @@ def _naive(seqs, strict, max_jump):
     last = -1
     out = []
     for s in seqs:
-        if s > last and last >= 0 and s - last > max_jump:
+        if s > last and s - last > max_jump:
             out.append("jump")
         elif s > last and strict and last >= 0 and s != last + 1:
             out.append("ahead")
-        elif s in applied or s <= last - WINDOW:
+        elif s in applied or s <= last - WINDOW or (strict and s <= last):
             out.append("duplicate")
         else:
             out.append("next" if s == last + 1 else "gap" if s > last else "late")

@@ -72,6 +72,8 @@ GOOD = encode("learn", X, np.array([1, 3]), seq=4)
     (_with(GOOD, shape=[2, 2**62]), "oversized", "shape [2, 4611686018427387904] needs"),
     (_with(GOOD, seq=None), "bad_header", "a learn message needs a seq"),
     (_with(GOOD, stream=""), "bad_header", "stream must be a str"),
+    (_with(GOOD, stream="a\0"), "bad_header", "without NUL"),
+    (encode("predict", X, ids=["a", "b\0"]), "bad_header", "an id must be an int64"),
     (_with(GOOD, dtype="<f8"), "wrong_dtype", "dtype must be '<f4', found '<f8'"),
     (_with(GOOD, y_dtype="<f4"), "wrong_dtype", "y_dtype must be '<i8'"),
     (_with(GOOD, shape=[2, 4]), "truncated", "shape [2, 4] needs 32 bytes, frame has 24"),

@@ -62,7 +62,7 @@ class CheckpointStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.keep = keep
         self.budget = budget
-        self.removed_temporaries = remove_temporaries(self.folder)
+        self.removed_temporaries = remove_temporaries(self.folder, "ckpt-*.tsm")
 
     def paths(self) -> list[Path]:
         """Checkpoint files, newest first."""

@@ -113,12 +113,22 @@ class Producer:
         self._buffer.append((seq, frames))
         self._buffered_bytes += sum(len(f) for f in frames)
         most, most_bytes = self._limits
-        if len(self._buffer) > most or self._buffered_bytes > most_bytes:
-            self.sync()  # the daemon may have checkpointed some: trim those first
+        full = len(self._buffer) > most or self._buffered_bytes > most_bytes
+        if full and not self._down:  # the daemon may have checkpointed some: trim those
+            try:
+                self._trim(self.acked()["durable_through"])
+            except TimeoutError:
+                pass  # not answering: fall through and give up the oldest
         while len(self._buffer) > most or self._buffered_bytes > most_bytes:
             _, old = self._buffer.popleft()
             self._buffered_bytes -= sum(len(f) for f in old)
             self.unprotected += 1
+
+    def _trim(self, durable: int) -> None:
+        """Forget what the daemon has checkpointed: it will never need resending."""
+        while self._buffer and self._buffer[0][0] <= durable:
+            _, old = self._buffer.popleft()
+            self._buffered_bytes -= sum(len(f) for f in old)
 
     def acked(self) -> dict[str, Any]:
         """The daemon's ``acked`` reply for this stream (needs ``control``)."""
@@ -135,11 +145,8 @@ class Producer:
         if self._control is None:
             return 0
         reply = self.acked()
-        durable, applied = reply["durable_through"], reply["applied_through"]
-        while self._buffer and self._buffer[0][0] <= durable:
-            _, old = self._buffer.popleft()
-            self._buffered_bytes -= sum(len(f) for f in old)
-        again = [frames for seq, frames in self._buffer if seq > applied]
+        self._trim(reply["durable_through"])
+        again = [frames for seq, frames in self._buffer if seq > reply["applied_through"]]
         for frames in again:
             self._push(frames)
         self.resent += len(again)

@@ -280,7 +280,11 @@ def run_keys(args: argparse.Namespace) -> int:
     import zmq.auth
 
     args.folder.mkdir(parents=True, exist_ok=True)
-    public, secret = zmq.auth.create_certificates(args.folder, args.name)
-    os.chmod(secret, 0o600)  # the secret key is readable by its owner only
+    old = os.umask(0o077)  # the secret key is never readable by others, not even briefly
+    try:
+        public, secret = zmq.auth.create_certificates(args.folder, args.name)
+    finally:
+        os.umask(old)
+    os.chmod(public, 0o644)
     print(json.dumps({"public": public, "secret": secret}))
     return 0

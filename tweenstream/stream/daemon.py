@@ -37,7 +37,13 @@ from tweenstream.stream.intake import Intake
 from tweenstream.stream.labels import DelayedLabels
 from tweenstream.stream.outputs import ExportJobs, OutputDir
 from tweenstream.stream.protocol import Contract, ProtocolError
-from tweenstream.stream.security import ADMIN, check_control, default_control, restrict_ipc
+from tweenstream.stream.security import (
+    READ,
+    check_control,
+    claim_ipc,
+    default_control,
+    restrict_ipc,
+)
 from tweenstream.stream.settings import ServeConfig
 from tweenstream.stream.streams import StreamStats, streams_from_arrays, streams_to_arrays
 
@@ -67,6 +73,10 @@ class Daemon:
         self.control_endpoint = config.control or default_control()
         self._control_warning = check_control(self.control_endpoint, config.curve,
                                               config.insecure_control)
+        for endpoint in (self.control_endpoint, config.metrics,
+                         None if config.subscribe else config.data):
+            if endpoint:
+                claim_ipc(endpoint)
         net = learner.network
         self.contract = Contract(net.n_inputs, net.n_outputs, net.task == "classification")
         self.metric = "accuracy" if self.contract.classification else "mae"
@@ -263,8 +273,7 @@ class Daemon:
                              f"ones are freed after --stream-ttl {self.config.stream_ttl:g} s"),
                              "data")
                 return None
-            stats = self.streams[name] = StreamStats()
-        stats.active_at = self.clock()
+            stats = self.streams[name] = StreamStats(active_at=self.clock())
         return stats
 
     def _apply(self, msg: protocol.Message) -> None:
@@ -283,6 +292,7 @@ class Daemon:
                              f"jumps more than {self.config.max_seq_jump} past "
                              f"{stats.seq.last}"), "data")
                 return
+        stats.active_at = self.clock()  # refused messages do not keep a stream alive
         X: np.ndarray | None = msg.X
         Y: np.ndarray | None = msg.Y
         if msg.kind == "label" and Y is not None:
@@ -373,7 +383,7 @@ class Daemon:
             shown = repr(cmd)[:80]
             return _fail("unknown_command", f"unknown command {shown}; known: "
                          f"{', '.join(self._commands)}")
-        if cmd in ADMIN and not self._admin:
+        if cmd not in READ and not self._admin:  # anything not known as read is admin
             return _fail("forbidden", f"{cmd!r} is an admin command and this client's key is "
                          "not in --admin-keys")
         try:

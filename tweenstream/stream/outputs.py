@@ -61,14 +61,17 @@ class OutputDir:
 
     def clean(self) -> int:
         """Remove temporary files a killed write left behind; returns how many."""
-        return remove_temporaries(self.folder)
+        return remove_temporaries(self.folder, "*.tsm") + remove_temporaries(self.folder, "*.onnx")
 
 
-def remove_temporaries(folder: Path) -> int:
+def remove_temporaries(folder: Path, names: str) -> int:
+    """Remove the temporary files ``write_atomic`` leaves when killed while writing a file
+    matching ``names`` (``.NAME.RANDOM.tmp``); returns how many."""
     removed = 0
-    for stale in folder.glob(".*.tmp"):  # write_atomic's temporary names
-        stale.unlink(missing_ok=True)
-        removed += 1
+    for stale in folder.glob(f".{names}.*.tmp"):
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink(missing_ok=True)
+            removed += 1
     return removed
 
 

@@ -160,8 +160,9 @@ def decode(frames: Sequence[Any], contract: Contract, limits: Limits = Limits())
     if kind != "predict" and seq is None:
         raise ProtocolError("bad_header", f"a {kind} message needs a seq")
     stream = header.get("stream", "default")
-    if not isinstance(stream, str) or not 0 < len(stream) <= limits.max_name:
-        raise ProtocolError("bad_header", f"stream must be a str of 1..{limits.max_name} chars")
+    if not isinstance(stream, str) or not 0 < len(stream) <= limits.max_name or "\0" in stream:
+        raise ProtocolError("bad_header", f"stream must be a str of 1..{limits.max_name} chars, "
+                            "without NUL")
     X = Y = None
     rows = None
     nxt = 1
@@ -228,7 +229,8 @@ def _ids(header: dict[str, Any], kind: str, rows: int, limits: Limits) -> tuple[
         raise ProtocolError("bad_header", f"ids must be a list of {rows} ids")
     for i in ids:
         ok_int = type(i) is int and -MAX_SEQ - 1 <= i <= MAX_SEQ  # checkpoints keep int64
-        if not (ok_int or (isinstance(i, str) and 0 < len(i) <= limits.max_name)):
+        ok_str = isinstance(i, str) and 0 < len(i) <= limits.max_name and "\0" not in i
+        if not (ok_int or ok_str):
             raise ProtocolError("bad_header", f"an id must be an int64 or a short str, found {i!r}")
     return tuple(ids)
 

@@ -15,6 +15,7 @@ training data; the control socket can also stop the daemon and write files, so i
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +171,31 @@ def check_control(endpoint: str, curve: Curve | None, insecure: bool) -> str | N
                          "--insecure-control to accept the risk")
     return (f"control endpoint {endpoint} has no authentication (--insecure-control): any "
             "process that reaches it can stop the daemon and write files")
+
+
+def claim_ipc(endpoint: str) -> None:
+    """Refuse to bind an ipc socket that another live process listens on (binding would take
+    it over silently); a file left by a killed process is fine to replace.
+
+    Examples
+    --------
+    >>> claim_ipc("ipc:///nonexistent/tweenstream/control") is None
+    True
+    """
+    if not endpoint.startswith("ipc://") or endpoint.startswith("ipc://@"):
+        return
+    path = endpoint[len("ipc://"):]
+    if not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:  # refused: nobody listens, the file is stale
+        return
+    finally:
+        probe.close()
+    raise ValueError(f"{endpoint} is in use by another process (another daemon?); stop it, or "
+                     "give this daemon other endpoints")
 
 
 def restrict_ipc(endpoint: str) -> None:

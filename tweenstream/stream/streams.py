@@ -53,11 +53,12 @@ class SeqTracker:
         """Classify ``seq`` and record it if it is to be applied; returns the class.
 
         ``next``, ``gap`` and ``late`` are applied; ``duplicate``, ``ahead`` (strict order:
-        not the next number) and ``jump`` (more than ``max_jump`` past the last) are not.
+        not the next number) and ``jump`` (more than ``max_jump`` past the last, or past -1
+        for a new stream) are not. In strict order nothing behind the last is applied.
         """
         if seq > self.last:
             shift = seq - self.last
-            if self.last >= 0 and max_jump is not None and shift > max_jump:
+            if max_jump is not None and shift > max_jump:  # a new stream's first seq too
                 self.jumps += 1
                 return "jump"
             if strict and self.last >= 0 and shift > 1:
@@ -71,7 +72,7 @@ class SeqTracker:
             self.last = seq
             return verdict
         i = self.last - seq
-        if i >= WINDOW or (self.bits >> i) & 1:
+        if strict or i >= WINDOW or (self.bits >> i) & 1:  # strict: never behind the last
             self.duplicates += 1
             return "duplicate"
         self.bits |= 1 << i
