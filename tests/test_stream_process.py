@@ -48,6 +48,13 @@ def _wait(control: Control, done, timeout: float = 60.0) -> dict:
         time.sleep(0.005)  # polling a condition, bounded by the deadline
 
 
+def _save_and_stop(control: Control, proc: subprocess.Popen) -> None:
+    """Save the daemon's model as final.tsm, shut it down, and check it exited 0."""
+    assert control.save("final.tsm")["ok"]
+    control.shutdown()
+    assert proc.wait(timeout=30) == 0
+
+
 def _assert_learned_once_in_order(folder: Path, X, y, messages: int, rows: int) -> None:
     """The daemon's saved model equals one learner that saw each message once, in order."""
     reference = Learner(Network(8, [Dense(32, "tanh"), Dense(32, "tanh"), Dense(4)]),
@@ -83,9 +90,7 @@ def test_sigkill_then_resume_is_exact(folder):
             st = _wait(control, lambda s: s["streams"]["k"]["last_seq"] == N_MESSAGES - 1
                        and s["streams"]["k"]["duplicates"] == last + 1)
             assert st["samples_seen"] == N_MESSAGES * MESSAGE
-            assert control.save("final.tsm")["ok"]
-            control.shutdown()
-        assert proc.wait(timeout=30) == 0
+            _save_and_stop(control, proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -257,9 +262,7 @@ def test_twenty_kills_under_a_live_producer_end_bit_identical(folder):
         with Control(f"ipc://{folder}/ctl", timeout=60, retries=1) as control:
             st = control.status()
             assert st["samples_seen"] == n * rows and st["streams"]["k"]["last_seq"] == n - 1
-            assert control.save("final.tsm")["ok"]
-            control.shutdown()
-        assert proc.wait(timeout=30) == 0
+            _save_and_stop(control, proc)
     finally:
         if proc.poll() is None:
             proc.kill()
