@@ -33,6 +33,7 @@ from tweenstream import __version__
 from tweenstream.runtime.learner import Learner
 from tweenstream.stream import protocol
 from tweenstream.stream.checkpoint import Checkpoint, CheckpointStore, CheckpointTooLarge
+from tweenstream.stream.daemon_state import check_budget, check_state, parse_state, state_parts
 from tweenstream.stream.intake import Intake
 from tweenstream.stream.labels import DelayedLabels
 from tweenstream.stream.outputs import ExportJobs, OutputDir
@@ -45,12 +46,11 @@ from tweenstream.stream.security import (
     restrict_ipc,
 )
 from tweenstream.stream.settings import ServeConfig
-from tweenstream.stream.streams import StreamStats, streams_from_arrays, streams_to_arrays
+from tweenstream.stream.streams import StreamStats
 
 __all__ = ["PHASES", "Daemon", "ServeConfig"]
 
 PHASES = ("tween", "backprop", "tween-heuristic", "hybrid")
-STATE_VERSION = 2
 _PAGE = 1000  # streams per 'streams' reply, at most
 
 
@@ -88,7 +88,7 @@ class Daemon:
         self.store = CheckpointStore(config.checkpoint_dir, config.keep_checkpoints,
                                      config.checkpoint_budget) if config.checkpoint_dir else None
         if self.store is not None:
-            _check_budget(learner, config, self.labels)
+            check_budget(learner, config, self.labels)
         folder = config.output_dir or (str(Path(config.checkpoint_dir) / "exports")
                                        if config.checkpoint_dir else None)
         self.outputs = OutputDir(folder) if folder else None
@@ -115,7 +115,7 @@ class Daemon:
             "refine": self._cmd_refine, "reset-stream": self._cmd_reset_stream,
         }
         if state is not None:
-            self.streams, self._served_before = _parse_state(state, self.labels)
+            self.streams, self._served_before = parse_state(state, self.labels)
             self.counters.update(state.extra.get("counters", {}))
             self.rejected.update(state.extra.get("rejected", {}))
 
@@ -130,7 +130,7 @@ class Daemon:
             store = CheckpointStore(config.checkpoint_dir, config.keep_checkpoints,
                                     config.checkpoint_budget)
             removed = store.removed_temporaries
-            found = store.latest(check=_check_state)
+            found = store.latest(check=check_state)
         learner = found.learner
         daemon = cls(learner or fallback(), config, log=log,
                      state=found if learner is not None else None)
@@ -568,9 +568,8 @@ class Daemon:
             raise RuntimeError("no checkpoint store")
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
-        extra = {"version": STATE_VERSION, "counters": dict(self.counters),
-                 "rejected": dict(self.rejected), "served_s": self.clock()}
-        arrays = {**streams_to_arrays(self.streams, self.clock()), **self.labels.to_arrays()}
+        extra, arrays = state_parts(self.counters, self.rejected, self.clock(), self.streams,
+                                    self.labels)
         try:
             path = self.store.write(self.learner, extra, arrays)
         except CheckpointTooLarge as err:
@@ -600,46 +599,6 @@ class Daemon:
                          f"{st[f'running_{self.metric}']:.3f}  phase {st['phase']:<8} "
                          f"explosions {st['explosions']}  rejected {sum(self.rejected.values())} ")
         sys.stderr.flush()
-
-
-def _parse_state(found: Checkpoint, labels: DelayedLabels) -> tuple[dict[str, StreamStats],
-                                                                     float]:
-    """Streams (and the label store, filled in place) from a checkpoint; ``ValueError`` if
-    they are inconsistent. Version-1 checkpoints kept streams as JSON."""
-    extra = found.extra
-    served = float(extra.get("served_s", 0.0))
-    if not np.isfinite(served) or served < 0:
-        raise ValueError(f"served_s {served} out of range")
-    if extra.get("version", 1) == 1:
-        streams = {k: StreamStats.from_dict(v) for k, v in extra.get("streams", {}).items()}
-        for stats in streams.values():
-            stats.active_at = served
-            stats.durable = stats.seq.applied_through()
-        return streams, served
-    streams = streams_from_arrays(found.arrays, served)
-    labels.restore(found.arrays)
-    return streams, served
-
-
-def _check_state(found: Checkpoint) -> None:
-    """``CheckpointStore.latest``'s check: the daemon state must parse."""
-    if found.learner is None:
-        return
-    n = len(found.arrays.get("label_is_str", ()))
-    _parse_state(found, DelayedLabels(max(n, 1), found.learner.network.n_inputs, 1.0))
-
-
-def _check_budget(learner: Learner, config: ServeConfig, labels: DelayedLabels) -> None:
-    """Refuse settings whose fullest checkpoint would not fit the byte budget."""
-    per_stream = 64 * 4 + 8 * 8 + 5 * 8 + 4096 // 8 + 8
-    per_label = learner.network.n_inputs * 4 + 1 + 8 + config.limits.max_name * 4 + 8
-    worst = sum(a.nbytes for a in learner._arrays().values()) \
-        + config.max_streams * per_stream + labels.capacity * per_label
-    if worst > config.checkpoint_budget:
-        raise ValueError(f"a checkpoint with {config.max_streams} streams and "
-                         f"{labels.capacity} waiting labels can reach {worst} bytes, over "
-                         f"checkpoint_budget {config.checkpoint_budget}; raise the budget or "
-                         "lower max_streams / label_capacity")
 
 
 def _user_id(frame: Any) -> str | None:
