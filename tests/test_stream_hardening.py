@@ -212,6 +212,12 @@ def test_an_unauthenticated_tcp_control_endpoint_needs_an_explicit_opt_in(net_a)
         s.stop()
 
 
+def test_every_command_has_a_role(served):
+    from tweenstream.stream.security import ADMIN, READ
+
+    assert set(served.daemon._commands) == READ | ADMIN and not READ & ADMIN
+
+
 def test_secret_keys_are_written_owner_only(tmp_path, capsys):
     from tweenstream.cli import main
 
