@@ -1,8 +1,18 @@
-"""Shared fixtures: small seeded networks."""
+"""Shared fixtures: small seeded networks.
+
+The suite builds networks of some thirty different kind sets; compiling an engine per set
+would take most of the CI budget on a cold cache. Every Learner of the suite (and of the
+daemons it starts) therefore shares one engine of all kinds (``TWEENSTREAM_ENGINE=all``); the
+tests of per-kind-set engines (tests/test_dispatch.py, test_determinism.py) ask for them.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+os.environ.setdefault("TWEENSTREAM_ENGINE", "all")
 
 from tweenstream import Dense, Network
 

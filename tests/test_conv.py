@@ -147,3 +147,38 @@ def test_pool_oracle_against_finite_differences(average):
     analytic = ref_conv.pool_backward(x, w, 2, average)
     numeric = central_difference(lambda: float((w * ref_conv.pool_forward(x, 2, average)).sum()), x)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("spec, shape", [
+    (Conv1D(2, 1000), (1003, 1)),  # the old packed row read kernel 1000 as kh=2, kw=0
+    (Conv1D(1, 2101, padding="same", activation="tanh"), (2101, 1)),  # pad_left 1050
+    (Conv2D(1, 3, stride=1001), (4, 1003, 1)),
+], ids=str)
+def test_conv_of_any_legal_size_matches_oracle_and_onnx(spec, shape):
+    """Row integers are stored one per column, by name: no size limit, no decoding."""
+    from tweenstream.export import builder
+    from tweenstream.models.conv import CONV2D
+    from tweenstream.runtime.layout import dim
+
+    net = Network(shape, [spec, Flatten(), Dense(2)])
+    model = Learner(net, seed=0)
+    H, W, C, kh, kw, s, pt, pl, Ho, Wo = _geometry(spec, shape)
+    row = model._plan.table[0]
+    assert [row[dim(CONV2D, n)] for n in ("kh", "kw", "stride", "pad_top", "pad_left")] == \
+        [kh, kw, s, pt, pl]
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((3, net.n_inputs)).astype(np.float32)
+    model.learn_many(X, np.array([0, 1, 0]))
+    x = X[0].reshape(H, W, C).astype(np.float64)
+    p = model.arena.layer_params(0)
+    z = ref_conv.conv_forward(x, p["W"].astype(np.float64), p["b"].astype(np.float64), s, pt,
+                              pl, Ho, Wo)
+    a = np.tanh(z) if spec.activation == "tanh" else z
+    head = model.arena.layer_params(2)
+    logits = head["W"].astype(np.float64) @ a.ravel() + head["b"]
+    probs = np.exp(logits - logits.max())
+    np.testing.assert_allclose(model.predict_proba_many(X[:1])[0], probs / probs.sum(),
+                               atol=1e-5)
+    sess = builder.session(builder.build_model(model))
+    np.testing.assert_allclose(sess.run(None, {"input": X})[0], model.predict_proba_many(X),
+                               atol=1e-5)

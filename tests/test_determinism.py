@@ -7,7 +7,6 @@ import pytest
 from helpers import quadrant_data
 
 from tweenstream import Dense, Learner, Network
-from tweenstream.runtime import interpreter
 
 
 @pytest.mark.parametrize("mode", ["backprop", "tween", "tween-heuristic", "hybrid"])
@@ -20,17 +19,24 @@ def test_same_seed_same_weights(net_a, mode):
     assert not np.array_equal(a.arena.params, Learner(net_a, mode=mode, seed=12).arena.params)
 
 
-def test_one_compilation_serves_every_network():
-    kernels = [interpreter.learn_many, interpreter.predict_many]
+def test_one_compilation_serves_every_network_of_a_kind_set(monkeypatch):
+    monkeypatch.setenv("TWEENSTREAM_ENGINE", "kinds")
     first = Learner(Network(8, [Dense(32, "tanh"), Dense(4)]), seed=0)
     X, y = quadrant_data(10, seed=0)
     first.learn_many(X, y)
     first.predict_many(X)
+    kernels = [first.engine.learn_many, first.engine.predict_many]
     before = [list(k.signatures) for k in kernels]
     assert all(len(s) == 1 for s in before)
     other = Learner(Network(5, [Dense(7, "relu"), Dense(9, "sine"), Dense(3, "sigmoid"),
-                                Dense(2)], task="regression"), mode="tween-heuristic", seed=1)
+                                Dense(2)], task="regression"), mode="tween", seed=1)
     other.learn_many(np.ones((4, 5), np.float32), np.zeros((4, 2), np.float32))
     other.learn_one(np.ones(5, np.float32), [0.5, 0.5])
     other.predict_many(np.ones((3, 5), np.float32))
+    assert other.engine is first.engine and first.engine.kinds == ("dense",)
     assert [list(k.signatures) for k in kernels] == before
+    # the heuristic sweep is an engine of its own, compiled once as well
+    heuristic = Learner(Network(5, [Dense(7, "relu"), Dense(2)]), mode="tween-heuristic")
+    heuristic.learn_many(np.ones((4, 5), np.float32), np.zeros(4, np.int64))
+    assert heuristic.engine is not first.engine and heuristic.engine.kinds == ("dense",)
+    assert len(heuristic.engine.learn_many.signatures) == 1

@@ -9,7 +9,7 @@ from oracle import embedding as ref_embedding
 
 from tweenstream import Dense, Learner, Network
 from tweenstream.models import Embedding, Flatten
-from tweenstream.runtime import interpreter, layout
+from tweenstream.runtime import layout
 from tweenstream.runtime.embedding import embedding_forward, embedding_signal, embedding_update
 
 NET = Network(5, [Embedding(7, 3), Flatten(), Dense(2)])
@@ -57,7 +57,7 @@ def test_bad_ids_through_the_kernel_path_are_rejected():
     model = Learner(NET, seed=0)
     before = model.arena.params.copy()
     X = np.array([[0, 1, 9, 2, 3]], np.float32)
-    interpreter.learn_many(*model._args, X, np.array([1]), model._yr1, False)
+    model.engine.learn_many(*model._args, X, np.array([1]), model._yr1, False)
     st = model.state()
     assert st["rejected"] == 1 and np.array_equal(before, model.arena.params)
 

@@ -7,7 +7,7 @@ import pytest
 from helpers import quadrant_data
 
 from tweenstream import Dense, Learner, Network
-from tweenstream.runtime import interpreter, layout
+from tweenstream.runtime import layout
 
 HELD_OUT = quadrant_data(2_000, seed=99)
 
@@ -80,7 +80,7 @@ def test_non_finite_sample_through_the_kernel_path(net_a, mode, bad):
     X, y = quadrant_data(1, seed=2)
     X[0, 3] = bad
     # validate=False: the API check is bypassed, so the in-kernel guard must hold the line
-    assert interpreter.learn_many(*model._args, X, y, model._yr1, False) == -1
+    assert model.engine.learn_many(*model._args, X, y, model._yr1, False) == -1
     st = model.state()
     assert st["explosions"] == 1 and st["rejected"] == 1
     assert st["recent_explosions"] == [{"sample": 3_000, "reason": "non-finite input"}]
@@ -111,7 +111,7 @@ def test_rate_recovers_after_clean_steps(net_a):
     model.learn_many(*quadrant_data(500, seed=1))
     X, y = quadrant_data(2, seed=2)
     X[0, 0] = np.nan
-    interpreter.learn_many(*model._args, X[:1], y[:1], model._yr1, False)
+    model.engine.learn_many(*model._args, X[:1], y[:1], model._yr1, False)
     assert model.state()["adaptive_rate"] == pytest.approx(0.7)
     model.learn_many(*quadrant_data(8, seed=3))  # 1.05^8 > 1/0.7
     assert model.state()["adaptive_rate"] == 1.0

@@ -132,11 +132,15 @@ def test_summary_and_arena_bytes(net):
 
 
 def test_one_compilation_serves_every_kind():
-    from tweenstream.runtime import interpreter
-
+    engines = set()
     for name in sorted(EXAMPLES):
         model = Learner(EXAMPLES[name], mode="tween", seed=0)
         model.learn_many(*_data(EXAMPLES[name], 20, 0))
         model.predict_many(_data(EXAMPLES[name], 2, 1)[0])
-    assert len(interpreter.learn_many.signatures) == 1
-    assert len(interpreter.predict_many.signatures) == 1
+        again = Learner(EXAMPLES[name], mode="backprop", seed=1)
+        again.learn_many(*_data(EXAMPLES[name], 3, 2))
+        assert again.engine is model.engine  # the same kinds: the same compiled functions
+        engines.add(model.engine)
+    for engine in engines:
+        assert len(engine.learn_many.signatures) == 1
+        assert len(engine.predict_many.signatures) == 1

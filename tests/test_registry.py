@@ -8,7 +8,6 @@ import dataclasses
 import numpy as np
 import pytest
 from kinds import EXAMPLES
-from oracle import ORACLES
 
 from tweenstream import Learner
 from tweenstream.export.registry import converters
@@ -20,9 +19,8 @@ KINDS = kinds()
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_every_kind_has_every_part(kind):
-    assert kind.name in EXAMPLES, f"add an example network for {kind.name!r} to tests/kinds.py"
-    assert kind.name in ORACLES, f"no NumPy oracle for {kind.name!r} in tests/oracle"
-    import tweenstream.export.builder  # noqa: F401  (registers the converters)
+    assert kind.name in EXAMPLES, f"give {kind.name!r} an example network (LayerKind.example)"
+    assert kind.oracle is not None, f"{kind.name!r} names no NumPy oracle in tests/oracle"
 
     assert kind.name in converters(), f"no ONNX converter for {kind.name!r}"
     net = EXAMPLES[kind.name]
@@ -34,7 +32,7 @@ def test_every_kind_has_every_part(kind):
     values = kind.init(spec, in_shape, np.random.default_rng(0))
     assert [v.shape for v in values] == [s for _, s in kind.param_shapes(spec, in_shape)]
     assert all(v.dtype == np.float32 for v in values)
-    assert len(kind.plan_dims(spec, in_shape)) <= MAX_DIMS
+    assert len(kind.row_dims(spec, in_shape)) == len(kind.dims) <= MAX_DIMS
     assert kind.type_rate > 0 and kind.op_code > 0 and kind.scratch(spec, in_shape) >= 0
     # the interpreter dispatches on its op code: the network learns and predicts
     model = Learner(net, mode="backprop", seed=0)
@@ -42,3 +40,49 @@ def test_every_kind_has_every_part(kind):
     model.learn_one(np.ones(net.n_inputs, np.float32), 1)
     assert not np.array_equal(before, model.arena.params)
     assert model.predict_proba_many(np.ones((2, net.n_inputs), np.float32)).shape == (2, 3)
+
+
+def test_every_kind_names_every_part():
+    from oracle import oracle_of
+
+    from tweenstream.runtime.kernels import Kernels
+
+    for kind in KINDS:
+        assert kind.example is not None and kind.oracle is not None, kind.name
+        assert oracle_of(kind) is not None
+        assert callable(kind.part("converter"))
+        if kind.kernels is None:  # a spec that compiles to rows of other kinds
+            continue
+        bundle = kind.part("kernels")
+        assert isinstance(bundle, Kernels), kind.name
+        assert (bundle.project is not None) == (kind.heuristic == "project"), kind.name
+        assert (bundle.update is None) == (not kind.param_shapes(*_first(kind))), kind.name
+
+
+def _first(kind):
+    net = kind.example()
+    for spec, in_shape, _ in net.rows:
+        if kind_of(spec) is kind:
+            return spec, in_shape
+    return next((s, i) for s, i in zip(net.layers, net.in_shapes, strict=True)
+                if kind_of(s) is kind)
+
+
+def test_checked_in_dispatch_matches_the_registry():
+    from pathlib import Path
+
+    from tweenstream.runtime import dispatch, dispatch_gen
+
+    assert Path(dispatch.__file__).read_text() == dispatch_gen.render(), (
+        "tweenstream/runtime/dispatch.py is stale: run python -m tweenstream.runtime.dispatch_gen")
+    assert dispatch_gen.main(["--check"]) == 0
+
+
+def test_a_kind_with_a_packed_or_unnamed_dim_is_refused():
+    from tweenstream.models.dense import DENSE
+
+    bad = dataclasses.replace(DENSE, plan_dims=lambda spec, s: {"n_out": 3, "n_in": 5})
+    with pytest.raises(ValueError, match="declares"):
+        bad.row_dims(None, (5,))
+    with pytest.raises(ValueError, match="distinct"):
+        dataclasses.replace(DENSE, dims=("a",) * (MAX_DIMS + 1))

@@ -11,7 +11,7 @@ import pytest
 from helpers import quadrant_data
 
 from tweenstream import Dense, Learner, Network, load
-from tweenstream.runtime import interpreter, layout
+from tweenstream.runtime import layout
 from tweenstream.runtime.persist import ModelFileError, _digest
 
 
@@ -20,7 +20,7 @@ def test_bad_first_sample_does_not_break_the_soft_detector(net_a, mode):
     model = Learner(net_a, mode=mode, seed=0)
     X, y = quadrant_data(1, seed=0)
     X[0, 0] = np.nan
-    interpreter.learn_many(*model._args, X, y, model._yr1, False)
+    model.engine.learn_many(*model._args, X, y, model._yr1, False)
     assert model.state()["explosions"] == 1
     model.learn_many(*quadrant_data(60_000, seed=1))
     assert model.state()["explosions"] == 1  # no false triggers afterwards
@@ -47,7 +47,7 @@ def test_heuristic_batch_does_not_roll_back_on_a_bad_output():
     params = model.arena.params.copy()
     X, y = quadrant_data(1, seed=1)
     X[0, 0] = 3e38  # finite, but the output overflows
-    interpreter.learn_many(*model._args, X, y, model._yr1, False)
+    model.engine.learn_many(*model._args, X, y, model._yr1, False)
     st = model.state()
     assert st["explosions"] == 1 and st["rollbacks"] == 0
     assert np.array_equal(params, model.arena.params)
@@ -58,13 +58,14 @@ def test_read_only_inputs_do_not_compile_again(net_a):
     X, y = quadrant_data(10, seed=0)
     model.learn_many(X, y)
     model.predict_many(X)
-    before = (len(interpreter.learn_many.signatures), len(interpreter.predict_many.signatures))
+    engine = model.engine
+    before = (len(engine.learn_many.signatures), len(engine.predict_many.signatures))
     X.flags.writeable = False
     y.flags.writeable = False
     model.learn_many(X, y)
     model.learn_one(X[0], 1)
     model.predict_many(X)
-    after = (len(interpreter.learn_many.signatures), len(interpreter.predict_many.signatures))
+    after = (len(engine.learn_many.signatures), len(engine.predict_many.signatures))
     assert after == before
 
 

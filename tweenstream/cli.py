@@ -1,5 +1,5 @@
 """The ``tweenstream`` command: serve, send, status, keys, refine-server, export, edge, demo,
-info.
+compile, info.
 
 Subcommands import what they need when they run: ``edge`` and ``status`` never load numba.
 """
@@ -17,6 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     from tweenstream.demo import add_demo
     from tweenstream.edge.server import add_edge
     from tweenstream.export.commands import add_export
+    from tweenstream.runtime.warmup import add_compile
     from tweenstream.stream.commands import add_keys, add_send, add_serve, add_status
     from tweenstream.stream.refine_commands import add_refine_server
 
@@ -30,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     add_export(sub)
     add_edge(sub)
     add_demo(sub)
+    add_compile(sub)
     info = sub.add_parser("info", help="describe a saved model")
     info.add_argument("model", type=Path)
     return parser
@@ -58,11 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tweenstream.demo import run_demo
     from tweenstream.edge.server import run_edge
     from tweenstream.export.commands import run_export
+    from tweenstream.runtime.warmup import run_compile
     from tweenstream.stream.commands import run_keys, run_send, run_serve, run_status
     from tweenstream.stream.refine_commands import run_refine_server
 
     args = _parser().parse_args(argv)
     handlers = {"serve": run_serve, "send": run_send, "status": run_status, "keys": run_keys,
                 "refine-server": run_refine_server,
-                "export": run_export, "edge": run_edge, "demo": run_demo, "info": info}
+                "export": run_export, "edge": run_edge, "demo": run_demo, "compile": run_compile,
+                "info": info}
     return handlers[args.command](args)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tweenstream.modes import MODES
 from tweenstream.stream.client import Control, Producer
 from tweenstream.stream.sources import drifting_quadrants
 
@@ -19,7 +20,7 @@ def add_demo(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the daemon on the built-in drifting stream")
     p.add_argument("--samples", type=_positive_int, default=200_000)
     p.add_argument("--mode", default="hybrid",
-                   choices=("hybrid", "tween", "tween-heuristic", "backprop"))
+                   choices=MODES)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--report-every", type=_positive_int, default=20_000)
     p.add_argument("--out", type=Path, default=Path("build/demo"),
@@ -65,7 +66,7 @@ def with_daemon(args: argparse.Namespace) -> int:
     drift_at = args.samples // 2
     print(f"tweenstream demo: a daemon learns {args.samples:,} samples of the drifting quadrant "
           f"stream (rule switches at {drift_at:,}); mode={args.mode}, network 8-32-32-4 tanh")
-    _compile_once()
+    _compile_once(args.mode)
     daemon = subprocess.Popen(serve)
     try:
         with Control(ctl, timeout=60.0, retries=1) as control:
@@ -102,13 +103,12 @@ def with_daemon(args: argparse.Namespace) -> int:
         shutil.rmtree(sockets, ignore_errors=True)
 
 
-def _compile_once() -> None:
-    """Fill Numba's on-disk cache here, visibly, so the daemon starts in a second."""
-    from tweenstream import Dense, Learner, Network
+def _compile_once(mode: str) -> None:
+    """Fill Numba's on-disk cache here, with a progress line, so the daemon starts in a second
+    (the demo's network uses Dense layers only: only Dense kernels compile)."""
+    from tweenstream.runtime.warmup import compile_kinds
 
-    started = time.monotonic()
-    Learner(Network(8, [Dense(4)])).warm()
-    took = time.monotonic() - started
+    took = compile_kinds(["dense"], heuristic=mode == "tween-heuristic", progress=True)
     if took > 2:
         print(f"  compiled the kernels in {took:.0f} s (first run only: they are cached now)")
 
@@ -152,7 +152,7 @@ def in_process(args: argparse.Namespace) -> int:
 
     net = Network(8, [Dense(32, "tanh"), Dense(32, "tanh"), Dense(4)])
     model = Learner(net, mode=args.mode, seed=args.seed)
-    model.warm()
+    model.warm(progress=not args.no_progress)
     drift_at = args.samples // 2
     print(f"tweenstream demo (in-process): {args.samples:,} samples of the drifting quadrant "
           f"stream (rule switches at {drift_at:,}); mode={args.mode}, network 8-32-32-4 tanh")

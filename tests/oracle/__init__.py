@@ -6,20 +6,21 @@ implementation that the parity tests compare the engine with. ``dense`` holds on
 step in each mode and the exact loss gradient.
 """
 
-from . import attention, conv, dense, embedding, lstm, norm, residual, rnn, swiglu
+import importlib
+
 from .dense import ACTIVATIONS, TARGET_RANGE, activation, activation_derivative
 from .network import OracleLearner, backprop_gradient, depth_scale, flatten, forward, loss
 
-#: The oracle module of every layer kind, by the kind's registered name.
-ORACLES = {"dense": dense, "layer_norm": norm, "rms_norm": norm, "flatten": "identity",
-           "rnn": rnn, "lstm": lstm, "conv2d": conv, "conv1d": conv, "max_pool2d": conv,
-           "avg_pool2d": conv, "embedding": embedding, "swiglu": swiglu,
-           "attention": attention, "residual": residual, "residual_begin": residual,
-           "residual_end": residual}
+
+def oracle_of(kind):
+    """The oracle module a registered kind names (``LayerKind.oracle``), e.g. ``oracle.dense``."""
+    if kind.oracle is None:
+        raise LookupError(f"layer kind {kind.name!r} names no oracle")
+    return importlib.import_module(f"{__name__}.{kind.oracle}")
+
 
 __all__ = [
     "ACTIVATIONS",
-    "ORACLES",
     "TARGET_RANGE",
     "OracleLearner",
     "activation",
@@ -29,4 +30,5 @@ __all__ = [
     "flatten",
     "forward",
     "loss",
+    "oracle_of",
 ]

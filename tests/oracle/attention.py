@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .dense import project_through
+
 
 def forward(x, Wq, Wk, Wv, Wo, bq, bk, bv, bo, heads, causal):
     """(y (T, d), cache)."""
@@ -42,3 +44,18 @@ def backward(x, cache, Wq, Wk, Wv, Wo, G, heads):
     dx = dQ @ Wq + dK @ Wk + dV @ Wv
     return (dx, dQ.T @ x, dK.T @ x, dV.T @ x, G.T @ C, dQ.sum(0), dK.sum(0), dV.sum(0),
             G.sum(0))
+
+
+def project_target(Wv, Wo, t_out, lo, hi):
+    """Heuristic input target, per step: t_out (T, d) projected back through the output
+    projection W_o to a target of the values (unclamped; units left without one do not vote),
+    then through the value projection W_v, each step as for Dense. The attention weights and
+    W_q, W_k take no part.
+
+    Returns (t_in (T, d), den (T, d)), den being the last step's denominator.
+    """
+    steps = []
+    for t in t_out:
+        tau, _ = project_through(Wo, t)
+        steps.append(project_through(Wv, tau, lo, hi))
+    return np.array([s[0] for s in steps]), np.array([s[1] for s in steps])

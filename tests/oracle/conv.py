@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .dense import project_through
+
 
 def conv_forward(x, K, b, s, pt, pl, Ho, Wo):
     H, W, _ = x.shape
@@ -59,3 +61,29 @@ def pool_backward(x, g, p, average):
                     ky, kx = np.unravel_index(np.argmax(window), window.shape)
                     dx[oy * p + ky, ox * p + kx, c] += g[oy, ox, c]
     return dx
+
+
+def conv_matrix(K, in_shape, s, pt, pl, Ho, Wo):
+    """The convolution as a dense matrix M (Ho*Wo*F, H*W*C): z.ravel() = M @ x.ravel() (no
+    bias), built column by column from the forward pass of each unit input."""
+    n_in = int(np.prod(in_shape))
+    M = np.zeros((Ho * Wo * K.shape[0], n_in))
+    for j in range(n_in):
+        e = np.zeros(n_in)
+        e[j] = 1.0
+        M[:, j] = conv_forward(e.reshape(in_shape), K, np.zeros(K.shape[0]), s, pt, pl,
+                               Ho, Wo).ravel()
+    return M
+
+
+def project_target(K, t_out, in_shape, s, pt, pl, lo, hi):
+    """Heuristic input target of a convolution: the output target t_out (Ho, Wo, F), NaN where
+    missing, projected through the convolution's matrix as for Dense (weight-normalised,
+    NaN where the summed |weight| of the voters is <= 0.01, clamped to [lo, hi]).
+
+    Returns (t_in, den), both shaped ``in_shape``.
+    """
+    Ho, Wo, _ = t_out.shape
+    M = conv_matrix(K, in_shape, s, pt, pl, Ho, Wo)
+    t_in, den = project_through(M, t_out.ravel(), lo, hi)
+    return t_in.reshape(in_shape), den.reshape(in_shape)

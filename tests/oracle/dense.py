@@ -171,3 +171,32 @@ def backprop_grads(dz: np.ndarray, x: np.ndarray,
     if grad_clip is not None:
         dW, db = np.clip(dW, -grad_clip, grad_clip), np.clip(db, -grad_clip, grad_clip)
     return dW, db
+
+
+def project_through(W: np.ndarray, t_out: np.ndarray, lo: float = -np.inf,
+                    hi: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """Weight-normalised projection of a target through W (n_out, n_in), with a [lo, hi] clamp.
+
+    t_in[j] = sum_o W[o,j] t_out[o] / sum_o |W[o,j]| over the output units o that have a
+    target (NaN in ``t_out`` means none). Where that denominator is <= 0.01, t_in[j] is NaN
+    (the input keeps its own activation). Returns (t_in (n_in,), den (n_in,)).
+    """
+    has = ~np.isnan(t_out)
+    num = W[has].T @ t_out[has]
+    den = np.abs(W[has]).sum(axis=0)
+    t_in = np.full(W.shape[1], np.nan)
+    ok = den > 0.01
+    t_in[ok] = np.clip(num[ok] / den[ok], lo, hi)
+    return t_in, den
+
+
+def pass_target(t_out: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Heuristic input target of a shape-preserving layer: the output target, clamped to
+    [lo, hi]; a missing (NaN) target stays missing."""
+    return np.clip(t_out, lo, hi)  # np.clip keeps NaN
+
+
+def keep_target(n_in: int) -> np.ndarray:
+    """Heuristic input target of a layer without a projection: none (NaN), so every input
+    unit keeps its own activation."""
+    return np.full(n_in, np.nan)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .dense import project_through
+
 
 def _sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
@@ -50,3 +52,17 @@ def backward(x, hs, cache, W, U, up):
         dh = U.T @ dz
         dc = dc * f
     return dx, dW, dU, db
+
+
+def project_target(W, t_out, T, lo, hi):
+    """Heuristic target of every input step through the input weights of the four gates,
+    summed: W_i + W_f + W_g + W_o (H, F), then as for Dense.
+
+    t_out is (T, H) (every state's target) or (H,) (the last state's, used for every step);
+    NaN marks a missing target. Returns (t_in (T, F), den (T, F)).
+    """
+    H = W.shape[0] // 4
+    W_sum = W[:H] + W[H:2 * H] + W[2 * H:3 * H] + W[3 * H:]
+    tau = np.broadcast_to(t_out, (T, H))
+    steps = [project_through(W_sum, tau[t], lo, hi) for t in range(T)]
+    return np.array([s[0] for s in steps]), np.array([s[1] for s in steps])

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .dense import project_through
+
 
 def forward(x, W_x, W_h, b):
     """All states h (T, H)."""
@@ -38,3 +40,14 @@ def backward(x, h, W_x, W_h, g):
         db += dz
         dh = W_h.T @ dz
     return dx, dWx, dWh, db
+
+
+def project_target(W_x, t_out, T, lo, hi):
+    """Heuristic target of every input step, projected through the input weights W_x alone.
+
+    t_out is (T, H) (every state's target) or (H,) (the last state's, used for every step);
+    NaN marks a missing target. Returns (t_in (T, F), den (T, F)) as ``dense.project_through``.
+    """
+    tau = np.broadcast_to(t_out, (T, W_x.shape[0]))
+    steps = [project_through(W_x, tau[t], lo, hi) for t in range(T)]
+    return np.array([s[0] for s in steps]), np.array([s[1] for s in steps])

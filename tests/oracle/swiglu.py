@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .dense import project_through
+
 
 def _sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
@@ -24,3 +26,17 @@ def backward(x, cache, Wg, Wu, Wd, e):
     dg = ds * up * sig * (1 + gate * (1 - sig))
     du = ds * gate * sig
     return (dg @ Wg + du @ Wu, dg.T @ x, du.T @ x, e.T @ s, dg.sum(0), du.sum(0), e.sum(0))
+
+
+def project_target(Wu, Wd, t_out, lo, hi):
+    """Heuristic input target, per row: t_out (R, o) projected back through the down projection
+    W_d to a target of s (unclamped; hidden units left without one do not vote), then through
+    the up projection W_u, each step as for Dense. The gate W_g takes no part.
+
+    Returns (t_in (R, d), den (R, d)), den being the last step's denominator.
+    """
+    rows = []
+    for t in t_out:
+        tau, _ = project_through(Wd, t)
+        rows.append(project_through(Wu, tau, lo, hi))
+    return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])

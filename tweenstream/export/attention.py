@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from tweenstream.export.graph import Graph
-from tweenstream.export.registry import register_converter
 
 
 def convert_attention(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, prefix: str,
@@ -47,6 +46,3 @@ def convert_attention(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str
     out = project("o", ctx)
     return g.node("Reshape", [out, g.constant(f"{prefix}/flat_shape", np.array([0, -1]),
                                               np.int64)], f"{prefix}/flat")
-
-
-register_converter("attention", convert_attention)

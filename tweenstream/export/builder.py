@@ -21,15 +21,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from tweenstream import __version__
-from tweenstream.export import attention as _attention  # noqa: F401  (these imports register
-from tweenstream.export import conv as _conv  # noqa: F401
-from tweenstream.export import dense as _dense  # noqa: F401
-from tweenstream.export import embedding as _embedding  # noqa: F401
 from tweenstream.export import format as fmt
-from tweenstream.export import norm as _norm  # noqa: F401  the converters)
-from tweenstream.export import residual as _residual  # noqa: F401
-from tweenstream.export import rnn as _rnn  # noqa: F401
-from tweenstream.export import swiglu as _swiglu  # noqa: F401
 from tweenstream.export.format import session
 from tweenstream.export.graph import Graph
 from tweenstream.export.registry import converter

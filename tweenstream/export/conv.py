@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from tweenstream.export.graph import Graph, activation
-from tweenstream.export.registry import register_converter
 from tweenstream.models.conv import _geometry
 
 
@@ -43,9 +42,3 @@ def convert_pool(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, pre
     y = g.node(op, [_to_nchw(g, x, H, W, C, prefix)], f"{prefix}/pool",
                kernel_shape=[spec.pool, spec.pool], strides=[spec.pool, spec.pool])
     return _to_flat(g, y, prefix)
-
-
-for _kind in ("conv2d", "conv1d"):
-    register_converter(_kind, convert_conv)
-for _kind in ("max_pool2d", "avg_pool2d"):
-    register_converter(_kind, convert_pool)

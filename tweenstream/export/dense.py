@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from tweenstream.export.graph import Graph, activation
-from tweenstream.export.registry import register_converter
 
 
 def convert_dense(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, prefix: str,
@@ -17,6 +16,3 @@ def convert_dense(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, pr
     b = g.constant(f"{prefix}/b", params["b"])
     z = g.node("Gemm", [x, W, b], f"{prefix}/z", transB=1)
     return activation(g, z, spec.activation, prefix)
-
-
-register_converter("dense", convert_dense)

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from tweenstream.export.graph import Graph
-from tweenstream.export.registry import register_converter
 
 
 def convert_embedding(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, prefix: str,
@@ -17,6 +16,3 @@ def convert_embedding(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str
     vectors = g.node("Gather", [E, ids], f"{prefix}/vectors", axis=0)
     shape = g.constant(f"{prefix}/flat_shape", np.array([0, -1]), np.int64)
     return g.node("Reshape", [vectors, shape], f"{prefix}/flat")
-
-
-register_converter("embedding", convert_embedding)

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from tweenstream.export.graph import Graph
-from tweenstream.export.registry import register_converter
 from tweenstream.models.norm import LAYER_NORM_EPS, RMS_NORM_EPS
 
 
@@ -54,8 +53,3 @@ def convert_rms_norm(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str,
 def convert_flatten(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str,
                     prefix: str, in_shape: tuple[int, ...]) -> str:
     return g.node("Identity", [x], f"{prefix}/out")
-
-
-register_converter("layer_norm", convert_layer_norm)
-register_converter("rms_norm", convert_rms_norm)
-register_converter("flatten", convert_flatten)

@@ -1,4 +1,4 @@
-"""One ONNX converter per layer kind, keyed by the kind's registered name.
+"""One ONNX converter per layer kind, found through the kind's registry entry.
 
 A converter takes ``(graph, spec, params, x, prefix, in_shape)`` - the graph builder, the layer
 spec, its parameters by name (arrays shaped as the kind declares them), the name of its input
@@ -14,35 +14,26 @@ from typing import Any
 import numpy as np
 
 from tweenstream.export.graph import Graph
+from tweenstream.models.registry import kind_named, kinds
 
 Converter = Callable[[Graph, Any, dict[str, np.ndarray], str, str, tuple[int, ...]], str]
-_CONVERTERS: dict[str, Converter] = {}
-
-
-def register_converter(kind: str, converter: Converter) -> Converter:
-    """Register the converter of a layer kind; refuses a second one.
-
-    Examples
-    --------
-    >>> register_converter("dense", lambda *args: "")
-    Traceback (most recent call last):
-    ...
-    ValueError: an ONNX converter for 'dense' is already registered
-    """
-    if kind in _CONVERTERS:
-        raise ValueError(f"an ONNX converter for {kind!r} is already registered")
-    _CONVERTERS[kind] = converter
-    return converter
 
 
 def converter(kind: str) -> Converter:
-    """The converter of a kind; ``KeyError`` with the known kinds if there is none."""
-    try:
-        return _CONVERTERS[kind]
-    except KeyError:
-        raise KeyError(f"no ONNX converter for layer kind {kind!r}; known: "
-                       f"{', '.join(sorted(_CONVERTERS))}") from None
+    """The converter a registered kind names (``LayerKind.converter``), imported on first use.
+
+    Examples
+    --------
+    >>> converter("dense").__name__
+    'convert_dense'
+    """
+    found = kind_named(kind)
+    if found.converter is None:
+        raise KeyError(f"layer kind {kind!r} names no ONNX converter")
+    fn: Converter = found.part("converter")
+    return fn
 
 
 def converters() -> dict[str, Converter]:
-    return dict(_CONVERTERS)
+    """The converter of every registered kind that names one, by kind name."""
+    return {k.name: converter(k.name) for k in kinds() if k.converter is not None}

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from tweenstream.export.graph import Graph
-from tweenstream.export.registry import register_converter
 
 
 def convert_begin(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, prefix: str,
@@ -26,8 +25,3 @@ def convert_end(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, pref
 def convert_residual(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, prefix: str,
                      in_shape: tuple[int, ...]) -> str:
     raise ValueError("a Residual is expanded into begin and end rows before conversion")
-
-
-register_converter("residual_begin", convert_begin)
-register_converter("residual_end", convert_end)
-register_converter("residual", convert_residual)

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from tweenstream.export.graph import Graph
-from tweenstream.export.registry import register_converter
 
 
 def convert_rnn(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, prefix: str,
@@ -40,9 +39,6 @@ def convert_rnn(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, pref
     if spec.return_sequences:
         return g.node("Concat", states, f"{prefix}/out", axis=1)
     return h
-
-
-register_converter("rnn", convert_rnn)
 
 
 def convert_lstm(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, prefix: str,
@@ -77,6 +73,3 @@ def convert_lstm(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, pre
     if spec.return_sequences:
         return g.node("Concat", states, f"{prefix}/out", axis=1)
     return h
-
-
-register_converter("lstm", convert_lstm)

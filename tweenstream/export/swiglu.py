@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from tweenstream.export.graph import Graph
-from tweenstream.export.registry import register_converter
 
 
 def convert_swiglu(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, prefix: str,
@@ -27,6 +26,3 @@ def convert_swiglu(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, p
     y = affine("W_d", s, params["W_d"], params["b_d"])
     return g.node("Reshape", [y, g.constant(f"{prefix}/flat_shape", np.array([0, -1]),
                                             np.int64)], f"{prefix}/flat")
-
-
-register_converter("swiglu", convert_swiglu)

@@ -66,10 +66,21 @@ def _scratch(spec: MultiHeadAttention, in_shape: Shape) -> int:
     return 8 * T * d + spec.heads * T * T + T * T + 4 * d * d + 4 * d
 
 
+def _example():  # a small classifier that uses the kind, for the suites run over every kind
+    from tweenstream.models import Dense, Flatten, MultiHeadAttention, Network
+
+    return Network((3, 4), [MultiHeadAttention(2), MultiHeadAttention(1, causal=True),
+                            Flatten(), Dense(3)])
+
+
 ATTENTION = register(LayerKind(
     name="attention", spec_type=MultiHeadAttention, op_code=13, type_rate=0.2,
     output_shape=lambda spec, s: _check(spec, s),
     param_shapes=_param_shapes, init=_init,
-    plan_dims=lambda spec, s: (*_check(spec, s), spec.heads, int(spec.causal)),
-    scratch=_scratch,
+    plan_dims=lambda spec, s: dict(zip(("steps", "d"), _check(spec, s), strict=True),
+                                   heads=spec.heads, causal=int(spec.causal)),
+    dims=("steps", "d", "heads", "causal"), scratch=_scratch,
+    kernels="tweenstream.runtime.attention:ATTENTION_KERNELS",
+    converter="tweenstream.export.attention:convert_attention", oracle="attention",
+    example=_example,
 ))

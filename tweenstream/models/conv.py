@@ -114,10 +114,26 @@ def _init(spec: Conv2D, in_shape: Shape, rng: np.random.Generator) -> list[np.nd
     return [W, np.zeros(spec.filters, np.float32)]
 
 
-def _dims(spec: Conv2D, in_shape: Shape) -> tuple[int, ...]:
-    H, W, C, kh, kw, s, pt, pl, Ho, Wo = _geometry(spec, in_shape)
-    # packed to fit the plan's eight integers: (H, W, C, kh*1000+kw, stride, pt*1000+pl, Ho, Wo)
-    return (H, W, C, kh * 1000 + kw, s, pt * 1000 + pl, Ho, Wo)
+CONV_DIMS = ("height", "width", "channels", "kh", "kw", "stride", "pad_top", "pad_left",
+             "out_height", "out_width")
+
+
+def _dims(spec: Conv2D, in_shape: Shape) -> dict[str, int]:
+    return dict(zip(CONV_DIMS, _geometry(spec, in_shape), strict=True))
+
+
+def _conv2d_example():
+    from tweenstream.models import Dense, Flatten, Network
+
+    return Network((5, 5, 2), [Conv2D(3, 3, padding="same", activation="tanh"),
+                               Conv2D(2, 2, stride=2), Flatten(), Dense(3)])
+
+
+def _conv1d_example():
+    from tweenstream.models import Dense, Flatten, Network
+
+    return Network((7, 2), [Conv1D(3, 3, stride=2, padding="same", activation="relu"),
+                            Flatten(), Dense(3)])
 
 
 def _scratch(spec: Conv2D, in_shape: Shape) -> int:
@@ -128,11 +144,15 @@ def _scratch(spec: Conv2D, in_shape: Shape) -> int:
 
 CONV2D = register(LayerKind(
     name="conv2d", spec_type=Conv2D, op_code=7, type_rate=0.1, output_shape=_output_shape,
-    param_shapes=_param_shapes, init=_init, plan_dims=_dims, scratch=_scratch,
+    param_shapes=_param_shapes, init=_init, plan_dims=_dims, dims=CONV_DIMS, scratch=_scratch,
+    kernels="tweenstream.runtime.conv:CONV_KERNELS",
+    converter="tweenstream.export.conv:convert_conv", oracle="conv", example=_conv2d_example,
 ))
 CONV1D = register(LayerKind(
     name="conv1d", spec_type=Conv1D, op_code=8, type_rate=0.1, output_shape=_output_shape,
-    param_shapes=_param_shapes, init=_init, plan_dims=_dims, scratch=_scratch,
+    param_shapes=_param_shapes, init=_init, plan_dims=_dims, dims=CONV_DIMS, scratch=_scratch,
+    kernels="tweenstream.runtime.conv:CONV_KERNELS",
+    converter="tweenstream.export.conv:convert_conv", oracle="conv", example=_conv1d_example,
 ))
 
 
@@ -173,18 +193,38 @@ def _pool_shape(spec: MaxPool2D, in_shape: Shape) -> Shape:
     return (H // spec.pool, W // spec.pool, C)
 
 
-def _pool_dims(spec: MaxPool2D, in_shape: Shape) -> tuple[int, ...]:
+POOL_DIMS = ("height", "width", "channels", "pool", "out_height", "out_width", "average")
+
+
+def _pool_dims(spec: MaxPool2D, in_shape: Shape) -> dict[str, int]:
     Ho, Wo, C = _pool_shape(spec, in_shape)
-    return (in_shape[0], in_shape[1], C, spec.pool, Ho, Wo, int(isinstance(spec, AvgPool2D)))
+    values = (in_shape[0], in_shape[1], C, spec.pool, Ho, Wo, int(isinstance(spec, AvgPool2D)))
+    return dict(zip(POOL_DIMS, values, strict=True))
+
+
+def _max_pool_example():
+    from tweenstream.models import Dense, Flatten, Network
+
+    return Network((4, 4, 2), [Conv2D(2, 1), MaxPool2D(2), Flatten(), Dense(3)])
+
+
+def _avg_pool_example():
+    from tweenstream.models import Dense, Flatten, Network
+
+    return Network((4, 5, 1), [AvgPool2D(2), Flatten(), Dense(3)])
 
 
 MAX_POOL = register(LayerKind(
     name="max_pool2d", spec_type=MaxPool2D, op_code=9, type_rate=1.0, output_shape=_pool_shape,
     param_shapes=lambda spec, s: [], init=lambda spec, s, rng: [], plan_dims=_pool_dims,
-    scratch=lambda spec, s: int(np.prod(_pool_shape(spec, s))), heuristic="keep",
+    dims=POOL_DIMS, scratch=lambda spec, s: int(np.prod(_pool_shape(spec, s))),
+    heuristic="keep", kernels="tweenstream.runtime.conv:POOL_KERNELS",
+    converter="tweenstream.export.conv:convert_pool", oracle="conv", example=_max_pool_example,
 ))
 AVG_POOL = register(LayerKind(
     name="avg_pool2d", spec_type=AvgPool2D, op_code=10, type_rate=1.0,
     output_shape=_pool_shape, param_shapes=lambda spec, s: [], init=lambda spec, s, rng: [],
-    plan_dims=_pool_dims, heuristic="keep",
+    plan_dims=_pool_dims, dims=POOL_DIMS, heuristic="keep",
+    kernels="tweenstream.runtime.conv:POOL_KERNELS",
+    converter="tweenstream.export.conv:convert_pool", oracle="conv", example=_avg_pool_example,
 ))

@@ -68,11 +68,19 @@ def _init(spec: Dense, in_shape: Shape, rng: np.random.Generator) -> list[np.nda
     return [W, np.zeros(fan_out, dtype=np.float32)]
 
 
-def _plan_dims(spec: Dense, in_shape: Shape) -> tuple[int, ...]:
-    return (in_shape[0], spec.units)
+def _plan_dims(spec: Dense, in_shape: Shape) -> dict[str, int]:
+    return {"n_in": in_shape[0], "n_out": spec.units}
+
+
+def _example():  # a small classifier that uses the kind, for the suites run over every kind
+    from tweenstream.models import Network
+
+    return Network(6, [Dense(5, "tanh"), Dense(3)])
 
 
 DENSE = register(LayerKind(
     name="dense", spec_type=Dense, op_code=1, type_rate=1.0,
     output_shape=_output_shape, param_shapes=_param_shapes, init=_init, plan_dims=_plan_dims,
+    dims=("n_in", "n_out"), kernels="tweenstream.runtime.dense:DENSE_KERNELS",
+    converter="tweenstream.export.dense:convert_dense", oracle="dense", example=_example,
 ))

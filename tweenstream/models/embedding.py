@@ -47,13 +47,21 @@ def _output_shape(spec: Embedding, in_shape: Shape) -> Shape:
     return (in_shape[0], spec.dim)
 
 
+def _example():  # a small classifier that uses the kind, for the suites run over every kind
+    from tweenstream.models import Dense, Embedding, Flatten, Network
+
+    return Network(5, [Embedding(7, 3), Flatten(), Dense(3)])
+
+
 EMBEDDING = register(LayerKind(
     name="embedding", spec_type=Embedding, op_code=11, type_rate=0.1,
     output_shape=_output_shape,
     param_shapes=lambda spec, s: [("E", (spec.vocab, spec.dim))],
     init=lambda spec, s, rng: [(rng.standard_normal((spec.vocab, spec.dim)) * 0.1)
                                .astype(np.float32)],
-    plan_dims=lambda spec, s: (s[0], spec.vocab, spec.dim),
-    scratch=lambda spec, s: spec.vocab * spec.dim,
-    heuristic="keep",
+    plan_dims=lambda spec, s: {"steps": s[0], "vocab": spec.vocab, "dim": spec.dim},
+    dims=("steps", "vocab", "dim"), scratch=lambda spec, s: spec.vocab * spec.dim,
+    heuristic="keep", kernels="tweenstream.runtime.embedding:EMBEDDING_KERNELS",
+    converter="tweenstream.export.embedding:convert_embedding", oracle="embedding",
+    example=_example,
 ))

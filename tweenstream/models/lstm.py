@@ -50,12 +50,20 @@ def _scratch(spec: LSTM, in_shape: Shape) -> int:
     return 11 * T * H + 2 * H + 4 * H * F + 4 * H * H + 4 * H
 
 
+def _example():  # a small classifier that uses the kind, for the suites run over every kind
+    from tweenstream.models import LSTM, Dense, Network
+
+    return Network((3, 2), [LSTM(4, return_sequences=True), LSTM(3), Dense(3)])
+
+
 LSTM_KIND = register(LayerKind(
     name="lstm", spec_type=LSTM, op_code=6, type_rate=0.5,
     output_shape=lambda spec, s: (_check(s)[0], spec.units) if spec.return_sequences
     else (spec.units,),
     param_shapes=_param_shapes, init=_init,
-    plan_dims=lambda spec, s: (_check(s)[0], _check(s)[1], spec.units,
-                               int(spec.return_sequences)),
-    scratch=_scratch,
+    plan_dims=lambda spec, s: dict(zip(("steps", "features"), _check(s), strict=True),
+                                   units=spec.units, sequences=int(spec.return_sequences)),
+    dims=("steps", "features", "units", "sequences"), scratch=_scratch,
+    kernels="tweenstream.runtime.lstm:LSTM_KERNELS",
+    converter="tweenstream.export.rnn:convert_lstm", oracle="lstm", example=_example,
 ))

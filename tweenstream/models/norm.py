@@ -48,10 +48,25 @@ def _features(in_shape: Shape) -> int:
 
 
 def _dims(shift: int):
-    def dims(spec: object, in_shape: Shape) -> tuple[int, ...]:
+    def dims(spec: object, in_shape: Shape) -> dict[str, int]:
         d = _features(in_shape)
-        return (d, int(np.prod(in_shape)) // d, shift)
+        return {"features": d, "rows": int(np.prod(in_shape)) // d, "shift": shift}
     return dims
+
+
+NORM_DIMS = ("features", "rows", "shift")
+
+
+def _layer_example():
+    from tweenstream.models import Dense, Flatten, LayerNorm, Network
+
+    return Network((3, 4), [LayerNorm(), Flatten(), Dense(3)])
+
+
+def _rms_example():
+    from tweenstream.models import Dense, Flatten, Network, RMSNorm
+
+    return Network((3, 4), [RMSNorm(), Flatten(), Dense(5, "relu"), Dense(3)])
 
 
 def _scratch(spec: object, in_shape: Shape) -> int:
@@ -66,12 +81,17 @@ LAYER_NORM = register(LayerKind(
     param_shapes=lambda spec, s: [("gamma", (_features(s),)), ("beta", (_features(s),))],
     init=lambda spec, s, rng: [np.ones(_features(s), np.float32),
                                np.zeros(_features(s), np.float32)],
-    plan_dims=_dims(1), scratch=_scratch, heuristic="pass",
+    plan_dims=_dims(1), dims=NORM_DIMS, scratch=_scratch, heuristic="pass",
+    kernels="tweenstream.runtime.norm:LAYER_NORM_KERNELS",
+    converter="tweenstream.export.norm:convert_layer_norm", oracle="norm",
+    example=_layer_example,
 ))
 RMS_NORM = register(LayerKind(
     name="rms_norm", spec_type=RMSNorm, op_code=3, type_rate=0.1,
     output_shape=_same,
     param_shapes=lambda spec, s: [("gamma", (_features(s),))],
     init=lambda spec, s, rng: [np.ones(_features(s), np.float32)],
-    plan_dims=_dims(0), scratch=_scratch, heuristic="pass",
+    plan_dims=_dims(0), dims=NORM_DIMS, scratch=_scratch, heuristic="pass",
+    kernels="tweenstream.runtime.norm:RMS_NORM_KERNELS",
+    converter="tweenstream.export.norm:convert_rms_norm", oracle="norm", example=_rms_example,
 ))

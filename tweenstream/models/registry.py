@@ -2,13 +2,16 @@
 
 Each kind is registered once, with everything the rest of the package needs to know about it:
 its spec class, integer op code (for the compiled interpreter), Loom's tween rate multiplier,
-its output-shape rule, its parameter tensors and their initialiser, and the kind-specific
-integer dimensions the plan stores for it. Export converters and test oracles are kept in
-registries of their own, keyed by the same kind name; a test checks every kind has every part.
+its output-shape rule, its parameter tensors and their initialiser, the named integers its plan
+row holds, and where its other parts live: the compiled kernels (``runtime/``), the ONNX
+converter (``export/``), the NumPy oracle (``tests/oracle/``) and an example network for the
+shared test suites. Parts in other subpackages are named by import path ("module:attribute") and
+imported on first use, so ``models`` never imports ``runtime`` or ``export``.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +19,7 @@ from typing import Any
 import numpy as np
 
 Shape = tuple[int, ...]
+MAX_DIMS = 12  # kind-specific integers per plan row
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,11 @@ class LayerKind:
         The parameter tensors, in the order they are laid out in the arena.
     init : callable(spec, in_shape, rng) -> list of float32 arrays
         Seeded initial values, in ``param_shapes`` order.
-    plan_dims : callable(spec, in_shape) -> tuple of int
-        Kind-specific integers stored in the plan row (at most ``MAX_DIMS``).
+    plan_dims : callable(spec, in_shape) -> dict of str to int
+        Kind-specific integers stored in the plan row, by name: exactly the names of ``dims``.
+    dims : tuple of str
+        The row layout: names of the kind-specific integers, in column order (at most
+        ``MAX_DIMS``). Compiled kernels read a column by name (``runtime.layout.dim``).
     scratch : callable(spec, in_shape) -> int
         Values of per-sample scratch the kind's kernels need (forward caches), in every work
         row; 0 by default.
@@ -47,6 +54,15 @@ class LayerKind:
         How ``tween-heuristic`` carries a target to the layer's input: through the kind's own
         projection kernel, passed through unchanged (shape-preserving kinds), or not at all
         (the input keeps its activation as its target).
+    kernels : str or None
+        "module:attribute" of the kind's ``runtime.kernels.Kernels`` bundle; None for a spec
+        that never becomes a plan row of its own (Residual compiles to begin and end rows).
+    converter : str or None
+        "module:attribute" of the kind's ONNX converter (see ``export.registry``).
+    oracle : str or None
+        Name of the kind's plain-NumPy oracle module in ``tests/oracle/``.
+    example : callable() -> Network, or None
+        A small classifier (3 classes) that uses the kind, for the suites run over every kind.
     """
 
     name: str
@@ -56,16 +72,53 @@ class LayerKind:
     output_shape: Callable[[Any, Shape], Shape]
     param_shapes: Callable[[Any, Shape], list[tuple[str, Shape]]]
     init: Callable[[Any, Shape, np.random.Generator], list[np.ndarray]]
-    plan_dims: Callable[[Any, Shape], tuple[int, ...]]
+    plan_dims: Callable[[Any, Shape], dict[str, int]]
+    dims: tuple[str, ...] = ()
     scratch: Callable[[Any, Shape], int] = field(default=lambda spec, in_shape: 0)
     heuristic: str = "project"
+    kernels: str | None = None
+    converter: str | None = None
+    oracle: str | None = None
+    example: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
         if self.heuristic not in ("project", "pass", "keep"):
             raise ValueError(f"heuristic must be project, pass or keep, found {self.heuristic!r}")
+        if len(self.dims) > MAX_DIMS or len(set(self.dims)) != len(self.dims):
+            raise ValueError(f"dims of {self.name!r} must be at most {MAX_DIMS} distinct names, "
+                             f"found {self.dims}")
+
+    def row_dims(self, spec: Any, in_shape: Shape) -> tuple[int, ...]:
+        """The kind's row integers for one layer, in ``dims`` order (checked by name).
+
+        Examples
+        --------
+        >>> from tweenstream.models.dense import DENSE, Dense
+        >>> DENSE.row_dims(Dense(3), (5,))
+        (5, 3)
+        """
+        values = self.plan_dims(spec, in_shape)
+        if tuple(values) != self.dims:
+            raise ValueError(f"plan_dims of {self.name!r} returned {tuple(values)}; the kind "
+                             f"declares {self.dims}")
+        return tuple(int(values[name]) for name in self.dims)
+
+    def part(self, which: str) -> Any:
+        """Import and return one part named by path: ``"kernels"`` or ``"converter"``.
+
+        Examples
+        --------
+        >>> from tweenstream.models.dense import DENSE
+        >>> DENSE.part("kernels").forward.__name__
+        'dense_forward'
+        """
+        path = getattr(self, which)
+        if path is None:
+            raise LookupError(f"layer kind {self.name!r} has no {which}")
+        module, _, attribute = path.partition(":")
+        return getattr(importlib.import_module(module), attribute)
 
 
-MAX_DIMS = 8
 _BY_NAME: dict[str, LayerKind] = {}
 _BY_TYPE: dict[type, LayerKind] = {}
 _BY_CODE: dict[int, LayerKind] = {}

@@ -53,20 +53,34 @@ def _no_params(spec: object, in_shape: Shape) -> list:
     return []
 
 
+def _example():  # a small classifier that uses the kind, for the suites run over every kind
+    from tweenstream.models import Dense, Network
+
+    return Network(4, [Dense(5, "tanh"), Residual([Dense(5, "tanh"), Dense(5)]),
+                       Residual([Residual([Dense(5, "relu")]), Dense(5)]), Dense(3)])
+
+
+# "other": the output offset of the matching row (the plan links each begin with its end)
 RESIDUAL_BEGIN = register(LayerKind(
     name="residual_begin", spec_type=ResidualBegin, op_code=14, type_rate=1.0,
     output_shape=_same, param_shapes=_no_params, init=lambda spec, s, rng: [],
-    plan_dims=lambda spec, s: (0,), heuristic="pass",
+    plan_dims=lambda spec, s: {"other": 0}, dims=("other",), heuristic="pass",
+    kernels="tweenstream.runtime.residual:BEGIN_KERNELS",
+    converter="tweenstream.export.residual:convert_begin", oracle="residual", example=_example,
 ))
 RESIDUAL_END = register(LayerKind(
     name="residual_end", spec_type=ResidualEnd, op_code=15, type_rate=1.0,
     output_shape=_same, param_shapes=_no_params, init=lambda spec, s, rng: [],
-    plan_dims=lambda spec, s: (0,), heuristic="pass",
+    plan_dims=lambda spec, s: {"other": 0}, dims=("other",), heuristic="pass",
+    kernels="tweenstream.runtime.residual:END_KERNELS",
+    converter="tweenstream.export.residual:convert_end", oracle="residual", example=_example,
 ))
 # The user-facing spec is not itself a row, but it is registered so that networks can name
 # and validate it; its op code never reaches the interpreter.
 RESIDUAL = register(LayerKind(
     name="residual", spec_type=Residual, op_code=16, type_rate=1.0,
     output_shape=_same, param_shapes=_no_params, init=lambda spec, s, rng: [],
-    plan_dims=lambda spec, s: (), heuristic="pass",
+    plan_dims=lambda spec, s: {}, heuristic="pass",
+    converter="tweenstream.export.residual:convert_residual", oracle="residual",
+    example=_example,
 ))

@@ -74,10 +74,19 @@ def _scratch(spec: RNN, in_shape: Shape) -> int:
     return 3 * T * H + H + H * F + H * H + H
 
 
+def _example():  # a small classifier that uses the kind, for the suites run over every kind
+    from tweenstream.models import RNN, Dense, Flatten, Network
+
+    return Network((4, 3), [RNN(5, return_sequences=True), Flatten(), Dense(4, "tanh"),
+                            Dense(3)])
+
+
 RNN_KIND = register(LayerKind(
     name="rnn", spec_type=RNN, op_code=5, type_rate=0.5,
     output_shape=_output_shape, param_shapes=_param_shapes, init=_init,
-    plan_dims=lambda spec, s: (_check(s)[0], _check(s)[1], spec.units,
-                               int(spec.return_sequences)),
-    scratch=_scratch,
+    plan_dims=lambda spec, s: dict(zip(("steps", "features"), _check(s), strict=True),
+                                   units=spec.units, sequences=int(spec.return_sequences)),
+    dims=("steps", "features", "units", "sequences"), scratch=_scratch,
+    kernels="tweenstream.runtime.rnn:RNN_KERNELS",
+    converter="tweenstream.export.rnn:convert_rnn", oracle="rnn", example=_example,
 ))

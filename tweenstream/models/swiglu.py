@@ -71,10 +71,19 @@ def _scratch(spec: SwiGLU, in_shape: Shape) -> int:
     return 3 * R * h + 3 * h + 2 * h * d + o * h + 2 * h + o
 
 
+def _example():  # a small classifier that uses the kind, for the suites run over every kind
+    from tweenstream.models import Dense, Flatten, Network, SwiGLU
+
+    return Network((2, 4), [SwiGLU(6), SwiGLU(5, out=3), Flatten(), Dense(3)])
+
+
 SWIGLU = register(LayerKind(
     name="swiglu", spec_type=SwiGLU, op_code=12, type_rate=0.2,
     output_shape=lambda spec, s: (*s[:-1], _out(spec, s)),
     param_shapes=_param_shapes, init=_init,
-    plan_dims=lambda spec, s: (*_rows(s), spec.hidden, _out(spec, s)),
-    scratch=_scratch,
+    plan_dims=lambda spec, s: dict(zip(("rows", "d"), _rows(s), strict=True),
+                                   hidden=spec.hidden, out=_out(spec, s)),
+    dims=("rows", "d", "hidden", "out"), scratch=_scratch,
+    kernels="tweenstream.runtime.swiglu:SWIGLU_KERNELS",
+    converter="tweenstream.export.swiglu:convert_swiglu", oracle="swiglu", example=_example,
 ))

@@ -8,8 +8,9 @@ the parameters. Row dims: T, d, heads, causal.
 
 import numpy as np
 
+from tweenstream.models.attention import ATTENTION
+from tweenstream.runtime.kernels import Kernels
 from tweenstream.runtime.layout import (
-    C_DIM,
     C_IN,
     C_NOUT,
     C_OUT,
@@ -21,38 +22,49 @@ from tweenstream.runtime.layout import (
     W_DZ,
     W_PRE,
     W_TGT,
+    dim,
 )
-from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.numba_config import inline, kernel
 from tweenstream.runtime.targets import project_target
+from tweenstream.runtime.unmanaged import block3_f32, copy_into, matrix_f32
 from tweenstream.runtime.update import update_stored
+
+# typed, not literal, arguments: each literal value would compile the callee once more
+_I64, _B = np.int64, np.bool_
+
+# row integers, by the names the kind declares
+_STEPS = dim(ATTENTION, "steps")
+_D = dim(ATTENTION, "d")
+_HEADS = dim(ATTENTION, "heads")
+_CAUSAL = dim(ATTENTION, "causal")
 
 _UNBOUNDED_LO, _UNBOUNDED_HI = np.float32(-np.inf), np.float32(np.inf)  # no clamp in between
 
 
-@kernel
+@inline
 def _dims(row):
-    T, d, H, causal = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    T, d, H, causal = row[_STEPS], row[_D], row[_HEADS], row[_CAUSAL]
     return T, d, H, causal, d // H
 
 
-@kernel
+@inline
 def _weight(pbuf, row, k, d):
     p = row[C_P] + k * d * d
-    return pbuf[P_PARAM, p:p + d * d].reshape((d, d))
+    return matrix_f32(pbuf[P_PARAM, p:p + d * d], d, d)
 
 
-@kernel
+@inline
 def _bias(pbuf, row, k, d):
     p = row[C_P] + 4 * d * d + k * d
     return pbuf[P_PARAM, p:p + d]
 
 
-@kernel
+@inline
 def _buf(work, row, k, T, d):
     """Scratch matrices (T, d): 0 Q, 1 K, 2 V, then after A: 3 C, 4 dC, 5 dQ, 6 dK, 7 dV."""
     _, _, H, _, _ = _dims(row)
     start = row[C_S] + k * T * d + (H * T * T if k >= 3 else 0)
-    return work[W_ACT, start:start + T * d].reshape((T, d))
+    return matrix_f32(work[W_ACT, start:start + T * d], T, d)
 
 
 @kernel
@@ -60,7 +72,7 @@ def attention_forward(row, pbuf, work):
     """Q, K, V projections, per-head softmax attention, output projection; caches all."""
     T, d, H, causal, dk = _dims(row)
     xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
-    x = work[W_ACT, xi:xi + T * d].reshape((T, d))
+    x = matrix_f32(work[W_ACT, xi:xi + T * d], T, d)
     for k in range(3):
         W, b, M = _weight(pbuf, row, k, d), _bias(pbuf, row, k, d), _buf(work, row, k, T, d)
         for t in range(T):
@@ -71,7 +83,7 @@ def attention_forward(row, pbuf, work):
                 M[t, o] = acc
     Q, K, V, Cm = _buf(work, row, 0, T, d), _buf(work, row, 1, T, d), \
         _buf(work, row, 2, T, d), _buf(work, row, 3, T, d)
-    A = work[W_ACT, s0 + 3 * T * d:s0 + 3 * T * d + H * T * T].reshape((H, T, T))
+    A = block3_f32(work[W_ACT, s0 + 3 * T * d:s0 + 3 * T * d + H * T * T], H, T, T)
     scale = 1.0 / np.sqrt(dk)
     for h in range(H):
         c0 = h * dk
@@ -98,35 +110,33 @@ def attention_forward(row, pbuf, work):
                     acc += A[h, i, j] * V[j, c0 + k]
                 Cm[i, c0 + k] = acc
     Wo, bo = _weight(pbuf, row, 3, d), _bias(pbuf, row, 3, d)
-    out = work[W_ACT, oo:oo + T * d].reshape((T, d))
+    out = matrix_f32(work[W_ACT, oo:oo + T * d], T, d)
     for t in range(T):
         for o in range(d):
             acc = bo[o]
             for j in range(d):
                 acc += Wo[o, j] * Cm[t, j]
             out[t, o] = acc
-    work[W_PRE, oo:oo + T * d] = work[W_ACT, oo:oo + T * d]
-
-
+    copy_into(work[W_PRE, oo:oo + T * d], work[W_ACT, oo:oo + T * d])
 @kernel
 def attention_backprop(row, pbuf, work, src, need_input, grads):
     """Backprop of the upstream signal in work row ``src`` (output slot) through the layer."""
     T, d, H, causal, dk = _dims(row)
     xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
-    x = work[W_ACT, xi:xi + T * d].reshape((T, d))
-    G = work[src, oo:oo + T * d].reshape((T, d))
+    x = matrix_f32(work[W_ACT, xi:xi + T * d], T, d)
+    G = matrix_f32(work[src, oo:oo + T * d], T, d)
     Q, K, V, Cm = _buf(work, row, 0, T, d), _buf(work, row, 1, T, d), \
         _buf(work, row, 2, T, d), _buf(work, row, 3, T, d)
     dC, dQ, dK, dV = _buf(work, row, 4, T, d), _buf(work, row, 5, T, d), \
         _buf(work, row, 6, T, d), _buf(work, row, 7, T, d)
-    A = work[W_ACT, s0 + 3 * T * d:s0 + 3 * T * d + H * T * T].reshape((H, T, T))
+    A = block3_f32(work[W_ACT, s0 + 3 * T * d:s0 + 3 * T * d + H * T * T], H, T, T)
     a0 = s0 + 8 * T * d + H * T * T
-    dA = work[W_ACT, a0:a0 + T * T].reshape((T, T))
+    dA = matrix_f32(work[W_ACT, a0:a0 + T * T], T, T)
     g0 = a0 + T * T
     if grads:
         work[W_ACT, g0:g0 + 4 * d * d + 4 * d] = np.float32(0.0)
     Wo = _weight(pbuf, row, 3, d)
-    gWo = work[W_ACT, g0 + 3 * d * d:g0 + 4 * d * d].reshape((d, d))
+    gWo = matrix_f32(work[W_ACT, g0 + 3 * d * d:g0 + 4 * d * d], d, d)
     gbo = work[W_ACT, g0 + 4 * d * d + 3 * d:g0 + 4 * d * d + 4 * d]
     for t in range(T):
         for j in range(d):
@@ -161,12 +171,12 @@ def attention_backprop(row, pbuf, work, src, need_input, grads):
                     dQ[i, c0 + k] += dS * K[j, c0 + k]
                     dK[j, c0 + k] += dS * Q[i, c0 + k]
     if need_input:
-        gin = work[W_DELTA, xi:xi + T * d].reshape((T, d))
+        gin = matrix_f32(work[W_DELTA, xi:xi + T * d], T, d)
         gin[:, :] = np.float32(0.0)
     for k in range(3):
         W = _weight(pbuf, row, k, d)
         D = _buf(work, row, 5 + k, T, d)
-        gW = work[W_ACT, g0 + k * d * d:g0 + (k + 1) * d * d].reshape((d, d))
+        gW = matrix_f32(work[W_ACT, g0 + k * d * d:g0 + (k + 1) * d * d], d, d)
         gb = work[W_ACT, g0 + 4 * d * d + k * d:g0 + 4 * d * d + (k + 1) * d]
         for t in range(T):
             for o in range(d):
@@ -184,9 +194,9 @@ def attention_backprop(row, pbuf, work, src, need_input, grads):
 def attention_signal(row, pbuf, work, need_input):
     """dz = g (no activation at the output); g of the input through the layer."""
     oo, n = row[C_OUT], row[C_NOUT]
-    work[W_DZ, oo:oo + n] = work[W_DELTA, oo:oo + n]
+    copy_into(work[W_DZ, oo:oo + n], work[W_DELTA, oo:oo + n])
     if need_input:
-        attention_backprop(row, pbuf, work, W_DELTA, True, False)
+        attention_backprop(row, pbuf, work, _I64(W_DELTA), _B(True), _B(False))
 
 
 @kernel
@@ -194,7 +204,7 @@ def attention_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulat
     """Gradients of the local error e = W_DZ at the output, then the shared rule."""
     T, d, H, _, _ = _dims(row)
     p, s0 = row[C_P], row[C_S]
-    attention_backprop(row, pbuf, work, W_DZ, False, True)
+    attention_backprop(row, pbuf, work, _I64(W_DZ), _B(False), _B(True))
     g0 = s0 + 8 * T * d + H * T * T + T * T
     return update_stored(pbuf, work, p, g0, 4 * d * d, 4 * d, coef_w, coef_b, lim, va, vb, vc,
                          accumulate)
@@ -213,3 +223,7 @@ def attention_project_target(row, pbuf, work, lo, hi):
         tgt = work[W_TGT, oo + t * d:oo + (t + 1) * d]
         project_target(Wo, tgt, tau, den, _UNBOUNDED_LO, _UNBOUNDED_HI)  # the value's target
         project_target(Wv, tau, work[W_TGT, xi + t * d:xi + (t + 1) * d], den, lo, hi)
+
+
+ATTENTION_KERNELS = Kernels(attention_forward, attention_signal, attention_update,
+                            attention_project_target)

@@ -1,17 +1,18 @@
 """Compiled Conv1D / Conv2D and pooling kernels (channels last; Conv1D has height 1).
 
 Shapes: x (H, W, C) at the input slot, kernel W (F, kh, kw, C) and b (F,) at ``C_P``, output
-(Ho, Wo, F). Row dims (packed): H, W, C, kh*1000+kw, stride, pad_top*1000+pad_left, Ho, Wo.
-Conv scratch: the gradients of W and b (``W_ACT`` row). Pool dims: H, W, C, p, Ho, Wo, average;
-max-pool scratch: the flat input index of each window's maximum.
+(Ho, Wo, F). Row integers: the ``CONV_DIMS`` and ``POOL_DIMS`` of ``models/conv.py``, by name.
+Conv scratch: the gradients of W and b (``W_ACT`` row). Max-pool scratch: the flat input
+index of each window's maximum.
 """
 
 import numpy as np
 
+from tweenstream.models.conv import CONV2D, MAX_POOL
 from tweenstream.runtime.activations import activate, times_derivative
+from tweenstream.runtime.kernels import Kernels
 from tweenstream.runtime.layout import (
     C_ACT,
-    C_DIM,
     C_IN,
     C_NOUT,
     C_OUT,
@@ -23,17 +24,32 @@ from tweenstream.runtime.layout import (
     W_DZ,
     W_PRE,
     W_TGT,
+    dim,
 )
-from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.numba_config import inline, kernel
+from tweenstream.runtime.unmanaged import block3_f32, block4_f32, copy_into
 from tweenstream.runtime.update import update_stored
 
+# row integers, by the names the kinds declare (Conv1D and Conv2D share them, as do the pools)
+_H, _W, _C = dim(CONV2D, "height"), dim(CONV2D, "width"), dim(CONV2D, "channels")
+_KH, _KW, _STRIDE = dim(CONV2D, "kh"), dim(CONV2D, "kw"), dim(CONV2D, "stride")
+_PT, _PL = dim(CONV2D, "pad_top"), dim(CONV2D, "pad_left")
+_HO, _WO = dim(CONV2D, "out_height"), dim(CONV2D, "out_width")
+_PH, _PW, _PC = dim(MAX_POOL, "height"), dim(MAX_POOL, "width"), dim(MAX_POOL, "channels")
+_POOL, _PHO, _PWO = dim(MAX_POOL, "pool"), dim(MAX_POOL, "out_height"), dim(MAX_POOL, "out_width")
+_AVERAGE = dim(MAX_POOL, "average")
 
-@kernel
+
+@inline
 def _geometry(row):
-    d = row[C_DIM:C_DIM + 8]
-    H, W, C, khkw, s, ptpl, Ho, Wo = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
-    F = row[C_NOUT] // (Ho * Wo)
-    return H, W, C, khkw // 1000, khkw % 1000, s, ptpl // 1000, ptpl % 1000, Ho, Wo, F
+    Ho, Wo = row[_HO], row[_WO]
+    return (row[_H], row[_W], row[_C], row[_KH], row[_KW], row[_STRIDE], row[_PT], row[_PL],
+            Ho, Wo, row[C_NOUT] // (Ho * Wo))
+
+
+@inline
+def _pool_geometry(row):
+    return (row[_PH], row[_PW], row[_PC], row[_POOL], row[_PHO], row[_PWO], row[_AVERAGE])
 
 
 @kernel
@@ -41,10 +57,10 @@ def conv_forward(row, pbuf, work):
     """z = conv(x, W) + b, a = f(z); writes W_PRE and W_ACT at the output slot."""
     H, W, C, kh, kw, s, pt, pl, Ho, Wo, F = _geometry(row)
     xi, oo, p = row[C_IN], row[C_OUT], row[C_P]
-    x = work[W_ACT, xi:xi + H * W * C].reshape((H, W, C))
-    K = pbuf[P_PARAM, p:p + F * kh * kw * C].reshape((F, kh, kw, C))
+    x = block3_f32(work[W_ACT, xi:xi + H * W * C], H, W, C)
+    K = block4_f32(pbuf[P_PARAM, p:p + F * kh * kw * C], F, kh, kw, C)
     b = pbuf[P_PARAM, p + F * kh * kw * C:p + F * kh * kw * C + F]
-    z = work[W_PRE, oo:oo + Ho * Wo * F].reshape((Ho, Wo, F))
+    z = block3_f32(work[W_PRE, oo:oo + Ho * Wo * F], Ho, Wo, F)
     for oy in range(Ho):
         for ox in range(Wo):
             for f in range(F):
@@ -74,9 +90,9 @@ def conv_signal(row, pbuf, work, need_input):
                      work[W_DZ, oo:oo + n], row[C_ACT])
     if not need_input:
         return
-    dz = work[W_DZ, oo:oo + n].reshape((Ho, Wo, F))
-    K = pbuf[P_PARAM, p:p + F * kh * kw * C].reshape((F, kh, kw, C))
-    gin = work[W_DELTA, xi:xi + H * W * C].reshape((H, W, C))
+    dz = block3_f32(work[W_DZ, oo:oo + n], Ho, Wo, F)
+    K = block4_f32(pbuf[P_PARAM, p:p + F * kh * kw * C], F, kh, kw, C)
+    gin = block3_f32(work[W_DELTA, xi:xi + H * W * C], H, W, C)
     gin[:] = np.float32(0.0)
     for oy in range(Ho):
         for ox in range(Wo):
@@ -100,9 +116,9 @@ def conv_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     H, W, C, kh, kw, s, pt, pl, Ho, Wo, F = _geometry(row)
     xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
     nw = F * kh * kw * C
-    x = work[W_ACT, xi:xi + H * W * C].reshape((H, W, C))
-    e = work[W_DZ, oo:oo + Ho * Wo * F].reshape((Ho, Wo, F))
-    gK = work[W_ACT, s0:s0 + nw].reshape((F, kh, kw, C))
+    x = block3_f32(work[W_ACT, xi:xi + H * W * C], H, W, C)
+    e = block3_f32(work[W_DZ, oo:oo + Ho * Wo * F], Ho, Wo, F)
+    gK = block4_f32(work[W_ACT, s0:s0 + nw], F, kh, kw, C)
     gb = work[W_ACT, s0 + nw:s0 + nw + F]
     work[W_ACT, s0:s0 + nw + F] = np.float32(0.0)
     for oy in range(Ho):
@@ -129,10 +145,10 @@ def conv_project_target(row, pbuf, work, lo, hi):
     target (units without a target do not vote; weakly connected inputs keep theirs)."""
     H, W, C, kh, kw, s, pt, pl, Ho, Wo, F = _geometry(row)
     xi, oo, p = row[C_IN], row[C_OUT], row[C_P]
-    K = pbuf[P_PARAM, p:p + F * kh * kw * C].reshape((F, kh, kw, C))
-    t = work[W_TGT, oo:oo + Ho * Wo * F].reshape((Ho, Wo, F))
-    num = work[W_TGT, xi:xi + H * W * C].reshape((H, W, C))
-    den = work[W_DZ, xi:xi + H * W * C].reshape((H, W, C))
+    K = block4_f32(pbuf[P_PARAM, p:p + F * kh * kw * C], F, kh, kw, C)
+    t = block3_f32(work[W_TGT, oo:oo + Ho * Wo * F], Ho, Wo, F)
+    num = block3_f32(work[W_TGT, xi:xi + H * W * C], H, W, C)
+    den = block3_f32(work[W_DZ, xi:xi + H * W * C], H, W, C)
     num[:] = np.float32(0.0)
     den[:] = np.float32(0.0)
     for oy in range(Ho):
@@ -164,11 +180,10 @@ def conv_project_target(row, pbuf, work, lo, hi):
 @kernel
 def pool_forward(row, pbuf, work):
     """Max (remembering where) or mean over p x p windows."""
-    d = row[C_DIM:C_DIM + 7]
-    H, W, C, P, Ho, Wo, avg = d[0], d[1], d[2], d[3], d[4], d[5], d[6]
+    H, W, C, P, Ho, Wo, avg = _pool_geometry(row)
     xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
-    x = work[W_ACT, xi:xi + H * W * C].reshape((H, W, C))
-    a = work[W_ACT, oo:oo + Ho * Wo * C].reshape((Ho, Wo, C))
+    x = block3_f32(work[W_ACT, xi:xi + H * W * C], H, W, C)
+    a = block3_f32(work[W_ACT, oo:oo + Ho * Wo * C], Ho, Wo, C)
     for oy in range(Ho):
         for ox in range(Wo):
             for c in range(C):
@@ -187,23 +202,20 @@ def pool_forward(row, pbuf, work):
                 else:
                     a[oy, ox, c] = best
                     work[W_ACT, s0 + (oy * Wo + ox) * C + c] = np.float32(where)
-    work[W_PRE, oo:oo + Ho * Wo * C] = work[W_ACT, oo:oo + Ho * Wo * C]
-
-
+    copy_into(work[W_PRE, oo:oo + Ho * Wo * C], work[W_ACT, oo:oo + Ho * Wo * C])
 @kernel
 def pool_signal(row, pbuf, work, need_input):
     """dz = g; g_in: to each window's maximum, or spread evenly for the mean."""
-    d = row[C_DIM:C_DIM + 7]
-    H, W, C, P, Ho, Wo, avg = d[0], d[1], d[2], d[3], d[4], d[5], d[6]
+    H, W, C, P, Ho, Wo, avg = _pool_geometry(row)
     xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
     n = Ho * Wo * C
-    work[W_DZ, oo:oo + n] = work[W_DELTA, oo:oo + n]
+    copy_into(work[W_DZ, oo:oo + n], work[W_DELTA, oo:oo + n])
     if not need_input:
         return
-    g = work[W_DELTA, oo:oo + n].reshape((Ho, Wo, C))
+    g = block3_f32(work[W_DELTA, oo:oo + n], Ho, Wo, C)
     gin = work[W_DELTA, xi:xi + H * W * C]
     gin[:] = np.float32(0.0)
-    gin3 = gin.reshape((H, W, C))
+    gin3 = block3_f32(gin, H, W, C)
     share = np.float32(1.0 / (P * P))
     for oy in range(Ho):
         for ox in range(Wo):
@@ -214,3 +226,7 @@ def pool_signal(row, pbuf, work, need_input):
                             gin3[oy * P + ky, ox * P + kx, c] += g[oy, ox, c] * share
                 else:
                     gin[int(work[W_ACT, s0 + (oy * Wo + ox) * C + c])] += g[oy, ox, c]
+
+
+CONV_KERNELS = Kernels(conv_forward, conv_signal, conv_update, conv_project_target)
+POOL_KERNELS = Kernels(pool_forward, pool_signal)

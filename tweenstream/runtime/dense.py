@@ -8,6 +8,7 @@ Each kernel takes the layer's plan row and the shared buffers, trusts them, and 
 import numpy as np
 
 from tweenstream.runtime.activations import activate, times_derivative
+from tweenstream.runtime.kernels import Kernels
 from tweenstream.runtime.layout import (
     C_ACT,
     C_IN,
@@ -24,6 +25,7 @@ from tweenstream.runtime.layout import (
 )
 from tweenstream.runtime.numba_config import kernel
 from tweenstream.runtime.targets import project_target
+from tweenstream.runtime.unmanaged import matrix_f32
 from tweenstream.runtime.update import update_outer, update_vec
 
 
@@ -35,7 +37,7 @@ def dense_forward(row, pbuf, work):
     x = work[W_ACT, xi:xi + nin]
     a = work[W_ACT, oo:oo + nout]
     z = work[W_PRE, oo:oo + nout]
-    W = pbuf[P_PARAM, p:p + nin * nout].reshape((nout, nin))
+    W = matrix_f32(pbuf[P_PARAM, p:p + nin * nout], nout, nin)
     b = pbuf[P_PARAM, p + nin * nout:p + nin * nout + nout]
     for o in range(nout):
         s = np.float32(0.0)
@@ -60,7 +62,7 @@ def dense_signal(row, pbuf, work, need_input):
     times_derivative(g, z, a, dz, code)
     if need_input:
         gin = work[W_DELTA, xi:xi + nin]
-        W = pbuf[P_PARAM, p:p + nin * nout].reshape((nout, nin))
+        W = matrix_f32(pbuf[P_PARAM, p:p + nin * nout], nout, nin)
         gin[:] = np.float32(0.0)
         for o in range(nout):
             d = dz[o]
@@ -80,7 +82,7 @@ def dense_project_target(row, pbuf, work, lo, hi):
     t = work[W_TGT, oo:oo + nout]
     num = work[W_TGT, xi:xi + nin]
     den = work[W_DZ, xi:xi + nin]
-    W = pbuf[P_PARAM, p:p + nin * nout].reshape((nout, nin))
+    W = matrix_f32(pbuf[P_PARAM, p:p + nin * nout], nout, nin)
     project_target(W, t, num, den, lo, hi)
 
 
@@ -97,3 +99,6 @@ def dense_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     n2 = update_outer(pbuf, p, nout, nin, e, x, coef_w, lim, va, vb, vc, accumulate)
     n2 += update_vec(pbuf, p + nin * nout, nout, e, coef_b, lim, va, vb, vc, accumulate)
     return np.float64(n2)
+
+
+DENSE_KERNELS = Kernels(dense_forward, dense_signal, dense_update, dense_project_target)

@@ -1,4 +1,5 @@
-"""Page-Hinkley drift detection on a stream of values (the running loss).
+"""Page-Hinkley drift detection on a stream of values (the running loss), and the plateau
+detector (``Plateau``, one rule shared with the compiled hybrid trigger).
 
 With x_t the observations, mean_t their running mean, the statistic is
 m_t = sum_{i<=t} (x_i - mean_i - delta) and M_t = min_{i<=t} m_i. Drift (an increase of the
@@ -10,6 +11,10 @@ delay against false alarms (Page 1954; Hinkley 1971).
 from __future__ import annotations
 
 import math
+
+import numpy as np
+
+from tweenstream.runtime.numba_config import kernel
 
 
 class PageHinkley:
@@ -72,30 +77,60 @@ class Plateau:
             raise ValueError("window must be >= 1, min_gain >= 0 and patience >= 1")
         self.window, self.min_gain, self.patience = window, min_gain, patience
         self.detections = 0
+        self._f = np.zeros(2)  # window sum, best window mean
+        self._i = np.zeros(2, np.int64)  # samples in the window, stale windows in a row
         self.reset()
+
+    @property
+    def best(self) -> float:
+        """The best window mean so far."""
+        return float(self._f[1])
+
+    @property
+    def stale(self) -> int:
+        """Stale windows in a row."""
+        return int(self._i[1])
 
     def reset(self) -> None:
         """Start afresh."""
-        self.best = -math.inf
-        self.stale = 0
-        self._sum = 0.0
-        self._n = 0
+        self._f[:] = 0.0, -math.inf
+        self._i[:] = 0
 
     def update(self, value: float, n: int = 1) -> bool:
         """Add the mean ``value`` of ``n`` samples; True when a plateau is detected."""
-        if not math.isfinite(value) or n < 1:
+        if n < 1:
             return False
-        self._sum += value * n
-        self._n += n
-        if self._n < self.window:
-            return False
-        mean, self._sum, self._n = self._sum / self._n, 0.0, 0
-        if mean > self.best + self.min_gain:
-            self.best, self.stale = mean, 0
-            return False
-        self.stale += 1
-        if self.stale >= self.patience:
-            self.detections += 1
-            self.reset()
-            return True
+        found = bool(plateau_update(self._f, self._i, float(value), int(n), self.window,
+                                    float(self.min_gain), self.patience))
+        self.detections += found
+        return found
+
+
+@kernel
+def plateau_update(f, i, value, n, window, min_gain, patience):
+    """The plateau rule, shared by ``Plateau`` and the compiled hybrid trigger.
+
+    ``f`` = (window sum, best window mean), ``i`` = (samples in the window, stale windows in a
+    row). Adds ``n`` samples of mean ``value`` (a non-finite value is ignored); when the window
+    is full its mean is compared with the best; ``patience`` stale windows in a row return
+    True and start the detector afresh.
+    """
+    if not np.isfinite(value):
         return False
+    f[0] += value * n
+    i[0] += n
+    if i[0] < window:
+        return False
+    mean = f[0] / i[0]
+    f[0] = 0.0
+    i[0] = 0
+    if mean > f[1] + min_gain:
+        f[1] = mean
+        i[1] = 0
+        return False
+    i[1] += 1
+    if i[1] >= patience:
+        f[1] = -np.inf
+        i[1] = 0
+        return True
+    return False

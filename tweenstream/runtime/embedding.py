@@ -6,8 +6,9 @@ Scratch: the gradient of E (V*D). Row dims: T, V, D.
 
 import numpy as np
 
+from tweenstream.models.embedding import EMBEDDING
+from tweenstream.runtime.kernels import Kernels
 from tweenstream.runtime.layout import (
-    C_DIM,
     C_IN,
     C_OUT,
     C_P,
@@ -17,40 +18,43 @@ from tweenstream.runtime.layout import (
     W_DELTA,
     W_DZ,
     W_PRE,
+    dim,
 )
 from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.unmanaged import copy_into, matrix_f32
 from tweenstream.runtime.update import update_vec
+
+# row integers, by the names the kind declares
+_STEPS = dim(EMBEDDING, "steps")
+_VOCAB = dim(EMBEDDING, "vocab")
+_DIM = dim(EMBEDDING, "dim")
 
 
 @kernel
 def embedding_forward(row, pbuf, work):
     """a[t] = E[id_t]; an id that is not an integer in [0, V) gives NaN (the sample is refused)."""
-    T, V, D = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2]
+    T, V, D = row[_STEPS], row[_VOCAB], row[_DIM]
     xi, oo, p = row[C_IN], row[C_OUT], row[C_P]
-    E = pbuf[P_PARAM, p:p + V * D].reshape((V, D))
+    E = matrix_f32(pbuf[P_PARAM, p:p + V * D], V, D)
     for t in range(T):
         v = work[W_ACT, xi + t]
         out = work[W_ACT, oo + t * D:oo + (t + 1) * D]
         if v >= 0 and v < V and v == np.floor(v):
-            out[:] = E[int(v)]
+            copy_into(out, E[int(v)])
         else:
             out[:] = np.float32(np.nan)
-    work[W_PRE, oo:oo + T * D] = work[W_ACT, oo:oo + T * D]
-
-
+    copy_into(work[W_PRE, oo:oo + T * D], work[W_ACT, oo:oo + T * D])
 @kernel
 def embedding_signal(row, pbuf, work, need_input):
     """dz = g. Ids have no gradient: an Embedding is always the first layer."""
-    T, D = row[C_DIM], row[C_DIM + 2]
+    T, D = row[_STEPS], row[_DIM]
     oo = row[C_OUT]
-    work[W_DZ, oo:oo + T * D] = work[W_DELTA, oo:oo + T * D]
-
-
+    copy_into(work[W_DZ, oo:oo + T * D], work[W_DELTA, oo:oo + T * D])
 @kernel
 def embedding_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     """dE[id_t] += e_t (repeated ids add up); the whole table goes through the shared rule, so
     momentum decays for rows not seen this sample, as with a dense gradient."""
-    T, V, D = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2]
+    T, V, D = row[_STEPS], row[_VOCAB], row[_DIM]
     xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
     G = work[W_ACT, s0:s0 + V * D]
     G[:] = np.float32(0.0)
@@ -59,3 +63,6 @@ def embedding_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulat
         for k in range(D):
             G[i * D + k] += work[W_DZ, oo + t * D + k]
     return np.float64(update_vec(pbuf, p, V * D, G, coef_w, lim, va, vb, vc, accumulate))
+
+
+EMBEDDING_KERNELS = Kernels(embedding_forward, embedding_signal, embedding_update)

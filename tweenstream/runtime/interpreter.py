@@ -1,7 +1,10 @@
 """The compiled interpreter: walks the plan rows and dispatches on op code.
 
-Every function takes the same flat arrays (see ``layout.py``), so one compilation serves every
-network. Adding a layer kind adds one branch to each ``*_layer`` dispatcher below.
+Every function takes the same flat arrays (see ``layout.py``). The per-kind dispatchers
+(``forward_layer`` and the others) are generated into ``dispatch.py``; the functions marked
+``@per_kinds`` below call them, and ``engine.py`` compiles those once per set of layer kinds, so
+a network compiles (or loads from the on-disk cache) only the kernels of the kinds it uses. The
+``@kernel`` functions do not depend on the kinds and are compiled once for all.
 
 One learning step (``step``): copy the input, forward (recording activations), score the
 prediction (test-then-train), backward signal, per-layer targets/gaps/budgets and update, then
@@ -11,40 +14,9 @@ code, so Python crosses into Numba once per call.
 
 import numpy as np
 
-from tweenstream.models.attention import ATTENTION
-from tweenstream.models.conv import AVG_POOL, CONV1D, CONV2D, MAX_POOL
-from tweenstream.models.dense import DENSE
-from tweenstream.models.embedding import EMBEDDING
-from tweenstream.models.flatten import FLATTEN
-from tweenstream.models.lstm import LSTM_KIND
-from tweenstream.models.norm import LAYER_NORM, RMS_NORM
-from tweenstream.models.residual import RESIDUAL_BEGIN, RESIDUAL_END
-from tweenstream.models.rnn import RNN_KIND
-from tweenstream.models.swiglu import SWIGLU
-from tweenstream.runtime.attention import (
-    attention_forward,
-    attention_project_target,
-    attention_signal,
-    attention_update,
-)
-from tweenstream.runtime.conv import (
-    conv_forward,
-    conv_project_target,
-    conv_signal,
-    conv_update,
-    pool_forward,
-    pool_signal,
-)
-from tweenstream.runtime.dense import (
-    dense_forward,
-    dense_project_target,
-    dense_signal,
-    dense_update,
-)
-from tweenstream.runtime.embedding import embedding_forward, embedding_signal, embedding_update
-from tweenstream.runtime.flatten import flatten_forward, flatten_signal
+from tweenstream.runtime.dispatch import forward_layer, project_layer, signal_layer, update_layer
+from tweenstream.runtime.drift import plateau_update
 from tweenstream.runtime.layout import (
-    C_HEUR,
     C_NOUT,
     C_OUT,
     D_BARRIER,
@@ -63,8 +35,6 @@ from tweenstream.runtime.layout import (
     F_TWEEN_MOMENTUM,
     F_TWEEN_RATE,
     F_WEIGHT_MULT,
-    H_KEEP,
-    H_PASS,
     I_BATCH,
     I_CHAIN_GATE,
     I_LOCAL_DERIV,
@@ -107,155 +77,41 @@ from tweenstream.runtime.layout import (
     W_DZ,
     W_TGT,
 )
-from tweenstream.runtime.lstm import lstm_forward, lstm_project_target, lstm_signal, lstm_update
-from tweenstream.runtime.norm import norm_forward, norm_signal, norm_update
-from tweenstream.runtime.numba_config import kernel
-from tweenstream.runtime.residual import begin_forward, begin_signal, end_forward, end_signal
-from tweenstream.runtime.rnn import rnn_forward, rnn_project_target, rnn_signal, rnn_update
+from tweenstream.runtime.numba_config import inline, per_kinds, per_kinds_inline
 from tweenstream.runtime.safety import check_step, explode
-from tweenstream.runtime.swiglu import (
-    swiglu_forward,
-    swiglu_project_target,
-    swiglu_signal,
-    swiglu_update,
-)
 from tweenstream.runtime.targets import (
     chain_targets,
     gap_and_budget,
-    keep_target,
     local_error,
-    pass_target,
     settle_targets,
 )
 from tweenstream.runtime.unmanaged import unmanaged_f32, unmanaged_f64, unmanaged_i64
 from tweenstream.runtime.update import apply_accumulated
 
-OP_DENSE = DENSE.op_code
-OP_LAYER_NORM = LAYER_NORM.op_code
-OP_RMS_NORM = RMS_NORM.op_code
-OP_FLATTEN = FLATTEN.op_code
-OP_RNN = RNN_KIND.op_code
-OP_LSTM = LSTM_KIND.op_code
-OP_CONV2D = CONV2D.op_code
-OP_CONV1D = CONV1D.op_code
-OP_MAX_POOL = MAX_POOL.op_code
-OP_AVG_POOL = AVG_POOL.op_code
-OP_EMBEDDING = EMBEDDING.op_code
-OP_SWIGLU = SWIGLU.op_code
-OP_ATTENTION = ATTENTION.op_code
-OP_RESIDUAL_BEGIN = RESIDUAL_BEGIN.op_code
-OP_RESIDUAL_END = RESIDUAL_END.op_code
 _F32 = np.float32
 
 
-# --- per-kind dispatch ------------------------------------------------------------------------
-@kernel
-def forward_layer(row, pbuf, work):
-    """Forward one layer (activations and pre-activations of the current sample)."""
-    op = row[0]
-    if op == OP_DENSE:
-        dense_forward(row, pbuf, work)
-    elif op == OP_LAYER_NORM or op == OP_RMS_NORM:
-        norm_forward(row, pbuf, work)
-    elif op == OP_FLATTEN:
-        flatten_forward(row, pbuf, work)
-    elif op == OP_RNN:
-        rnn_forward(row, pbuf, work)
-    elif op == OP_LSTM:
-        lstm_forward(row, pbuf, work)
-    elif op == OP_CONV2D or op == OP_CONV1D:
-        conv_forward(row, pbuf, work)
-    elif op == OP_MAX_POOL or op == OP_AVG_POOL:
-        pool_forward(row, pbuf, work)
-    elif op == OP_EMBEDDING:
-        embedding_forward(row, pbuf, work)
-    elif op == OP_SWIGLU:
-        swiglu_forward(row, pbuf, work)
-    elif op == OP_ATTENTION:
-        attention_forward(row, pbuf, work)
-    elif op == OP_RESIDUAL_BEGIN:
-        begin_forward(row, pbuf, work)
-    elif op == OP_RESIDUAL_END:
-        end_forward(row, pbuf, work)
-
-
-@kernel
-def signal_layer(row, pbuf, work, need_input):
-    """Exact backward signal through one layer (writes g of its input when ``need_input``)."""
-    op = row[0]
-    if op == OP_DENSE:
-        dense_signal(row, pbuf, work, need_input)
-    elif op == OP_LAYER_NORM or op == OP_RMS_NORM:
-        norm_signal(row, pbuf, work, need_input)
-    elif op == OP_FLATTEN:
-        flatten_signal(row, pbuf, work, need_input)
-    elif op == OP_RNN:
-        rnn_signal(row, pbuf, work, need_input)
-    elif op == OP_LSTM:
-        lstm_signal(row, pbuf, work, need_input)
-    elif op == OP_CONV2D or op == OP_CONV1D:
-        conv_signal(row, pbuf, work, need_input)
-    elif op == OP_MAX_POOL or op == OP_AVG_POOL:
-        pool_signal(row, pbuf, work, need_input)
-    elif op == OP_EMBEDDING:
-        embedding_signal(row, pbuf, work, need_input)
-    elif op == OP_SWIGLU:
-        swiglu_signal(row, pbuf, work, need_input)
-    elif op == OP_ATTENTION:
-        attention_signal(row, pbuf, work, need_input)
-    elif op == OP_RESIDUAL_BEGIN:
-        begin_signal(row, pbuf, work, need_input)
-    elif op == OP_RESIDUAL_END:
-        end_signal(row, pbuf, work, need_input)
-
-
-@kernel
-def project_layer(row, pbuf, work, lo, hi):
-    """Heuristic target of one layer's input: projected, passed through, or kept (C_HEUR)."""
-    rule = row[C_HEUR]
-    if rule == H_PASS:
-        pass_target(row, work, lo, hi)
-    elif rule == H_KEEP:
-        keep_target(row, work)
-    elif row[0] == OP_DENSE:
-        dense_project_target(row, pbuf, work, lo, hi)
-    elif row[0] == OP_RNN:
-        rnn_project_target(row, pbuf, work, lo, hi)
-    elif row[0] == OP_LSTM:
-        lstm_project_target(row, pbuf, work, lo, hi)
-    elif row[0] == OP_CONV2D or row[0] == OP_CONV1D:
-        conv_project_target(row, pbuf, work, lo, hi)
-    elif row[0] == OP_SWIGLU:
-        swiglu_project_target(row, pbuf, work, lo, hi)
-    elif row[0] == OP_ATTENTION:
-        attention_project_target(row, pbuf, work, lo, hi)
-
-
-@kernel
-def update_layer(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
-    """Update one layer's parameters from its local error; returns their new sum of squares."""
-    op = row[0]
-    if op == OP_DENSE:
-        return dense_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
-    if op == OP_LAYER_NORM or op == OP_RMS_NORM:
-        return norm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
-    if op == OP_RNN:
-        return rnn_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
-    if op == OP_LSTM:
-        return lstm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
-    if op == OP_CONV2D or op == OP_CONV1D:
-        return conv_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
-    if op == OP_EMBEDDING:
-        return embedding_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
-    if op == OP_SWIGLU:
-        return swiglu_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
-    if op == OP_ATTENTION:
-        return attention_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
-    return 0.0
-
-
 # --- the network head: loss, prequential score, output signal ---------------------------------
-@kernel
+@inline
+def softmax(z, p):
+    """p = softmax(z) (float64 inside); returns (log-sum-exp of z, index of the largest z)."""
+    m = z[0]
+    best = 0
+    for k in range(1, z.shape[0]):
+        if z[k] > m:
+            m = z[k]
+            best = k
+    total = 0.0
+    for k in range(z.shape[0]):
+        e = np.exp(np.float64(z[k] - m))
+        p[k] = e
+        total += e
+    for k in range(z.shape[0]):
+        p[k] = p[k] / total
+    return np.log(total) + m, best
+
+
+@inline
 def head(table, work, task, c, y):
     """Softmax-CE or squared error at the output; returns (loss, score, correct).
 
@@ -269,22 +125,10 @@ def head(table, work, task, c, y):
     G = work[W_DELTA]
     hd = work.shape[1] - K
     if task == T_CLASSIFICATION:
-        m = A[oo]
-        best = 0
-        for k in range(1, K):
-            if A[oo + k] > m:
-                m = A[oo + k]
-                best = k
-        total = 0.0
+        lse, best = softmax(A[oo:oo + K], A[hd:hd + K])
         for k in range(K):
-            e = np.exp(np.float64(A[oo + k] - m))
-            A[hd + k] = e
-            total += e
-        for k in range(K):
-            p = A[hd + k] / total
-            A[hd + k] = p
-            G[oo + k] = (_F32(1.0) if k == c else _F32(0.0)) - p
-        loss = np.log(total) + m - A[oo + c]
+            G[oo + k] = (_F32(1.0) if k == c else _F32(0.0)) - A[hd + k]
+        loss = lse - A[oo + c]
         correct = 1.0 if best == c else 0.0
         return loss, correct, correct
     loss = 0.0
@@ -300,7 +144,7 @@ def head(table, work, task, c, y):
 
 
 # --- the two sweeps -----------------------------------------------------------------------------
-@kernel
+@per_kinds_inline
 def chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, phase, accumulate):
     """Backward sweep for backprop and chain-rule tween: targets, gaps, signal, update."""
     L = table.shape[0]
@@ -333,7 +177,7 @@ def chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, phase, accumulate
             diag[D_NORM2, i] = n2
 
 
-@kernel
+@per_kinds_inline
 def heuristic_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, c, y, accumulate):
     """Derivative-free tween: targets top-down from the weights, then forward-and-update.
 
@@ -391,7 +235,7 @@ def heuristic_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, c, y, accumul
 
 
 # --- one sample -------------------------------------------------------------------------------
-@kernel
+@per_kinds_inline
 def forward(table, pbuf, work, x):
     """Copy x into the input slot and run every layer; returns False if x is not finite."""
     A = work[W_ACT]
@@ -406,13 +250,18 @@ def forward(table, pbuf, work, x):
     return ok
 
 
-@kernel
+@per_kinds_inline
 def step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, x, c, y):
     """Test-then-train on one sample: score the prediction, then learn from it."""
     ist[N_SEEN] += 1
     phase = ist[N_PHASE]
     task = icfg[I_TASK]
     accumulate = icfg[I_BATCH] > 1
+    # one call of explode, with typed (not literal) arguments: each distinct literal argument
+    # would compile explode once more
+    bad = 0
+    dirty = False
+    loss, score, metric = 0.0, 0.0, 0.0
     if phase == M_HEURISTIC:
         A = work[W_ACT]
         finite = True
@@ -421,28 +270,26 @@ def step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, x, c, y):
             if not np.isfinite(x[j]):
                 finite = False
         if not finite:
-            ist[N_REJECTED] += 1
-            explode(table, pbuf, diag, cfg, fst, ist, R_INPUT, False)
-            return
-        loss, score, metric = heuristic_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst,
-                                              c, y, accumulate)
-        if not np.isfinite(loss):
-            ist[N_REJECTED] += 1
-            # the sweep updated the layers below the output, unless it only accumulated
-            explode(table, pbuf, diag, cfg, fst, ist, R_OUTPUT,
-                    table.shape[0] > 1 and not accumulate)
-            return
+            bad = R_INPUT
+        else:
+            loss, score, metric = heuristic_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst,
+                                                  c, y, accumulate)
+            if not np.isfinite(loss):
+                bad = R_OUTPUT
+                # the sweep updated the layers below the output, unless it only accumulated
+                dirty = table.shape[0] > 1 and not accumulate
+    elif not forward(table, pbuf, work, x):
+        bad = R_INPUT
     else:
-        if not forward(table, pbuf, work, x):
-            ist[N_REJECTED] += 1
-            explode(table, pbuf, diag, cfg, fst, ist, R_INPUT, False)
-            return
         loss, score, metric = head(table, work, task, c, y)
         if not np.isfinite(loss):
-            ist[N_REJECTED] += 1
-            explode(table, pbuf, diag, cfg, fst, ist, R_OUTPUT, False)
-            return
-        chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, phase, accumulate)
+            bad = R_OUTPUT
+        else:
+            chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, phase, accumulate)
+    if bad != 0:
+        ist[N_REJECTED] += 1
+        explode(table, pbuf, diag, cfg, fst, ist, bad, dirty)
+        return
     record_metrics(cfg, fst, ist, loss, metric)
     if accumulate:
         ist[N_BATCH_FILL] += 1
@@ -462,7 +309,7 @@ def step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, x, c, y):
         hybrid_schedule(pbuf, cfg, icfg, fst, ist, score)
 
 
-@kernel
+@inline
 def depth_barrier(diag):
     """Running product of link budgets from the input side, for diagnostics."""
     prod = 1.0
@@ -471,7 +318,7 @@ def depth_barrier(diag):
         diag[D_BARRIER, i] = prod
 
 
-@kernel
+@inline
 def record_metrics(cfg, fst, ist, loss, metric):
     """Prequential (test-then-train) running loss and metric."""
     alpha = cfg[F_METRIC_ALPHA]
@@ -486,25 +333,15 @@ def record_metrics(cfg, fst, ist, loss, metric):
     fst[S_METRIC_SUM] += metric
 
 
-@kernel
+@inline
 def hybrid_schedule(pbuf, cfg, icfg, fst, ist, score):
     """Switch a hybrid run from tween to backprop after N samples or on a plateau."""
     switch = icfg[I_SWITCH_AFTER] > 0 and ist[N_SEEN] >= icfg[I_SWITCH_AFTER]
     window = icfg[I_PLATEAU_WINDOW]
-    if window > 0:
-        fst[S_WIN_SUM] += score
-        ist[N_WIN_FILL] += 1
-        if ist[N_WIN_FILL] >= window:
-            mean = fst[S_WIN_SUM] / window
-            if mean > fst[S_WIN_BEST] + cfg[F_PLATEAU_GAIN]:
-                fst[S_WIN_BEST] = mean
-                ist[N_WIN_BAD] = 0
-            else:
-                ist[N_WIN_BAD] += 1
-            fst[S_WIN_SUM] = 0.0
-            ist[N_WIN_FILL] = 0
-            if ist[N_WIN_BAD] >= icfg[I_PLATEAU_PATIENCE]:
-                switch = True
+    if window > 0 and plateau_update(fst[S_WIN_SUM:S_WIN_BEST + 1], ist[N_WIN_FILL:N_WIN_BAD + 1],
+                                     score, 1, window, cfg[F_PLATEAU_GAIN],
+                                     icfg[I_PLATEAU_PATIENCE]):
+        switch = True
     if switch:
         ist[N_PHASE] = M_BACKPROP
         ist[N_SWITCHED_AT] = ist[N_SEEN]
@@ -514,7 +351,7 @@ def hybrid_schedule(pbuf, cfg, icfg, fst, ist, score):
 
 
 # --- entry points (one Python -> Numba crossing per call) -------------------------------------
-@kernel
+@inline
 def first_bad_row(X, Yc, n_classes, check_labels):
     """Index of the first row with a non-finite value or an out-of-range label, or -1."""
     for s in range(X.shape[0]):
@@ -526,7 +363,7 @@ def first_bad_row(X, Yc, n_classes, check_labels):
     return -1
 
 
-@kernel
+@per_kinds
 def learn_many(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, X, Yc, Yr, validate):
     """Learn from every row of X in order. With ``validate`` nothing is learned unless every
     row is finite and every label in range; returns the first bad row, or -1.
@@ -541,22 +378,23 @@ def learn_many(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, X, Yc, Yr, va
     n = X.shape[0]
     cls = icfg[I_TASK] == T_CLASSIFICATION
     if validate:
-        bad = first_bad_row(X, Yc, table[table.shape[0] - 1, C_NOUT], cls)
+        n_classes = table[table.shape[0] - 1, C_NOUT]
+        bad = first_bad_row(X, Yc, n_classes, cls)
         if bad >= 0:
             return bad
-        if not cls:
-            bad = first_bad_row(Yr, Yc, 0, False)
+        if not cls:  # the same argument types: one compilation of first_bad_row
+            bad = first_bad_row(Yr, Yc, n_classes, cls)
             if bad >= 0:
                 return bad
+    c = np.int64(-1)  # one call site, one type: a literal -1 would compile step a second time
     for s in range(n):
         if cls:
-            step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, X[s], Yc[s], Yr[0])
-        else:
-            step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, X[s], -1, Yr[s])
+            c = Yc[s]
+        step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, X[s], c, Yr[s if not cls else 0])
     return -1
 
 
-@kernel
+@per_kinds
 def predict_many(table, pbuf, work, task, X, out):
     """Forward every row of X; probabilities (classification) or outputs go to ``out`` (n, K).
 
@@ -573,23 +411,14 @@ def predict_many(table, pbuf, work, task, X, out):
                 out[s, k] = np.nan
             continue
         if task == T_CLASSIFICATION:
-            m = A[oo]
-            for k in range(1, K):
-                m = max(m, A[oo + k])
-            total = 0.0
-            for k in range(K):
-                e = np.exp(np.float64(A[oo + k] - m))
-                out[s, k] = e
-                total += e
-            for k in range(K):
-                out[s, k] = out[s, k] / total
+            softmax(A[oo:oo + K], out[s])
         else:
             for k in range(K):
                 out[s, k] = A[oo + k]
 
 
 
-@kernel
+@per_kinds
 def accumulate_gradients(table, ltab, pbuf, work, diag, cfg, icfg, fst, X, Yc, Yr, rows):
     """Add the backprop descent direction of each listed row of X to ``pbuf[P_ACC]``.
 
@@ -604,11 +433,11 @@ def accumulate_gradients(table, ltab, pbuf, work, diag, cfg, icfg, fst, X, Yc, Y
     pbuf[P_ACC, :] = _F32(0.0)
     cls = icfg[I_TASK] == T_CLASSIFICATION
     total = 0.0
+    c = np.int64(-1)
     for r in rows:
         if cls:
-            c, y = Yc[r], Yr[0]
-        else:
-            c, y = -1, Yr[r]
+            c = Yc[r]
+        y = Yr[r if not cls else 0]
         forward(table, pbuf, work, X[r])
         loss, _, _ = head(table, work, icfg[I_TASK], c, y)
         total += loss

@@ -15,6 +15,9 @@ Arrays (shapes):
 - ``fst`` float64 / ``ist`` int64: learning state and counters (``S_*`` / ``N_*``).
 """
 
+from tweenstream.models.registry import MAX_DIMS, LayerKind
+from tweenstream.modes import MODES as _MODES
+
 # --- plan table columns -------------------------------------------------------------------
 C_OP = 0  # op code of the kind
 C_ACT = 1  # activation code
@@ -27,11 +30,29 @@ C_NP = 7  # number of parameters
 C_S = 8  # offset of the layer's scratch in a work row
 C_NS = 9  # scratch size
 C_HEUR = 10  # heuristic target rule: H_PROJECT, H_PASS or H_KEEP
-C_DIM = 11  # first of MAX_DIMS kind-specific integers
-NCOL = 19
+C_DIM = 11  # first of MAX_DIMS kind-specific integers, named by each kind's ``dims``
+NCOL = C_DIM + MAX_DIMS
 H_PROJECT = 0
 H_PASS = 1
 H_KEEP = 2
+HEURISTIC_RULES = ("project", "pass", "keep")  # C_HEUR values, in code order
+
+
+def dim(kind: LayerKind, name: str) -> int:
+    """Plan column of the kind-specific integer ``name`` (declared in the kind's ``dims``).
+
+    Kernels read it once at import, as a compile-time constant: ``KH = dim(CONV2D, "kh")``.
+
+    Examples
+    --------
+    >>> from tweenstream.models.dense import DENSE
+    >>> dim(DENSE, "n_out") - C_DIM
+    1
+    """
+    if name not in kind.dims:
+        raise KeyError(f"layer kind {kind.name!r} has no row integer {name!r}; it declares "
+                       f"{kind.dims}")
+    return C_DIM + kind.dims.index(name)
 
 # --- per-layer float table ------------------------------------------------------------------
 LT_TYPE_RATE = 0
@@ -67,7 +88,7 @@ M_BACKPROP = 0
 M_TWEEN = 1
 M_HEURISTIC = 2
 M_HYBRID = 3
-MODES = ("backprop", "tween", "tween-heuristic", "hybrid")
+MODES = _MODES  # by mode code: MODES[M_TWEEN] == "tween"
 T_CLASSIFICATION = 0
 T_REGRESSION = 1
 
@@ -119,7 +140,7 @@ S_LOSS = 3  # running (EMA) prequential loss
 S_METRIC = 4  # running (EMA) prequential accuracy or MAE
 S_NORM2 = 5  # parameter norm² after the last good step
 S_LAST_LOSS = 6
-S_WIN_SUM = 7  # hybrid plateau window accumulator
+S_WIN_SUM = 7  # hybrid plateau window accumulator (S_WIN_SUM, S_WIN_BEST: one slice)
 S_WIN_BEST = 8
 S_METRIC_SUM = 9  # cumulative correct (classification) or absolute error (regression)
 S_LOSS_SUM = 10
@@ -139,7 +160,7 @@ N_SINCE_ROLLBACK = 8
 N_PHASE = 9  # the mode in effect (hybrid switches it)
 N_SWITCHED_AT = 10  # sample index of the hybrid switch, -1 before
 N_BATCH_FILL = 11
-N_WIN_FILL = 12
+N_WIN_FILL = 12  # (N_WIN_FILL, N_WIN_BAD: one slice, see drift.plateau_update)
 N_WIN_BAD = 13
 N_EVENT_HEAD = 14  # ring position of the next event record
 N_EMA_STARTED = 15  # the gap EMAs have been started (by the first clean step)

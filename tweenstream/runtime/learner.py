@@ -8,10 +8,10 @@ import numpy as np
 
 from tweenstream.models.network import Network
 from tweenstream.models.registry import kind_of
-from tweenstream.runtime import interpreter as interp
 from tweenstream.runtime import layout as lay
 from tweenstream.runtime.arena import Arena
 from tweenstream.runtime.config import TweenConfig
+from tweenstream.runtime.engine import Engine, learner_engine, plan_kinds
 from tweenstream.runtime.inputs import (
     FeatureMap,
     check_ids,
@@ -66,6 +66,8 @@ class Learner:
         self.seed = int(seed)
         self._rng = np.random.default_rng(self.seed)
         self._plan = compile_plan(network)
+        self._kinds = plan_kinds(self._plan)
+        self._engines: dict[bool, Engine] = {}
         self.arena = Arena(self._plan)
         self.arena.initialise(self._rng)
         self._features = FeatureMap(network.n_inputs)
@@ -180,8 +182,20 @@ class Learner:
         a.pbuf[lay.P_ACC] = 0.0
         a.ist[lay.N_BATCH_FILL] = 0
 
-    def warm(self) -> None:
+    @property
+    def engine(self) -> Engine:
+        """The compiled interpreter of this network's kinds, for the phase in effect (see
+        ``engine.learner_engine``)."""
+        heuristic = bool(self.arena.ist[lay.N_PHASE] == lay.M_HEURISTIC)
+        engine = self._engines.get(heuristic)
+        if engine is None:
+            engine = self._engines[heuristic] = learner_engine(self._kinds, heuristic)
+        return engine
+
+    def warm(self, progress: bool = False) -> None:
         """Compile (or load from the cache) every kernel now, without learning anything.
+
+        With ``progress``, a status line on stderr names the kernels as they compile.
 
         Examples
         --------
@@ -190,10 +204,15 @@ class Learner:
         >>> model.warm(); model.state()["samples_seen"]
         0
         """
-        empty = np.zeros((0, self.network.n_inputs), dtype=np.float32)
-        interp.learn_many(*self._args, empty, self._yc1[:0], self._yr1, True)
-        a = self.arena
-        interp.predict_many(self._plan.table, a.pbuf, a.work, self._task, empty, self._out1[:0])
+        from tweenstream.runtime.warmup import compile_progress
+
+        with compile_progress(enabled=progress, label=", ".join(self._kinds)):
+            empty = np.zeros((0, self.network.n_inputs), dtype=np.float32)
+            engine = self.engine
+            engine.learn_many(*self._args, empty, self._yc1[:0], self._yr1, True)
+            a = self.arena
+            engine.predict_many(self._plan.table, a.pbuf, a.work, self._task, empty,
+                                self._out1[:0])
 
     # --- learning -------------------------------------------------------------------------
     def learn_one(self, x: Any, y: Any) -> None:
@@ -209,7 +228,8 @@ class Learner:
             self._yc1[0] = class_label(y, self.network.n_outputs)
         else:
             self._yr1[0] = target(y, self.network.n_outputs)[0]
-        if interp.learn_many(*self._args, xv.reshape(1, -1), self._yc1, self._yr1, True) >= 0:
+        if self.engine.learn_many(*self._args, xv.reshape(1, -1), self._yc1, self._yr1,
+                                  True) >= 0:
             raise ValueError("x or y contains NaN or inf (or a value beyond float32's range, "
                              "about 3.4e38); nothing was learned. Clean or drop the sample")
         if self.reservoir is not None:
@@ -229,7 +249,7 @@ class Learner:
             Yc, Yr = class_labels(Y, n, self.network.n_outputs), self._yr1
         else:
             Yc, Yr = self._yc1, targets(Y, n, self.network.n_outputs)
-        bad = interp.learn_many(*self._args, Xm, Yc, Yr, True)
+        bad = self.engine.learn_many(*self._args, Xm, Yc, Yr, True)
         if bad >= 0:
             if not np.isfinite(Xm[bad]).all():
                 why = "X has NaN or inf"
@@ -246,7 +266,7 @@ class Learner:
         if self._vocab:
             check_ids(Xm, self._vocab)
         a = self.arena
-        interp.predict_many(self._plan.table, a.pbuf, a.work, self._task, Xm, out)
+        self.engine.predict_many(self._plan.table, a.pbuf, a.work, self._task, Xm, out)
         if np.isnan(out).any():
             rows = np.flatnonzero(np.isnan(out).any(axis=1))
             if np.isfinite(Xm[rows]).all():

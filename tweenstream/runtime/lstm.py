@@ -8,9 +8,10 @@ out like the parameters. Row dims: T, F, H, return_sequences.
 
 import numpy as np
 
+from tweenstream.models.lstm import LSTM_KIND
 from tweenstream.runtime.activations import fast_tanh
+from tweenstream.runtime.kernels import Kernels
 from tweenstream.runtime.layout import (
-    C_DIM,
     C_IN,
     C_NOUT,
     C_OUT,
@@ -22,14 +23,25 @@ from tweenstream.runtime.layout import (
     W_DZ,
     W_PRE,
     W_TGT,
+    dim,
 )
-from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.numba_config import inline, kernel
+from tweenstream.runtime.unmanaged import copy_into, matrix_f32
 from tweenstream.runtime.update import update_stored
+
+# typed, not literal, arguments: each literal value would compile the callee once more
+_I64, _B = np.int64, np.bool_
+
+# row integers, by the names the kind declares
+_STEPS = dim(LSTM_KIND, "steps")
+_FEATURES = dim(LSTM_KIND, "features")
+_UNITS = dim(LSTM_KIND, "units")
+_SEQUENCES = dim(LSTM_KIND, "sequences")
 
 _ONE = np.float32(1.0)
 
 
-@kernel
+@inline
 def _sigmoid(v):
     return _ONE / (_ONE + np.exp(-v))
 
@@ -37,10 +49,10 @@ def _sigmoid(v):
 @kernel
 def lstm_forward(row, pbuf, work):
     """Gates, cell and state of every step; caches them in scratch; writes the output slot."""
-    T, F, H, seq = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    T, F, H, seq = row[_STEPS], row[_FEATURES], row[_UNITS], row[_SEQUENCES]
     xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
-    W = pbuf[P_PARAM, p:p + 4 * H * F].reshape((4 * H, F))
-    U = pbuf[P_PARAM, p + 4 * H * F:p + 4 * H * F + 4 * H * H].reshape((4 * H, H))
+    W = matrix_f32(pbuf[P_PARAM, p:p + 4 * H * F], 4 * H, F)
+    U = matrix_f32(pbuf[P_PARAM, p + 4 * H * F:p + 4 * H * F + 4 * H * H], 4 * H, H)
     b = pbuf[P_PARAM, p + 4 * H * F + 4 * H * H:p + 4 * H * F + 4 * H * H + 4 * H]
     A, C = s0, s0 + 4 * T * H
     TC, HS = C + T * H, C + 2 * T * H
@@ -65,24 +77,22 @@ def lstm_forward(row, pbuf, work):
             work[W_ACT, HS + t * H + k] = gates[3 * H + k] * tc
     n = T * H if seq else H
     first = HS if seq else HS + (T - 1) * H
-    work[W_ACT, oo:oo + n] = work[W_ACT, first:first + n]
-    work[W_PRE, oo:oo + n] = work[W_ACT, first:first + n]
-
-
+    copy_into(work[W_ACT, oo:oo + n], work[W_ACT, first:first + n])
+    copy_into(work[W_PRE, oo:oo + n], work[W_ACT, first:first + n])
 @kernel
 def lstm_backprop(row, pbuf, work, src, need_input, grads):
     """Backprop through time from the upstream signal in work row ``src`` at the output slot."""
-    T, F, H, seq = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    T, F, H, seq = row[_STEPS], row[_FEATURES], row[_UNITS], row[_SEQUENCES]
     xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
-    W = pbuf[P_PARAM, p:p + 4 * H * F].reshape((4 * H, F))
-    U = pbuf[P_PARAM, p + 4 * H * F:p + 4 * H * F + 4 * H * H].reshape((4 * H, H))
+    W = matrix_f32(pbuf[P_PARAM, p:p + 4 * H * F], 4 * H, F)
+    U = matrix_f32(pbuf[P_PARAM, p + 4 * H * F:p + 4 * H * F + 4 * H * H], 4 * H, H)
     A, C = s0, s0 + 4 * T * H
     TC, HS = C + T * H, C + 2 * T * H
     DZ = C + 3 * T * H
     DH, DC = DZ + 4 * T * H, DZ + 4 * T * H + H
     G = DC + H
-    gW = work[W_ACT, G:G + 4 * H * F].reshape((4 * H, F))
-    gU = work[W_ACT, G + 4 * H * F:G + 4 * H * F + 4 * H * H].reshape((4 * H, H))
+    gW = matrix_f32(work[W_ACT, G:G + 4 * H * F], 4 * H, F)
+    gU = matrix_f32(work[W_ACT, G + 4 * H * F:G + 4 * H * F + 4 * H * H], 4 * H, H)
     gb = work[W_ACT, G + 4 * H * F + 4 * H * H:G + 4 * H * F + 4 * H * H + 4 * H]
     dh = work[W_ACT, DH:DH + H]
     dc = work[W_ACT, DC:DC + H]
@@ -136,17 +146,17 @@ def lstm_backprop(row, pbuf, work, src, need_input, grads):
 def lstm_signal(row, pbuf, work, need_input):
     """dz at the output is g (the nonlinearities are inside); g of the input through time."""
     oo, n = row[C_OUT], row[C_NOUT]
-    work[W_DZ, oo:oo + n] = work[W_DELTA, oo:oo + n]
+    copy_into(work[W_DZ, oo:oo + n], work[W_DELTA, oo:oo + n])
     if need_input:
-        lstm_backprop(row, pbuf, work, W_DELTA, True, False)
+        lstm_backprop(row, pbuf, work, _I64(W_DELTA), _B(True), _B(False))
 
 
 @kernel
 def lstm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     """Gradients of the local error e = W_DZ at the output through time, then the shared rule."""
-    T, F, H = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2]
+    T, F, H = row[_STEPS], row[_FEATURES], row[_UNITS]
     p, s0 = row[C_P], row[C_S]
-    lstm_backprop(row, pbuf, work, W_DZ, False, True)
+    lstm_backprop(row, pbuf, work, _I64(W_DZ), _B(False), _B(True))
     G = s0 + 11 * T * H + 2 * H
     nw = 4 * H * F + 4 * H * H
     return update_stored(pbuf, work, p, G, nw, 4 * H, coef_w, coef_b, lim, va, vb, vc,
@@ -156,9 +166,9 @@ def lstm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
 @kernel
 def lstm_project_target(row, pbuf, work, lo, hi):
     """Heuristic target of each input step through the four gates' input weights, summed."""
-    T, F, H, seq = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    T, F, H, seq = row[_STEPS], row[_FEATURES], row[_UNITS], row[_SEQUENCES]
     xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
-    W = pbuf[P_PARAM, p:p + 4 * H * F].reshape((4 * H, F))
+    W = matrix_f32(pbuf[P_PARAM, p:p + 4 * H * F], 4 * H, F)
     den = work[W_DZ, s0:s0 + F]
     for t in range(T):
         base = oo + (t * H if seq else 0)
@@ -179,3 +189,6 @@ def lstm_project_target(row, pbuf, work, lo, hi):
                 num[j] = np.float32(np.nan)
             else:
                 num[j] = min(max(num[j] / den[j], lo), hi)
+
+
+LSTM_KERNELS = Kernels(lstm_forward, lstm_signal, lstm_update, lstm_project_target)

@@ -7,8 +7,9 @@ Shapes: x (R*d,) at the input slot, a (R*d,) at the output slot, gamma (d,) then
 
 import numpy as np
 
+from tweenstream.models.norm import LAYER_NORM
+from tweenstream.runtime.kernels import Kernels
 from tweenstream.runtime.layout import (
-    C_DIM,
     C_IN,
     C_OUT,
     C_P,
@@ -18,9 +19,15 @@ from tweenstream.runtime.layout import (
     W_DELTA,
     W_DZ,
     W_PRE,
+    dim,
 )
 from tweenstream.runtime.numba_config import kernel
 from tweenstream.runtime.update import update_vec
+
+# row integers, by the names the kind declares
+_FEATURES = dim(LAYER_NORM, "features")
+_ROWS = dim(LAYER_NORM, "rows")
+_SHIFT = dim(LAYER_NORM, "shift")
 
 _EPS_LN = 1e-5
 _EPS_RMS = 1e-6
@@ -29,7 +36,7 @@ _EPS_RMS = 1e-6
 @kernel
 def norm_forward(row, pbuf, work):
     """a = gamma * x-hat (+ beta); caches x-hat and 1/std in scratch. Writes W_ACT, W_PRE."""
-    d, R, shift = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2]
+    d, R, shift = row[_FEATURES], row[_ROWS], row[_SHIFT]
     xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
     n = d * R
     x = work[W_ACT, xi:xi + n]
@@ -65,7 +72,7 @@ def norm_forward(row, pbuf, work):
 def norm_signal(row, pbuf, work, need_input):
     """dz = g (no activation); g_in = (1/std) (g*gamma - mean(g*gamma) - x-hat mean(g*gamma*x-hat)),
     without the first mean for RMSNorm."""
-    d, R, shift = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2]
+    d, R, shift = row[_FEATURES], row[_ROWS], row[_SHIFT]
     xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
     n = d * R
     g = work[W_DELTA, oo:oo + n]
@@ -93,7 +100,7 @@ def norm_signal(row, pbuf, work, need_input):
 @kernel
 def norm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     """d gamma = sum over rows of e * x-hat, d beta = sum of e, e = W_DZ at the output slot."""
-    d, R, shift = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2]
+    d, R, shift = row[_FEATURES], row[_ROWS], row[_SHIFT]
     oo, p, s0 = row[C_OUT], row[C_P], row[C_S]
     n = d * R
     e = work[W_DZ, oo:oo + n]
@@ -110,3 +117,6 @@ def norm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     if shift:
         n2 += update_vec(pbuf, p + d, d, gb, coef_b, lim, va, vb, vc, accumulate)
     return np.float64(n2)
+
+
+LAYER_NORM_KERNELS = RMS_NORM_KERNELS = Kernels(norm_forward, norm_signal, norm_update)

@@ -27,3 +27,35 @@ OPTIONS: dict[str, Any] = {
 def kernel(fn: Callable[..., Any]) -> Any:
     """Compile ``fn`` with the project's Numba options (lazily, cached on disk)."""
     return njit(**OPTIONS)(fn)
+
+
+def inline(fn: Callable[..., Any]) -> Any:
+    """Compile ``fn`` into each caller (Numba IR inlining), not as a unit of its own.
+
+    For small helpers and for the glue between an entry point and the dispatchers: every
+    compiled unit links, optimises and emits again the code of all it calls, so fewer units
+    mean a shorter cold start. A helper called with literal arguments (``_buf(work, row, 3,
+    ...)``) would otherwise compile once per literal value.
+    """
+    return njit(**OPTIONS, inline="always")(fn)
+
+
+PER_KINDS: dict[str, tuple[Callable[..., Any], bool]] = {}
+
+
+def per_kinds(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an entry point as compiled once per set of layer kinds (``engine.py``).
+
+    The function calls the generated dispatchers, directly or through another marked function;
+    the engine compiles a copy of it whose dispatchers know only the network's kinds. Returns
+    ``fn`` plain (uncompiled).
+    """
+    PER_KINDS[fn.__name__] = (fn, False)
+    return fn
+
+
+def per_kinds_inline(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Like ``per_kinds``, for the glue between entry points and dispatchers: each copy is
+    compiled into its callers (see ``inline``)."""
+    PER_KINDS[fn.__name__] = (fn, True)
+    return fn

@@ -2,8 +2,9 @@
 
 One row per layer (``layout.C_*`` columns): op code, activation code, offsets of the layer's
 input and output in the activation rows, sizes, parameter offset and count, and up to
-``MAX_DIMS`` kind-specific integers. Offsets are laid out once: the input slot first, then each
-layer's output, then a head slot for the probabilities (or outputs) of the last layer.
+``MAX_DIMS`` kind-specific integers (named by the kind's ``dims``). Offsets are laid out once:
+the input slot first, then each layer's output, then a head slot for the probabilities (or
+outputs) of the last layer.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpy as np
 
 from tweenstream.models.activations import ACTIVATION_CODES, TARGET_RANGE
 from tweenstream.models.network import Network
-from tweenstream.models.registry import MAX_DIMS, Shape, kind_of
+from tweenstream.models.registry import Shape, kind_of
+from tweenstream.models.residual import RESIDUAL_BEGIN, RESIDUAL_END
 from tweenstream.runtime.layout import (
     C_ACT,
     C_DIM,
@@ -29,12 +31,14 @@ from tweenstream.runtime.layout import (
     C_OUT,
     C_P,
     C_S,
+    HEURISTIC_RULES,
     LT_DEPTH,
     LT_HI,
     LT_LO,
     LT_TYPE_RATE,
     NCOL,
     NLCOL,
+    dim,
 )
 
 
@@ -91,10 +95,7 @@ def compile_plan(network: Network) -> Plan:
         for name, shape in kind.param_shapes(spec, in_shape):
             views.append(ParamView(i, name, p_off, shape))
             p_off += int(np.prod(shape))
-        dims = kind.plan_dims(spec, in_shape)
-        if len(dims) > MAX_DIMS:
-            raise ValueError(f"layer kind {kind.name!r} declares {len(dims)} plan dims; "
-                             f"the plan holds at most {MAX_DIMS}")
+        dims = kind.row_dims(spec, in_shape)
         row = table[i]
         row[C_OP] = kind.op_code
         row[C_ACT] = ACTIVATION_CODES[getattr(spec, "activation", "linear")]
@@ -102,17 +103,17 @@ def compile_plan(network: Network) -> Plan:
         row[C_OUT], row[C_NOUT] = slot, n_out
         row[C_P], row[C_NP] = start, p_off - start
         row[C_DIM:C_DIM + len(dims)] = dims
-        row[C_HEUR] = ("project", "pass", "keep").index(kind.heuristic)
+        row[C_HEUR] = HEURISTIC_RULES.index(kind.heuristic)
         in_off = slot
         slot += n_out
         row[C_S], row[C_NS] = slot, kind.scratch(spec, in_shape)
         slot += int(row[C_NS])
-        if kind.name == "residual_begin":
+        if kind is RESIDUAL_BEGIN:
             opened.append(i)
-        elif kind.name == "residual_end":  # each end knows its begin's output, and vice versa
+        elif kind is RESIDUAL_END:  # each end knows its begin's output, and vice versa
             begin = opened.pop()
-            row[C_DIM] = table[begin, C_OUT]
-            table[begin, C_DIM] = row[C_OUT]
+            row[dim(RESIDUAL_END, "other")] = table[begin, C_OUT]
+            table[begin, dim(RESIDUAL_BEGIN, "other")] = row[C_OUT]
     slot += network.n_outputs  # head slot
     return Plan(network, table, p_off, slot, tuple(views))
 

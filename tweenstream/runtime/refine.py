@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from tweenstream.runtime import interpreter as interp
 from tweenstream.runtime import layout as lay
 from tweenstream.runtime.arena import Arena
 from tweenstream.runtime.config import TweenConfig
+from tweenstream.runtime.engine import engine_for
 from tweenstream.runtime.learner import Learner
 from tweenstream.runtime.plan import compile_plan, layer_table
 
@@ -139,6 +139,7 @@ def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSetti
     cfg, icfg = TweenConfig(mode="backprop").to_arrays(
         lay.T_CLASSIFICATION if classification else lay.T_REGRESSION)
     ltab = layer_table(plan, 1.2, 100.0)
+    engine = engine_for(plan)
     cores = os.cpu_count() or 1
     threads = min(settings.threads or cores, cores)  # more threads than cores never helps
     arenas = [Arena(plan) for _ in range(threads)]
@@ -159,8 +160,9 @@ def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSetti
                           for t in range(threads)]
                 for a in arenas:
                     a.pbuf[lay.P_PARAM] = params
-                list(pool.map(_accumulate, [(plan.table, ltab, a, cfg, icfg, Xt, Yt, Yr, rows)
-                                            for a, rows in zip(arenas, shares, strict=True)]))
+                jobs = [(engine, plan.table, ltab, a, cfg, icfg, Xt, Yt, Yr, rows)
+                        for a, rows in zip(arenas, shares, strict=True)]
+                list(pool.map(_accumulate, jobs))
                 direction = arenas[0].pbuf[lay.P_ACC].astype(np.float64)
                 for a in arenas[1:]:  # fixed order: the same result every run
                     direction += a.pbuf[lay.P_ACC]
@@ -186,8 +188,8 @@ def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSetti
 
 def _accumulate(job: tuple[Any, ...]) -> float:
     """One thread's share: its own buffers, the compiled kernel (which releases the GIL)."""
-    table, ltab, a, cfg, icfg, X, Yc, Yr, rows = job
-    return float(interp.accumulate_gradients(table, ltab, a.pbuf, a.work, a.diag, cfg, icfg,
+    engine, table, ltab, a, cfg, icfg, X, Yc, Yr, rows = job
+    return float(engine.accumulate_gradients(table, ltab, a.pbuf, a.work, a.diag, cfg, icfg,
                                              a.fst, X, Yc, Yr, rows))
 
 

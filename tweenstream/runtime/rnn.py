@@ -8,9 +8,10 @@ H, return_sequences.
 
 import numpy as np
 
+from tweenstream.models.rnn import RNN_KIND
 from tweenstream.runtime.activations import activate
+from tweenstream.runtime.kernels import Kernels
 from tweenstream.runtime.layout import (
-    C_DIM,
     C_IN,
     C_NOUT,
     C_OUT,
@@ -22,10 +23,21 @@ from tweenstream.runtime.layout import (
     W_DZ,
     W_PRE,
     W_TGT,
+    dim,
 )
 from tweenstream.runtime.numba_config import kernel
 from tweenstream.runtime.targets import project_target
+from tweenstream.runtime.unmanaged import copy_into, matrix_f32
 from tweenstream.runtime.update import update_stored
+
+# typed, not literal, arguments: each literal value would compile the callee once more
+_I64, _B = np.int64, np.bool_
+
+# row integers, by the names the kind declares
+_STEPS = dim(RNN_KIND, "steps")
+_FEATURES = dim(RNN_KIND, "features")
+_UNITS = dim(RNN_KIND, "units")
+_SEQUENCES = dim(RNN_KIND, "sequences")
 
 _TANH = 3
 
@@ -33,10 +45,10 @@ _TANH = 3
 @kernel
 def rnn_forward(row, pbuf, work):
     """h_t = tanh(W_x x_t + W_h h_{t-1} + b); caches h and z; writes the output slot."""
-    T, F, H, seq = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    T, F, H, seq = row[_STEPS], row[_FEATURES], row[_UNITS], row[_SEQUENCES]
     xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
-    Wx = pbuf[P_PARAM, p:p + H * F].reshape((H, F))
-    Wh = pbuf[P_PARAM, p + H * F:p + H * F + H * H].reshape((H, H))
+    Wx = matrix_f32(pbuf[P_PARAM, p:p + H * F], H, F)
+    Wh = matrix_f32(pbuf[P_PARAM, p + H * F:p + H * F + H * H], H, H)
     b = pbuf[P_PARAM, p + H * F + H * H:p + H * F + H * H + H]
     hs = work[W_ACT, s0:s0 + T * H]
     zs = work[W_ACT, s0 + T * H:s0 + 2 * T * H]
@@ -55,10 +67,8 @@ def rnn_forward(row, pbuf, work):
         activate(z, hs[t * H:(t + 1) * H], _TANH)
     n = T * H if seq else H
     first = 0 if seq else (T - 1) * H
-    work[W_ACT, oo:oo + n] = hs[first:first + n]
-    work[W_PRE, oo:oo + n] = zs[first:first + n]
-
-
+    copy_into(work[W_ACT, oo:oo + n], hs[first:first + n])
+    copy_into(work[W_PRE, oo:oo + n], zs[first:first + n])
 @kernel
 def rnn_backprop(row, pbuf, work, src, need_input, grads):
     """Backprop through time from the upstream signal in work row ``src`` at the output slot.
@@ -66,16 +76,16 @@ def rnn_backprop(row, pbuf, work, src, need_input, grads):
     Writes dz per step to scratch; with ``need_input`` g of the input (W_DELTA at the input
     slot); with ``grads`` the parameter gradients to scratch (overwritten, not accumulated).
     """
-    T, F, H, seq = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    T, F, H, seq = row[_STEPS], row[_FEATURES], row[_UNITS], row[_SEQUENCES]
     xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
-    Wx = pbuf[P_PARAM, p:p + H * F].reshape((H, F))
-    Wh = pbuf[P_PARAM, p + H * F:p + H * F + H * H].reshape((H, H))
+    Wx = matrix_f32(pbuf[P_PARAM, p:p + H * F], H, F)
+    Wh = matrix_f32(pbuf[P_PARAM, p + H * F:p + H * F + H * H], H, H)
     hs = work[W_ACT, s0:s0 + T * H]
     dzs = work[W_ACT, s0 + 2 * T * H:s0 + 3 * T * H]
     dh = work[W_ACT, s0 + 3 * T * H:s0 + 3 * T * H + H]
     g0 = s0 + 3 * T * H + H
-    gWx = work[W_ACT, g0:g0 + H * F].reshape((H, F))
-    gWh = work[W_ACT, g0 + H * F:g0 + H * F + H * H].reshape((H, H))
+    gWx = matrix_f32(work[W_ACT, g0:g0 + H * F], H, F)
+    gWh = matrix_f32(work[W_ACT, g0 + H * F:g0 + H * F + H * H], H, H)
     gb = work[W_ACT, g0 + H * F + H * H:g0 + H * F + H * H + H]
     up = work[src, oo:oo + (T * H if seq else H)]
     dh[:] = np.float32(0.0)
@@ -118,17 +128,17 @@ def rnn_backprop(row, pbuf, work, src, need_input, grads):
 def rnn_signal(row, pbuf, work, need_input):
     """dz at the output is g (the tanh is inside); g of the input by backprop through time."""
     oo, n = row[C_OUT], row[C_NOUT]
-    work[W_DZ, oo:oo + n] = work[W_DELTA, oo:oo + n]
+    copy_into(work[W_DZ, oo:oo + n], work[W_DELTA, oo:oo + n])
     if need_input:
-        rnn_backprop(row, pbuf, work, W_DELTA, True, False)
+        rnn_backprop(row, pbuf, work, _I64(W_DELTA), _B(True), _B(False))
 
 
 @kernel
 def rnn_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     """Gradients of the local error e = W_DZ at the output through time, then the shared rule."""
-    T, F, H = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2]
+    T, F, H = row[_STEPS], row[_FEATURES], row[_UNITS]
     p, s0 = row[C_P], row[C_S]
-    rnn_backprop(row, pbuf, work, W_DZ, False, True)
+    rnn_backprop(row, pbuf, work, _I64(W_DZ), _B(False), _B(True))
     g0 = s0 + 3 * T * H + H
     nw = H * F + H * H
     return update_stored(pbuf, work, p, g0, nw, H, coef_w, coef_b, lim, va, vb, vc, accumulate)
@@ -138,11 +148,14 @@ def rnn_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
 def rnn_project_target(row, pbuf, work, lo, hi):
     """Heuristic target of each input step through the input weights W_x (TWEENING.md), from
     the target of that step's state (or of the last state for every step)."""
-    T, F, H, seq = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    T, F, H, seq = row[_STEPS], row[_FEATURES], row[_UNITS], row[_SEQUENCES]
     xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
-    Wx = pbuf[P_PARAM, p:p + H * F].reshape((H, F))
+    Wx = matrix_f32(pbuf[P_PARAM, p:p + H * F], H, F)
     den = work[W_DZ, s0:s0 + F]
     for t in range(T):
         tau = work[W_TGT, oo + (t * H if seq else 0):oo + (t * H if seq else 0) + H]
         num = work[W_TGT, xi + t * F:xi + (t + 1) * F]
         project_target(Wx, tau, num, den, lo, hi)
+
+
+RNN_KERNELS = Kernels(rnn_forward, rnn_signal, rnn_update, rnn_project_target)

@@ -51,7 +51,8 @@ from tweenstream.runtime.layout import (
     S_SHADOW_NORM2,
     S_SLOW,
 )
-from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.numba_config import inline, kernel
+from tweenstream.runtime.unmanaged import copy_into
 from tweenstream.runtime.update import layer_norms
 
 
@@ -59,7 +60,7 @@ from tweenstream.runtime.update import layer_norms
 def explode(table, pbuf, diag, cfg, fst, ist, reason, dirty):
     """Handle one explosion event; ``dirty`` says the parameters changed since the last check."""
     if dirty:
-        pbuf[P_PARAM, :] = pbuf[P_SHADOW, :]
+        copy_into(pbuf[P_PARAM], pbuf[P_SHADOW])
         layer_norms(table, pbuf, diag)
         ist[N_ROLLBACKS] += 1
         ist[N_SINCE_ROLLBACK] = 0
@@ -84,14 +85,14 @@ def explode(table, pbuf, diag, cfg, fst, ist, reason, dirty):
     ist[N_EVENT_HEAD] = (head + 1) % EVENT_RING
 
 
-@kernel
+@inline
 def clean_step(pbuf, cfg, icfg, fst, ist, norm2):
     """Bookkeeping of a step that passed every check."""
     fst[S_NORM2] = norm2
     fst[S_RATE] = min(1.0, fst[S_RATE] * cfg[F_RECOVERY])
     ist[N_CLEAN_SNAP] += 1
     if ist[N_CLEAN_SNAP] >= icfg[I_SNAPSHOT_EVERY]:
-        pbuf[P_SHADOW, :] = pbuf[P_PARAM, :]
+        copy_into(pbuf[P_SHADOW], pbuf[P_PARAM])
         fst[S_SHADOW_NORM2] = norm2
         ist[N_CLEAN_SNAP] = 0
     ist[N_CLEAN_EVENT] += 1
@@ -133,8 +134,8 @@ def check_step(table, pbuf, diag, cfg, icfg, fst, ist):
                 and fst[S_FAST] > cfg[F_EXPLOSION_LIMIT] * fst[S_SLOW]
                 and norm2 > growth * growth * fst[S_SHADOW_NORM2]):
             reason = R_GAP
-    if reason != 0:
-        explode(table, pbuf, diag, cfg, fst, ist, reason, True)
+    if reason != 0:  # (reason != 0) is a typed bool: a literal True would compile explode again
+        explode(table, pbuf, diag, cfg, fst, ist, reason, reason != 0)
     else:
         clean_step(pbuf, cfg, icfg, fst, ist, norm2)
     return reason

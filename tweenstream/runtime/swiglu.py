@@ -7,8 +7,9 @@ Shapes: x (R*d,) at the input slot; W_g (h, d), W_u (h, d), W_d (o, h), then b_g
 
 import numpy as np
 
+from tweenstream.models.swiglu import SWIGLU
+from tweenstream.runtime.kernels import Kernels
 from tweenstream.runtime.layout import (
-    C_DIM,
     C_IN,
     C_NOUT,
     C_OUT,
@@ -20,20 +21,31 @@ from tweenstream.runtime.layout import (
     W_DZ,
     W_PRE,
     W_TGT,
+    dim,
 )
-from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.numba_config import inline, kernel
+from tweenstream.runtime.unmanaged import copy_into, matrix_f32
 from tweenstream.runtime.update import update_stored
+
+# typed, not literal, arguments: each literal value would compile the callee once more
+_I64, _B = np.int64, np.bool_
+
+# row integers, by the names the kind declares
+_ROWS = dim(SWIGLU, "rows")
+_D = dim(SWIGLU, "d")
+_HIDDEN = dim(SWIGLU, "hidden")
+_OUT = dim(SWIGLU, "out")
 
 _ONE = np.float32(1.0)
 
 
-@kernel
+@inline
 def _parts(row, pbuf):
-    R, d, h, o = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    R, d, h, o = row[_ROWS], row[_D], row[_HIDDEN], row[_OUT]
     p = row[C_P]
-    Wg = pbuf[P_PARAM, p:p + h * d].reshape((h, d))
-    Wu = pbuf[P_PARAM, p + h * d:p + 2 * h * d].reshape((h, d))
-    Wd = pbuf[P_PARAM, p + 2 * h * d:p + 2 * h * d + o * h].reshape((o, h))
+    Wg = matrix_f32(pbuf[P_PARAM, p:p + h * d], h, d)
+    Wu = matrix_f32(pbuf[P_PARAM, p + h * d:p + 2 * h * d], h, d)
+    Wd = matrix_f32(pbuf[P_PARAM, p + 2 * h * d:p + 2 * h * d + o * h], o, h)
     q = p + 2 * h * d + o * h
     return R, d, h, o, Wg, Wu, Wd, pbuf[P_PARAM, q:q + h], pbuf[P_PARAM, q + h:q + 2 * h], \
         pbuf[P_PARAM, q + 2 * h:q + 2 * h + o]
@@ -65,9 +77,7 @@ def swiglu_forward(row, pbuf, work):
             for k in range(h):
                 acc += Wd[m, k] * s[k]
             y[m] = acc
-    work[W_PRE, oo:oo + R * o] = work[W_ACT, oo:oo + R * o]
-
-
+    copy_into(work[W_PRE, oo:oo + R * o], work[W_ACT, oo:oo + R * o])
 @kernel
 def swiglu_backprop(row, pbuf, work, src, need_input, grads):
     """Backprop of the upstream signal in work row ``src`` (output slot) through each row."""
@@ -77,9 +87,9 @@ def swiglu_backprop(row, pbuf, work, src, need_input, grads):
     ds, dg, du = work[W_ACT, t0:t0 + h], work[W_ACT, t0 + h:t0 + 2 * h], \
         work[W_ACT, t0 + 2 * h:t0 + 3 * h]
     g0 = t0 + 3 * h
-    gWg = work[W_ACT, g0:g0 + h * d].reshape((h, d))
-    gWu = work[W_ACT, g0 + h * d:g0 + 2 * h * d].reshape((h, d))
-    gWd = work[W_ACT, g0 + 2 * h * d:g0 + 2 * h * d + o * h].reshape((o, h))
+    gWg = matrix_f32(work[W_ACT, g0:g0 + h * d], h, d)
+    gWu = matrix_f32(work[W_ACT, g0 + h * d:g0 + 2 * h * d], h, d)
+    gWd = matrix_f32(work[W_ACT, g0 + 2 * h * d:g0 + 2 * h * d + o * h], o, h)
     q = g0 + 2 * h * d + o * h
     gbg, gbu, gbd = work[W_ACT, q:q + h], work[W_ACT, q + h:q + 2 * h], \
         work[W_ACT, q + 2 * h:q + 2 * h + o]
@@ -123,17 +133,17 @@ def swiglu_backprop(row, pbuf, work, src, need_input, grads):
 def swiglu_signal(row, pbuf, work, need_input):
     """dz = g (no activation at the output); g of the input through the block."""
     oo, n = row[C_OUT], row[C_NOUT]
-    work[W_DZ, oo:oo + n] = work[W_DELTA, oo:oo + n]
+    copy_into(work[W_DZ, oo:oo + n], work[W_DELTA, oo:oo + n])
     if need_input:
-        swiglu_backprop(row, pbuf, work, W_DELTA, True, False)
+        swiglu_backprop(row, pbuf, work, _I64(W_DELTA), _B(True), _B(False))
 
 
 @kernel
 def swiglu_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     """Gradients of the local error e = W_DZ at the output, then the shared rule."""
-    R, d, h, o = row[C_DIM], row[C_DIM + 1], row[C_DIM + 2], row[C_DIM + 3]
+    R, d, h, o = row[_ROWS], row[_D], row[_HIDDEN], row[_OUT]
     p, s0 = row[C_P], row[C_S]
-    swiglu_backprop(row, pbuf, work, W_DZ, False, True)
+    swiglu_backprop(row, pbuf, work, _I64(W_DZ), _B(False), _B(True))
     g0 = s0 + 3 * R * h + 3 * h
     nw, nb = 2 * h * d + o * h, 2 * h + o
     return update_stored(pbuf, work, p, g0, nw, nb, coef_w, coef_b, lim, va, vb, vc, accumulate)
@@ -174,3 +184,6 @@ def swiglu_project_target(row, pbuf, work, lo, hi):
                 num[j] = np.float32(np.nan)
             else:
                 num[j] = min(max(num[j] / den_d[j], lo), hi)
+
+
+SWIGLU_KERNELS = Kernels(swiglu_forward, swiglu_signal, swiglu_update, swiglu_project_target)

@@ -20,7 +20,7 @@ from tweenstream.runtime.layout import (
     W_PRE,
     W_TGT,
 )
-from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.numba_config import inline, kernel
 
 
 @kernel
@@ -45,7 +45,7 @@ def project_target(W, t, num, den, lo, hi):
             num[j] = min(max(num[j] / den[j], lo), hi)
 
 
-@kernel
+@inline
 def gap_and_budget(a, t):
     """Gap = mean (a - t)² and link budget = (cos(a, t) + 1) / 2 (0.5 if either norm² < 1e-3).
 
@@ -68,7 +68,7 @@ def gap_and_budget(a, t):
     return sq / a.shape[0], budget
 
 
-@kernel
+@inline
 def chain_targets(row, work, s, lo, hi):
     """Chain-rule targets t = clamp(a + s * g) into ``W_TGT``; returns (gap, budget)."""
     oo, n = row[C_OUT], row[C_NOUT]
@@ -80,7 +80,7 @@ def chain_targets(row, work, s, lo, hi):
     return gap_and_budget(a, t)
 
 
-@kernel
+@inline
 def settle_targets(row, work):
     """Resolve heuristic targets marked NaN (keep the activation); returns (gap, budget)."""
     oo, n = row[C_OUT], row[C_NOUT]
@@ -92,7 +92,7 @@ def settle_targets(row, work):
     return gap_and_budget(a, t)
 
 
-@kernel
+@inline
 def local_error(row, work, use_derivative):
     """e = (t - a) * f'(z) (or without f') into ``W_DZ``: minus the gradient of the local gap."""
     oo, n, code = row[C_OUT], row[C_NOUT], row[C_ACT]

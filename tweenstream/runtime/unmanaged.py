@@ -15,7 +15,7 @@ import numpy as np
 from numba import carray, types
 from numba.extending import intrinsic
 
-from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.numba_config import inline
 
 
 @intrinsic
@@ -29,7 +29,7 @@ def _void_pointer(typingctx, address):
     return sig, codegen
 
 
-@kernel
+@inline
 def unmanaged_f32(a):
     """An unmanaged view of a C-contiguous float32 array (same shape, same memory)."""
     if not a.flags.c_contiguous:
@@ -37,7 +37,7 @@ def unmanaged_f32(a):
     return carray(_void_pointer(a.ctypes.data), a.shape, np.float32)
 
 
-@kernel
+@inline
 def unmanaged_f64(a):
     """An unmanaged view of a C-contiguous float64 array."""
     if not a.flags.c_contiguous:
@@ -45,9 +45,37 @@ def unmanaged_f64(a):
     return carray(_void_pointer(a.ctypes.data), a.shape, np.float64)
 
 
-@kernel
+@inline
 def unmanaged_i64(a):
     """An unmanaged view of a C-contiguous int64 array."""
     if not a.flags.c_contiguous:
         raise ValueError("unmanaged views need C-contiguous arrays")
     return carray(_void_pointer(a.ctypes.data), a.shape, np.int64)
+
+
+@inline
+def matrix_f32(flat, rows, cols):
+    """The C-contiguous float32 vector ``flat`` (at least rows * cols long) as a (rows, cols)
+    matrix, without ``reshape``: same memory, no reference count, no shape-error path to
+    compile (that path alone took seconds of every cold start)."""
+    return carray(_void_pointer(flat.ctypes.data), (rows, cols), np.float32)
+
+
+@inline
+def block3_f32(flat, a, b, c):
+    """``flat`` as an (a, b, c) array, like ``matrix_f32``."""
+    return carray(_void_pointer(flat.ctypes.data), (a, b, c), np.float32)
+
+
+@inline
+def block4_f32(flat, a, b, c, d):
+    """``flat`` as an (a, b, c, d) array, like ``matrix_f32``."""
+    return carray(_void_pointer(flat.ctypes.data), (a, b, c, d), np.float32)
+
+
+@inline
+def copy_into(dst, src):
+    """dst[:] = src, as a loop: an array-to-array slice assignment brings Numba's shape-error
+    path into the caller, seconds of compilation on every cold start."""
+    for j in range(src.shape[0]):
+        dst[j] = src[j]

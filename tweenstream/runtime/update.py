@@ -13,7 +13,8 @@ in ``update_outer``/``update_vec``, outside the loops.
 import numpy as np
 
 from tweenstream.runtime.layout import C_NP, C_P, D_NORM2, P_ACC, P_PARAM, P_VEL, W_ACT
-from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.numba_config import inline, kernel
+from tweenstream.runtime.unmanaged import matrix_f32
 
 # Momentum below this is flushed to zero: a converged model's momentum otherwise decays into
 # subnormal floats, which made steps 2-3x slower (measured), and such values move no weight.
@@ -21,7 +22,7 @@ _TINY = np.float32(1e-30)
 _ZERO = np.float32(0.0)
 
 
-@kernel
+@inline
 def apply_outer(W, V, u, x, coef, lim, va, vb, vc):
     """W, V (m, n) += the rule with d[o, j] = clip(coef * u[o] * x[j]); returns sum W²."""
     n2 = np.float32(0.0)
@@ -38,7 +39,7 @@ def apply_outer(W, V, u, x, coef, lim, va, vb, vc):
     return n2
 
 
-@kernel
+@inline
 def apply_vec(w, v, x, coef, lim, va, vb, vc):
     """w, v (n,) += the rule with d[j] = clip(coef * x[j]); returns sum w²."""
     n2 = np.float32(0.0)
@@ -53,7 +54,7 @@ def apply_vec(w, v, x, coef, lim, va, vb, vc):
     return n2
 
 
-@kernel
+@inline
 def accumulate_outer(ACC, u, x, coef, lim):
     """Batch mode: ACC (m, n) += clip(coef * u[o] * x[j]); parameters do not change."""
     for o in range(ACC.shape[0]):
@@ -62,7 +63,7 @@ def accumulate_outer(ACC, u, x, coef, lim):
             ACC[o, j] += min(max(s * x[j], -lim), lim)
 
 
-@kernel
+@inline
 def accumulate_vec(acc, x, coef, lim):
     """Batch mode: acc (n,) += clip(coef * x[j])."""
     for j in range(acc.shape[0]):
@@ -74,10 +75,10 @@ def update_outer(pbuf, lo, m, n, u, x, coef, lim, va, vb, vc, accumulate):
     """Update (or accumulate) the (m, n) matrix at [lo, lo + m*n) by coef * outer(u, x)."""
     hi = lo + m * n
     if accumulate:
-        accumulate_outer(pbuf[P_ACC, lo:hi].reshape((m, n)), u, x, coef, lim)
+        accumulate_outer(matrix_f32(pbuf[P_ACC, lo:hi], m, n), u, x, coef, lim)
         return np.float32(0.0)
-    return apply_outer(pbuf[P_PARAM, lo:hi].reshape((m, n)), pbuf[P_VEL, lo:hi].reshape((m, n)),
-                       u, x, coef, lim, va, vb, vc)
+    return apply_outer(matrix_f32(pbuf[P_PARAM, lo:hi], m, n),
+                       matrix_f32(pbuf[P_VEL, lo:hi], m, n), u, x, coef, lim, va, vb, vc)
 
 
 @kernel

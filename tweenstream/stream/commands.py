@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tweenstream.modes import MODES
 from tweenstream.stream.client import Control, Producer
 from tweenstream.stream.flags import positive as _positive
 from tweenstream.stream.refine_commands import add_refine_flags, refinement_from_args
@@ -45,7 +46,7 @@ def add_serve(sub: Any) -> None:
     p.add_argument("--hidden", type=_hidden, default=(32, 32), help="hidden sizes (32,32)")
     p.add_argument("--activation", default="tanh")
     p.add_argument("--task", choices=("classification", "regression"), default="classification")
-    p.add_argument("--mode", choices=("hybrid", "tween", "tween-heuristic", "backprop"),
+    p.add_argument("--mode", choices=MODES,
                    default="hybrid")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default="tcp://127.0.0.1:5555", help="data endpoint (bound)")

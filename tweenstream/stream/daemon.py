@@ -30,6 +30,7 @@ import numpy as np
 import zmq
 
 from tweenstream import __version__
+from tweenstream.modes import MODES
 from tweenstream.runtime.learner import Learner
 from tweenstream.stream import protocol
 from tweenstream.stream.checkpoint import Checkpoint, CheckpointStore, CheckpointTooLarge
@@ -50,7 +51,7 @@ from tweenstream.stream.streams import StreamStats
 
 __all__ = ["PHASES", "Daemon", "ServeConfig"]
 
-PHASES = ("tween", "backprop", "tween-heuristic", "hybrid")
+PHASES = MODES  # set-phase accepts every mode; "hybrid" restarts the schedule
 _PAGE = 1000  # streams per 'streams' reply, at most
 
 

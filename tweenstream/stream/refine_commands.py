@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any
 
+from tweenstream.modes import PHASES
 from tweenstream.stream.flags import positive
 
 
@@ -34,7 +35,7 @@ def add_refine_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--refine-lr", type=positive(float), default=0.01)
     g.add_argument("--refine-optimizer", choices=("adam", "sgd"), default="adam")
     g.add_argument("--refine-threads", type=int, default=1)
-    g.add_argument("--after-refine", choices=("tween", "backprop", "tween-heuristic"),
+    g.add_argument("--after-refine", choices=PHASES,
                    default="tween", help="phase after a refinement is accepted")
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from tweenstream.modes import PHASES
 from tweenstream.runtime.drift import PageHinkley, Plateau
 from tweenstream.runtime.learner import Learner
 from tweenstream.runtime.refine import RefineResult, RefineSettings, evaluate, refine
@@ -42,8 +43,8 @@ class Refinement:
                  min_samples: int = 200,
                  check_rows: int = 1000, server: str | None = None, timeout: float = 5.0,
                  job_timeout: float = 600.0) -> None:
-        if after not in ("tween", "backprop", "tween-heuristic"):
-            raise ValueError(f"after must be tween, backprop or tween-heuristic, found {after!r}")
+        if after not in PHASES:
+            raise ValueError(f"after must be one of {', '.join(PHASES)}, found {after!r}")
         self.settings, self.after, self.every, self.drift = settings, after, every, drift
         self.plateau = plateau
         self.min_samples, self.check_rows = min_samples, check_rows
