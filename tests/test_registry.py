@@ -33,7 +33,9 @@ def test_every_kind_has_every_part(kind):
     assert [v.shape for v in values] == [s for _, s in kind.param_shapes(spec, in_shape)]
     assert all(v.dtype == np.float32 for v in values)
     assert len(kind.row_dims(spec, in_shape)) == len(kind.dims) <= MAX_DIMS
-    assert kind.type_rate > 0 and kind.op_code > 0 and kind.scratch(spec, in_shape) >= 0
+    assert kind.type_rate > 0 and kind.op_code > 0
+    assert all(size >= 0 for size in kind.scratch_sizes(spec, in_shape))
+    assert [n for n, _ in kind.param_list(spec, in_shape)] == list(kind.params)
     # the interpreter dispatches on its op code: the network learns and predicts
     model = Learner(net, mode="backprop", seed=0)
     before = model.arena.params.copy()

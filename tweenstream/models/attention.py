@@ -60,10 +60,13 @@ def _init(spec: MultiHeadAttention, in_shape: Shape, rng: np.random.Generator) -
         [np.zeros(d, np.float32) for _ in range(4)]
 
 
-def _scratch(spec: MultiHeadAttention, in_shape: Shape) -> int:
-    """Q, K, V (3Td), weights A (heads*T*T), C (Td); dC, dQ, dK, dV (4Td), dA (T*T); grads."""
+def _scratch(spec: MultiHeadAttention, in_shape: Shape) -> dict[str, int]:
+    """Q, K, V; attention weights per head; context C; dC; dQ, dK, dV; dA; the gradients
+    (weights then biases, laid out like the parameters)."""
     T, d = _check(spec, in_shape)
-    return 8 * T * d + spec.heads * T * T + T * T + 4 * d * d + 4 * d
+    return {"qkv": 3 * T * d, "weights": spec.heads * T * T, "context": T * d,
+            "grad_context": T * d, "grad_qkv": 3 * T * d, "grad_weights": T * T,
+            "grads": 4 * d * d + 4 * d}
 
 
 def _example():  # a small classifier that uses the kind, for the suites run over every kind
@@ -80,6 +83,8 @@ ATTENTION = register(LayerKind(
     plan_dims=lambda spec, s: dict(zip(("steps", "d"), _check(spec, s), strict=True),
                                    heads=spec.heads, causal=int(spec.causal)),
     dims=("steps", "d", "heads", "causal"), scratch=_scratch,
+    segments=("qkv", "weights", "context", "grad_context", "grad_qkv", "grad_weights", "grads"),
+    params=("W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o"),
     kernels="tweenstream.runtime.attention:ATTENTION_KERNELS",
     converter="tweenstream.export.attention:convert_attention", oracle="attention",
     example=_example,

@@ -136,21 +136,23 @@ def _conv1d_example():
                             Flatten(), Dense(3)])
 
 
-def _scratch(spec: Conv2D, in_shape: Shape) -> int:
+def _scratch(spec: Conv2D, in_shape: Shape) -> dict[str, int]:
     """Gradient accumulators laid out like the parameters."""
     _, _, C, kh, kw, *_ = _geometry(spec, in_shape)
-    return spec.filters * kh * kw * C + spec.filters
+    return {"grads": spec.filters * kh * kw * C + spec.filters}
 
 
 CONV2D = register(LayerKind(
     name="conv2d", spec_type=Conv2D, op_code=7, type_rate=0.1, output_shape=_output_shape,
     param_shapes=_param_shapes, init=_init, plan_dims=_dims, dims=CONV_DIMS, scratch=_scratch,
+    segments=("grads",), params=("W", "b"),
     kernels="tweenstream.runtime.conv:CONV_KERNELS",
     converter="tweenstream.export.conv:convert_conv", oracle="conv", example=_conv2d_example,
 ))
 CONV1D = register(LayerKind(
     name="conv1d", spec_type=Conv1D, op_code=8, type_rate=0.1, output_shape=_output_shape,
     param_shapes=_param_shapes, init=_init, plan_dims=_dims, dims=CONV_DIMS, scratch=_scratch,
+    segments=("grads",), params=("W", "b"),
     kernels="tweenstream.runtime.conv:CONV_KERNELS",
     converter="tweenstream.export.conv:convert_conv", oracle="conv", example=_conv1d_example,
 ))
@@ -217,14 +219,16 @@ def _avg_pool_example():
 MAX_POOL = register(LayerKind(
     name="max_pool2d", spec_type=MaxPool2D, op_code=9, type_rate=1.0, output_shape=_pool_shape,
     param_shapes=lambda spec, s: [], init=lambda spec, s, rng: [], plan_dims=_pool_dims,
-    dims=POOL_DIMS, scratch=lambda spec, s: int(np.prod(_pool_shape(spec, s))),
+    dims=POOL_DIMS, segments=("argmax",),
+    scratch=lambda spec, s: {"argmax": int(np.prod(_pool_shape(spec, s)))},
     heuristic="keep", kernels="tweenstream.runtime.conv:POOL_KERNELS",
     converter="tweenstream.export.conv:convert_pool", oracle="conv", example=_max_pool_example,
 ))
 AVG_POOL = register(LayerKind(
     name="avg_pool2d", spec_type=AvgPool2D, op_code=10, type_rate=1.0,
     output_shape=_pool_shape, param_shapes=lambda spec, s: [], init=lambda spec, s, rng: [],
-    plan_dims=_pool_dims, dims=POOL_DIMS, heuristic="keep",
+    plan_dims=_pool_dims, dims=POOL_DIMS, segments=("argmax",),
+    scratch=lambda spec, s: {"argmax": 0}, heuristic="keep",
     kernels="tweenstream.runtime.conv:POOL_KERNELS",
     converter="tweenstream.export.conv:convert_pool", oracle="conv", example=_avg_pool_example,
 ))

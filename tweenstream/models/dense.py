@@ -81,6 +81,6 @@ def _example():  # a small classifier that uses the kind, for the suites run ove
 DENSE = register(LayerKind(
     name="dense", spec_type=Dense, op_code=1, type_rate=1.0,
     output_shape=_output_shape, param_shapes=_param_shapes, init=_init, plan_dims=_plan_dims,
-    dims=("n_in", "n_out"), kernels="tweenstream.runtime.dense:DENSE_KERNELS",
+    dims=("n_in", "n_out"), params=("W", "b"), kernels="tweenstream.runtime.dense:DENSE_KERNELS",
     converter="tweenstream.export.dense:convert_dense", oracle="dense", example=_example,
 ))

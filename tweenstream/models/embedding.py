@@ -60,7 +60,8 @@ EMBEDDING = register(LayerKind(
     init=lambda spec, s, rng: [(rng.standard_normal((spec.vocab, spec.dim)) * 0.1)
                                .astype(np.float32)],
     plan_dims=lambda spec, s: {"steps": s[0], "vocab": spec.vocab, "dim": spec.dim},
-    dims=("steps", "vocab", "dim"), scratch=lambda spec, s: spec.vocab * spec.dim,
+    dims=("steps", "vocab", "dim"), segments=("grad",), params=("E",),
+    scratch=lambda spec, s: {"grad": spec.vocab * spec.dim},
     heuristic="keep", kernels="tweenstream.runtime.embedding:EMBEDDING_KERNELS",
     converter="tweenstream.export.embedding:convert_embedding", oracle="embedding",
     example=_example,

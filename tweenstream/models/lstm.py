@@ -43,11 +43,14 @@ def _init(spec: LSTM, in_shape: Shape, rng: np.random.Generator) -> list[np.ndar
     return [xavier_uniform(rng, F, H, (4 * H, F)), xavier_uniform(rng, H, H, (4 * H, H)), b]
 
 
-def _scratch(spec: LSTM, in_shape: Shape) -> int:
-    """Gates (T*4H), c (T*H), tanh c (T*H), h (T*H), dz (T*4H), dh, dc, then the gradients."""
+def _scratch(spec: LSTM, in_shape: Shape) -> dict[str, int]:
+    """Gates, c, tanh c and h of every step; dz of the gates; dh, dc; the gradients (laid out
+    like the parameters)."""
     T, F = _check(in_shape)
     H = spec.units
-    return 11 * T * H + 2 * H + 4 * H * F + 4 * H * H + 4 * H
+    return {"gates": 4 * T * H, "cells": T * H, "tanh_cells": T * H, "states": T * H,
+            "grad_gates": 4 * T * H, "grad_state": H, "grad_cell": H,
+            "grads": 4 * H * F + 4 * H * H + 4 * H}
 
 
 def _example():  # a small classifier that uses the kind, for the suites run over every kind
@@ -64,6 +67,9 @@ LSTM_KIND = register(LayerKind(
     plan_dims=lambda spec, s: dict(zip(("steps", "features"), _check(s), strict=True),
                                    units=spec.units, sequences=int(spec.return_sequences)),
     dims=("steps", "features", "units", "sequences"), scratch=_scratch,
+    segments=("gates", "cells", "tanh_cells", "states", "grad_gates", "grad_state", "grad_cell",
+              "grads"),
+    params=("W", "U", "b"),
     kernels="tweenstream.runtime.lstm:LSTM_KERNELS",
     converter="tweenstream.export.rnn:convert_lstm", oracle="lstm", example=_example,
 ))

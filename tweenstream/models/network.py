@@ -122,7 +122,7 @@ class Network:
         """
         slots = self.n_inputs + self.n_outputs
         for spec, in_shape, out_shape in self.rows:
-            slots += int(np.prod(out_shape)) + kind_of(spec).scratch(spec, in_shape)
+            slots += int(np.prod(out_shape)) + sum(kind_of(spec).scratch_sizes(spec, in_shape))
         return 4 * (4 * self.param_count + 5 * slots) + 32 * len(self.rows) + 8 * (12 + 80)
 
     def summary(self, show: bool = True) -> str:

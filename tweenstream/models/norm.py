@@ -69,10 +69,13 @@ def _rms_example():
     return Network((3, 4), [RMSNorm(), Flatten(), Dense(5, "relu"), Dense(3)])
 
 
-def _scratch(spec: object, in_shape: Shape) -> int:
-    """x-hat (n), 1/std per row (R), and two gradient accumulators (2d)."""
+def _scratch(spec: object, in_shape: Shape) -> dict[str, int]:
+    """x-hat, 1/std per row, and the gamma and beta gradient accumulators."""
     n, d = int(np.prod(in_shape)), _features(in_shape)
-    return n + n // d + 2 * d
+    return {"xhat": n, "rstd": n // d, "grad_gamma": d, "grad_beta": d}
+
+
+NORM_SEGMENTS = ("xhat", "rstd", "grad_gamma", "grad_beta")
 
 
 LAYER_NORM = register(LayerKind(
@@ -81,7 +84,8 @@ LAYER_NORM = register(LayerKind(
     param_shapes=lambda spec, s: [("gamma", (_features(s),)), ("beta", (_features(s),))],
     init=lambda spec, s, rng: [np.ones(_features(s), np.float32),
                                np.zeros(_features(s), np.float32)],
-    plan_dims=_dims(1), dims=NORM_DIMS, scratch=_scratch, heuristic="pass",
+    plan_dims=_dims(1), dims=NORM_DIMS, segments=NORM_SEGMENTS, params=("gamma", "beta"),
+    scratch=_scratch, heuristic="pass",
     kernels="tweenstream.runtime.norm:LAYER_NORM_KERNELS",
     converter="tweenstream.export.norm:convert_layer_norm", oracle="norm",
     example=_layer_example,
@@ -91,7 +95,8 @@ RMS_NORM = register(LayerKind(
     output_shape=_same,
     param_shapes=lambda spec, s: [("gamma", (_features(s),))],
     init=lambda spec, s, rng: [np.ones(_features(s), np.float32)],
-    plan_dims=_dims(0), dims=NORM_DIMS, scratch=_scratch, heuristic="pass",
+    plan_dims=_dims(0), dims=NORM_DIMS, segments=NORM_SEGMENTS, params=("gamma",),
+    scratch=_scratch, heuristic="pass",
     kernels="tweenstream.runtime.norm:RMS_NORM_KERNELS",
     converter="tweenstream.export.norm:convert_rms_norm", oracle="norm", example=_rms_example,
 ))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 Shape = tuple[int, ...]
-MAX_DIMS = 12  # kind-specific integers per plan row
+MAX_DIMS = 24  # kind-specific integers per plan row: dims, parameter and scratch offsets
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,21 @@ class LayerKind:
     plan_dims : callable(spec, in_shape) -> dict of str to int
         Kind-specific integers stored in the plan row, by name: exactly the names of ``dims``.
     dims : tuple of str
-        The row layout: names of the kind-specific integers, in column order (at most
-        ``MAX_DIMS``). Compiled kernels read a column by name (``runtime.layout.dim``).
-    scratch : callable(spec, in_shape) -> int
-        Values of per-sample scratch the kind's kernels need (forward caches), in every work
-        row; 0 by default.
+        Names of the kind-specific integers (sizes, strides, flags), in column order.
+    params : tuple of str
+        Names of the parameter tensors, in ``param_shapes`` order: the plan stores the offset of
+        each in the row, under its name.
+    segments : tuple of str
+        Names of the scratch segments, in ``scratch`` order: the plan stores the offset of each
+        (in every work row) under its name.
+    scratch : callable(spec, in_shape) -> dict of str to int
+        Sizes of the per-sample scratch segments the kind's kernels need (forward caches,
+        gradients), by name: exactly the names of ``segments``.
+
+    ``dims + segments + params`` is the kind's row layout (at most ``MAX_DIMS`` names; kinds
+    that share kernels share its prefix, e.g. LayerNorm and RMSNorm up to ``gamma``);
+    compiled kernels read a column by name (``runtime.layout.dim``) and never compute an
+    offset the plan stores.
     heuristic : {"project", "pass", "keep"}
         How ``tween-heuristic`` carries a target to the layer's input: through the kind's own
         projection kernel, passed through unchanged (shape-preserving kinds), or not at all
@@ -74,7 +84,9 @@ class LayerKind:
     init: Callable[[Any, Shape, np.random.Generator], list[np.ndarray]]
     plan_dims: Callable[[Any, Shape], dict[str, int]]
     dims: tuple[str, ...] = ()
-    scratch: Callable[[Any, Shape], int] = field(default=lambda spec, in_shape: 0)
+    params: tuple[str, ...] = ()
+    segments: tuple[str, ...] = ()
+    scratch: Callable[[Any, Shape], dict[str, int]] = field(default=lambda spec, in_shape: {})
     heuristic: str = "project"
     kernels: str | None = None
     converter: str | None = None
@@ -84,9 +96,15 @@ class LayerKind:
     def __post_init__(self) -> None:
         if self.heuristic not in ("project", "pass", "keep"):
             raise ValueError(f"heuristic must be project, pass or keep, found {self.heuristic!r}")
-        if len(self.dims) > MAX_DIMS or len(set(self.dims)) != len(self.dims):
-            raise ValueError(f"dims of {self.name!r} must be at most {MAX_DIMS} distinct names, "
-                             f"found {self.dims}")
+        names = self.row_names
+        if len(names) > MAX_DIMS or len(set(names)) != len(names):
+            raise ValueError(f"dims, segments and params of {self.name!r} must be at most "
+                             f"{MAX_DIMS} distinct names, found {names}")
+
+    @property
+    def row_names(self) -> tuple[str, ...]:
+        """The kind's row layout: ``dims + segments + params``, in column order."""
+        return self.dims + self.segments + self.params
 
     def row_dims(self, spec: Any, in_shape: Shape) -> tuple[int, ...]:
         """The kind's row integers for one layer, in ``dims`` order (checked by name).
@@ -102,6 +120,29 @@ class LayerKind:
             raise ValueError(f"plan_dims of {self.name!r} returned {tuple(values)}; the kind "
                              f"declares {self.dims}")
         return tuple(int(values[name]) for name in self.dims)
+
+    def param_list(self, spec: Any, in_shape: Shape) -> list[tuple[str, Shape]]:
+        """``param_shapes``, checked against the declared ``params`` names."""
+        shapes = self.param_shapes(spec, in_shape)
+        if tuple(name for name, _ in shapes) != self.params:
+            raise ValueError(f"param_shapes of {self.name!r} names "
+                             f"{tuple(n for n, _ in shapes)}; the kind declares {self.params}")
+        return shapes
+
+    def scratch_sizes(self, spec: Any, in_shape: Shape) -> tuple[int, ...]:
+        """Sizes of the scratch segments of one layer, in ``segments`` order (checked by name).
+
+        Examples
+        --------
+        >>> from tweenstream.models.dense import DENSE, Dense
+        >>> DENSE.scratch_sizes(Dense(3), (5,))
+        ()
+        """
+        sizes = self.scratch(spec, in_shape)
+        if tuple(sizes) != self.segments:
+            raise ValueError(f"scratch of {self.name!r} returned {tuple(sizes)}; the kind "
+                             f"declares {self.segments}")
+        return tuple(int(sizes[name]) for name in self.segments)
 
     def part(self, which: str) -> Any:
         """Import and return one part named by path: ``"kernels"`` or ``"converter"``.

@@ -67,11 +67,13 @@ def _init(spec: RNN, in_shape: Shape, rng: np.random.Generator) -> list[np.ndarr
             np.zeros(H, np.float32)]
 
 
-def _scratch(spec: RNN, in_shape: Shape) -> int:
-    """States h (T*H), pre-activations z (T*H), dz (T*H), dh (H), gradient of W_x, W_h, b."""
+def _scratch(spec: RNN, in_shape: Shape) -> dict[str, int]:
+    """States h and pre-activations z of every step, dz, dh, the gradients (laid out like the
+    parameters)."""
     T, F = _check(in_shape)
     H = spec.units
-    return 3 * T * H + H + H * F + H * H + H
+    return {"states": T * H, "pre": T * H, "grad_pre": T * H, "grad_state": H,
+            "grads": H * F + H * H + H}
 
 
 def _example():  # a small classifier that uses the kind, for the suites run over every kind
@@ -87,6 +89,7 @@ RNN_KIND = register(LayerKind(
     plan_dims=lambda spec, s: dict(zip(("steps", "features"), _check(s), strict=True),
                                    units=spec.units, sequences=int(spec.return_sequences)),
     dims=("steps", "features", "units", "sequences"), scratch=_scratch,
+    segments=("states", "pre", "grad_pre", "grad_state", "grads"), params=("W_x", "W_h", "b"),
     kernels="tweenstream.runtime.rnn:RNN_KERNELS",
     converter="tweenstream.export.rnn:convert_rnn", oracle="rnn", example=_example,
 ))

@@ -64,11 +64,12 @@ def _init(spec: SwiGLU, in_shape: Shape, rng: np.random.Generator) -> list[np.nd
             np.zeros(h, np.float32), np.zeros(o, np.float32)]
 
 
-def _scratch(spec: SwiGLU, in_shape: Shape) -> int:
-    """Per row gate, up and s (3h each), then ds, dg, du (3h), then the gradients (params)."""
+def _scratch(spec: SwiGLU, in_shape: Shape) -> dict[str, int]:
+    """Per row gate, up and s (3h each); ds, dg, du (3h); the gradients (laid out like the
+    parameters)."""
     R, d = _rows(in_shape)
     h, o = spec.hidden, _out(spec, in_shape)
-    return 3 * R * h + 3 * h + 2 * h * d + o * h + 2 * h + o
+    return {"rows_cache": 3 * R * h, "grad_hidden": 3 * h, "grads": 2 * h * d + o * h + 2 * h + o}
 
 
 def _example():  # a small classifier that uses the kind, for the suites run over every kind
@@ -84,6 +85,8 @@ SWIGLU = register(LayerKind(
     plan_dims=lambda spec, s: dict(zip(("rows", "d"), _rows(s), strict=True),
                                    hidden=spec.hidden, out=_out(spec, s)),
     dims=("rows", "d", "hidden", "out"), scratch=_scratch,
+    segments=("rows_cache", "grad_hidden", "grads"),
+    params=("W_g", "W_u", "W_d", "b_g", "b_u", "b_d"),
     kernels="tweenstream.runtime.swiglu:SWIGLU_KERNELS",
     converter="tweenstream.export.swiglu:convert_swiglu", oracle="swiglu", example=_example,
 ))

@@ -30,7 +30,7 @@ C_NP = 7  # number of parameters
 C_S = 8  # offset of the layer's scratch in a work row
 C_NS = 9  # scratch size
 C_HEUR = 10  # heuristic target rule: H_PROJECT, H_PASS or H_KEEP
-C_DIM = 11  # first of MAX_DIMS kind-specific integers, named by each kind's ``dims``
+C_DIM = 11  # first of MAX_DIMS kind-specific integers, named by each kind's row layout
 NCOL = C_DIM + MAX_DIMS
 H_PROJECT = 0
 H_PASS = 1
@@ -39,7 +39,8 @@ HEURISTIC_RULES = ("project", "pass", "keep")  # C_HEUR values, in code order
 
 
 def dim(kind: LayerKind, name: str) -> int:
-    """Plan column of the kind-specific integer ``name`` (declared in the kind's ``dims``).
+    """Plan column of the kind-specific integer ``name``: one of the kind's ``dims``, or the
+    offset of one of its ``params`` (in a pbuf row) or ``segments`` (in a work row).
 
     Kernels read it once at import, as a compile-time constant: ``KH = dim(CONV2D, "kh")``.
 
@@ -49,10 +50,11 @@ def dim(kind: LayerKind, name: str) -> int:
     >>> dim(DENSE, "n_out") - C_DIM
     1
     """
-    if name not in kind.dims:
+    names = kind.row_names
+    if name not in names:
         raise KeyError(f"layer kind {kind.name!r} has no row integer {name!r}; it declares "
-                       f"{kind.dims}")
-    return C_DIM + kind.dims.index(name)
+                       f"{names}")
+    return C_DIM + names.index(name)
 
 # --- per-layer float table ------------------------------------------------------------------
 LT_TYPE_RATE = 0

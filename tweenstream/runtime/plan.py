@@ -91,12 +91,13 @@ def compile_plan(network: Network) -> Plan:
             network.rows):
         kind = kind_of(spec)
         n_in, n_out = int(np.prod(in_shape)), int(np.prod(out_shape))
+        row = table[i]
         start = p_off
-        for name, shape in kind.param_shapes(spec, in_shape):
+        for name, shape in kind.param_list(spec, in_shape):
             views.append(ParamView(i, name, p_off, shape))
+            row[dim(kind, name)] = p_off
             p_off += int(np.prod(shape))
         dims = kind.row_dims(spec, in_shape)
-        row = table[i]
         row[C_OP] = kind.op_code
         row[C_ACT] = ACTIVATION_CODES[getattr(spec, "activation", "linear")]
         row[C_IN], row[C_NIN] = in_off, n_in
@@ -106,8 +107,11 @@ def compile_plan(network: Network) -> Plan:
         row[C_HEUR] = HEURISTIC_RULES.index(kind.heuristic)
         in_off = slot
         slot += n_out
-        row[C_S], row[C_NS] = slot, kind.scratch(spec, in_shape)
-        slot += int(row[C_NS])
+        row[C_S] = slot
+        for name, size in zip(kind.segments, kind.scratch_sizes(spec, in_shape), strict=True):
+            row[dim(kind, name)] = slot
+            slot += size
+        row[C_NS] = slot - row[C_S]
         if kind is RESIDUAL_BEGIN:
             opened.append(i)
         elif kind is RESIDUAL_END:  # each end knows its begin's output, and vice versa
