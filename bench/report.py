@@ -194,8 +194,24 @@ def render_refine(data: dict) -> str:
     ])
 
 
+def render_cold(data: dict) -> str:
+    """Cold start: seconds from process start to the first learned sample."""
+    targets = {"dense": "≤ 20", "many-kinds": "≤ 60", "every-kind": "≤ 60"}
+    lines = ["| case | cold s (empty cache) | target | warm s (cache filled) | target |",
+             "|---|---|---|---|---|"]
+    for b in data["benchmarks"]:
+        info = b["extra_info"]
+        if info.get("table") != "cold":
+            continue
+        lines.append(f"| {info['case']} | {info['cold_s']:.1f} | {targets.get(info['case'], '')}"
+                     f" | {info['warm_s']:.2f} | ≤ 1 |")
+    return "\n".join([_provenance(data, "bench/test_cold_start.py, one cold and one warm run per "
+                                   "case in fresh processes; also `python -m bench.cold_start`"),
+                      "", *lines])
+
+
 SECTIONS = {"engine": render_engine, "daemon": render_daemon, "edge": render_edge,
-            "kinds": render_kinds, "refine": render_refine}
+            "kinds": render_kinds, "refine": render_refine, "cold": render_cold}
 
 
 def update(text: str, name: str, body: str) -> str:

@@ -19,5 +19,6 @@ def test_cold_start(benchmark, case):
     with tempfile.TemporaryDirectory(prefix="tweenstream-cold-") as folder:
         cold = benchmark.pedantic(run_case, args=(case, Path(folder)), rounds=1, iterations=1)
         warm = run_case(case, Path(folder))
-    benchmark.extra_info.update(cold_s=round(cold, 2), warm_s=round(warm, 2))
+    benchmark.extra_info.update(table="cold", case=case, cold_s=round(cold, 2),
+                                warm_s=round(warm, 2))
     assert cold > 0 and warm > 0

@@ -8,6 +8,7 @@ import pytest
 
 from tweenstream import load
 from tweenstream.cli import main
+from tweenstream.models import LSTM
 
 
 def test_demo_learns_reports_and_saves(tmp_path, capsys):
@@ -48,3 +49,47 @@ def test_bad_flags(argv, message, capsys):
         main(argv)
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_compile_fills_the_cache_with_progress(tmp_path, capsys):
+    from tweenstream import Dense, Learner, Network
+
+    assert main(["compile", "--kinds", "dense"]) == 0
+    out, err = capsys.readouterr()
+    assert "compile cache:" in out
+    assert "[dense]" in err and ("compiled in" in err or "loaded from the compile cache" in err)
+    model = Learner(Network((3, 2), [LSTM(2), Dense(2)]))
+    model.save(tmp_path / "m.tsm")
+    assert main(["compile", "--model", str(tmp_path / "m.tsm"), "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "compile cache:" in out
+    from tweenstream.runtime.engine import engine_of
+
+    assert engine_of(["dense", "lstm"]).learn_many.signatures  # compiled (or loaded) now
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compile", "--kinds", "dense,nonsense"], "unknown layer kind"),
+    (["compile", "--model", "missing.tsm"], "tweenstream compile:"),
+])
+def test_compile_refuses_bad_input(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_compile_progress_names_what_compiles():
+    import io
+
+    from numba import njit
+
+    from tweenstream.runtime.warmup import compile_progress
+
+    @njit
+    def fresh(x):
+        return x + 1
+
+    buf = io.StringIO()
+    with compile_progress(label="probe", out=buf):
+        fresh(1)
+    text = buf.getvalue()
+    assert "compiling fresh" in text and "1 functions compiled in" in text

@@ -140,6 +140,8 @@ for kind in kinds():
         used = [fn.py_func.__name__ for fn in kind.part("kernels") if fn is not None
                 and (fn.signatures or fn.stats.cache_hits)]
         print(kind.name, sorted(used))
+stats = model.engine.learn_many.stats
+print("cache", sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
 """
 
 
@@ -154,8 +156,15 @@ def test_a_network_compiles_only_its_kinds(tmp_path):
     out = subprocess.run([sys.executable, "-c", _ONLY_ITS_KINDS], capture_output=True,
                          text=True, check=True, timeout=900, env=env).stdout
     used = dict(line.split(" ", 1) for line in out.strip().splitlines())
+    assert used.pop("cache") == "0 1"  # compiled, and written to the cache
     assert used.pop("dense") != "[]"
     assert set(used.values()) == {"[]"}, used  # no kernel of another kind was compiled
+    # a second process loads the engine from the cache: nothing compiles, no kernel at all
+    again = subprocess.run([sys.executable, "-c", _ONLY_ITS_KINDS], capture_output=True,
+                           text=True, check=True, timeout=900, env=env).stdout
+    used = dict(line.split(" ", 1) for line in again.strip().splitlines())
+    assert used.pop("cache") == "1 0"
+    assert set(used.values()) == {"[]"}, used
 
 
 def test_plan_kinds_and_engine_sharing():

@@ -141,7 +141,7 @@ def test_control_errors_are_structured(served):
     c = served.control
     assert c.call("bogus")["code"] == "unknown_command"
     assert c.set_phase("sgd") == {"ok": False, "code": "bad_request", "reason":
-                                  "phase must be one of tween, backprop, tween-heuristic, "
+                                  "phase must be one of backprop, tween, tween-heuristic, "
                                   "hybrid, found 'sgd'"}
     assert c.call("save")["reason"].startswith("name None must be a plain file name")
     assert c.call("save", name="/nonexistent/dir/m.tsm")["code"] == "bad_request"

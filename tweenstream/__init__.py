@@ -26,13 +26,16 @@ _EXPORTS = {
     "TweenConfig": "tweenstream.runtime",
     "load": "tweenstream.runtime.persist",
     "save": "tweenstream.runtime.persist",
+    "compile_kinds": "tweenstream.runtime.warmup",
 }
-__all__ = ["Dense", "Learner", "Network", "TweenConfig", "__version__", "load", "save"]
+__all__ = ["Dense", "Learner", "Network", "TweenConfig", "__version__", "compile_kinds", "load",
+           "save"]
 
 if TYPE_CHECKING:
     from tweenstream.models import Dense, Network
     from tweenstream.runtime import Learner, TweenConfig
     from tweenstream.runtime.persist import load, save
+    from tweenstream.runtime.warmup import compile_kinds
 
 
 def __getattr__(name: str) -> Any:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
+    from tweenstream.compile_command import add_compile
     from tweenstream.demo import add_demo
     from tweenstream.edge.server import add_edge
     from tweenstream.export.commands import add_export
-    from tweenstream.runtime.warmup import add_compile
     from tweenstream.stream.commands import add_keys, add_send, add_serve, add_status
     from tweenstream.stream.refine_commands import add_refine_server
 
@@ -57,10 +57,10 @@ def info(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tweenstream`` command; returns the exit code."""
+    from tweenstream.compile_command import run_compile
     from tweenstream.demo import run_demo
     from tweenstream.edge.server import run_edge
     from tweenstream.export.commands import run_export
-    from tweenstream.runtime.warmup import run_compile
     from tweenstream.stream.commands import run_keys, run_send, run_serve, run_status
     from tweenstream.stream.refine_commands import run_refine_server
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dense import project_through
+from .dense import project_rows_twice
 
 
 def forward(x, Wq, Wk, Wv, Wo, bq, bk, bv, bo, heads, causal):
@@ -54,8 +54,4 @@ def project_target(Wv, Wo, t_out, lo, hi):
 
     Returns (t_in (T, d), den (T, d)), den being the last step's denominator.
     """
-    steps = []
-    for t in t_out:
-        tau, _ = project_through(Wo, t)
-        steps.append(project_through(Wv, tau, lo, hi))
-    return np.array([s[0] for s in steps]), np.array([s[1] for s in steps])
+    return project_rows_twice(Wo, Wv, t_out, lo, hi)

@@ -200,3 +200,14 @@ def keep_target(n_in: int) -> np.ndarray:
     """Heuristic input target of a layer without a projection: none (NaN), so every input
     unit keeps its own activation."""
     return np.full(n_in, np.nan)
+
+
+def project_rows_twice(W_out, W_in, t_rows, lo, hi):
+    """Each row of ``t_rows`` projected through ``W_out`` (unclamped; units left without a
+    target do not vote), then through ``W_in`` into [lo, hi]: SwiGLU's down-then-up and
+    attention's output-then-value projections. Returns (targets, last denominators) per row."""
+    rows = []
+    for t in t_rows:
+        tau, _ = project_through(W_out, t)
+        rows.append(project_through(W_in, tau, lo, hi))
+    return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dense import project_through
+from .dense import project_rows_twice
 
 
 def _sigmoid(v):
@@ -35,8 +35,4 @@ def project_target(Wu, Wd, t_out, lo, hi):
 
     Returns (t_in (R, d), den (R, d)), den being the last step's denominator.
     """
-    rows = []
-    for t in t_out:
-        tau, _ = project_through(Wd, t)
-        rows.append(project_through(Wu, tau, lo, hi))
-    return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+    return project_rows_twice(Wd, Wu, t_out, lo, hi)

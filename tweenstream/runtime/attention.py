@@ -1,9 +1,11 @@
 """Compiled MultiHeadAttention kernels.
 
-Shapes: x (T*d,) at the input slot; W_q, W_k, W_v, W_o (d, d) then b_q, b_k, b_v, b_o (d,) at
-``C_P``; output (T*d,). Scratch (``W_ACT`` row): Q, K, V (T*d each), attention weights A
-(heads*T*T), C (T*d); then dC, dQ, dK, dV (T*d each), dA (T*T); then gradients laid out like
-the parameters. Row dims: T, d, heads, causal.
+Shapes: x (T*d,) at the input slot; parameters "W_q", "W_k", "W_v", "W_o" (d, d) then "b_q",
+"b_k", "b_v", "b_o" (d,); output (T*d,). Scratch segments in the ``W_ACT`` row: "qkv" (Q, K, V:
+T*d each), "weights" (attention weights A: heads*T*T), "context" (C: T*d), "grad_context" (dC:
+T*d), "grad_qkv" (dQ, dK, dV: T*d each), "grad_weights" (dA: T*T), "grads" (laid out like the
+parameters). The row holds the offset of each segment and parameter under its name. Row dims:
+T, d, heads, causal.
 """
 
 import numpy as np
@@ -14,7 +16,6 @@ from tweenstream.runtime.layout import (
     C_IN,
     C_NOUT,
     C_OUT,
-    C_P,
     C_S,
     P_PARAM,
     W_ACT,
@@ -37,6 +38,13 @@ _STEPS = dim(ATTENTION, "steps")
 _D = dim(ATTENTION, "d")
 _HEADS = dim(ATTENTION, "heads")
 _CAUSAL = dim(ATTENTION, "causal")
+# offsets of the scratch segments (work row) and parameter tensors (pbuf row)
+_QKV, _ATTN_WEIGHTS = dim(ATTENTION, "qkv"), dim(ATTENTION, "weights")
+_CONTEXT, _GRAD_CONTEXT = dim(ATTENTION, "context"), dim(ATTENTION, "grad_context")
+_GRAD_QKV, _GRAD_ATTN_WEIGHTS = dim(ATTENTION, "grad_qkv"), dim(ATTENTION, "grad_weights")
+_GRADS = dim(ATTENTION, "grads")
+_WEIGHTS = tuple(dim(ATTENTION, f"W_{n}") for n in "qkvo")  # by k: 0 q, 1 k, 2 v, 3 o
+_BIASES = tuple(dim(ATTENTION, f"b_{n}") for n in "qkvo")
 
 _UNBOUNDED_LO, _UNBOUNDED_HI = np.float32(-np.inf), np.float32(np.inf)  # no clamp in between
 
@@ -49,21 +57,30 @@ def _dims(row):
 
 @inline
 def _weight(pbuf, row, k, d):
-    p = row[C_P] + k * d * d
+    """Weight matrix (d, d): 0 W_q, 1 W_k, 2 W_v, 3 W_o."""
+    p = row[_WEIGHTS[k]]
     return matrix_f32(pbuf[P_PARAM, p:p + d * d], d, d)
 
 
 @inline
 def _bias(pbuf, row, k, d):
-    p = row[C_P] + 4 * d * d + k * d
+    """Bias (d,): 0 b_q, 1 b_k, 2 b_v, 3 b_o."""
+    p = row[_BIASES[k]]
     return pbuf[P_PARAM, p:p + d]
 
 
 @inline
 def _buf(work, row, k, T, d):
-    """Scratch matrices (T, d): 0 Q, 1 K, 2 V, then after A: 3 C, 4 dC, 5 dQ, 6 dK, 7 dV."""
-    _, _, H, _, _ = _dims(row)
-    start = row[C_S] + k * T * d + (H * T * T if k >= 3 else 0)
+    """Scratch matrices (T, d): 0 Q, 1 K, 2 V (segment "qkv"), 3 C ("context"), 4 dC
+    ("grad_context"), 5 dQ, 6 dK, 7 dV ("grad_qkv")."""
+    if k < 3:
+        start = row[_QKV] + k * T * d
+    elif k == 3:
+        start = row[_CONTEXT]
+    elif k == 4:
+        start = row[_GRAD_CONTEXT]
+    else:
+        start = row[_GRAD_QKV] + (k - 5) * T * d
     return matrix_f32(work[W_ACT, start:start + T * d], T, d)
 
 
@@ -71,7 +88,7 @@ def _buf(work, row, k, T, d):
 def attention_forward(row, pbuf, work):
     """Q, K, V projections, per-head softmax attention, output projection; caches all."""
     T, d, H, causal, dk = _dims(row)
-    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    xi, oo, a0 = row[C_IN], row[C_OUT], row[_ATTN_WEIGHTS]
     x = matrix_f32(work[W_ACT, xi:xi + T * d], T, d)
     for k in range(3):
         W, b, M = _weight(pbuf, row, k, d), _bias(pbuf, row, k, d), _buf(work, row, k, T, d)
@@ -83,7 +100,7 @@ def attention_forward(row, pbuf, work):
                 M[t, o] = acc
     Q, K, V, Cm = _buf(work, row, 0, T, d), _buf(work, row, 1, T, d), \
         _buf(work, row, 2, T, d), _buf(work, row, 3, T, d)
-    A = block3_f32(work[W_ACT, s0 + 3 * T * d:s0 + 3 * T * d + H * T * T], H, T, T)
+    A = block3_f32(work[W_ACT, a0:a0 + H * T * T], H, T, T)
     scale = 1.0 / np.sqrt(dk)
     for h in range(H):
         c0 = h * dk
@@ -122,17 +139,17 @@ def attention_forward(row, pbuf, work):
 def attention_backprop(row, pbuf, work, src, need_input, grads):
     """Backprop of the upstream signal in work row ``src`` (output slot) through the layer."""
     T, d, H, causal, dk = _dims(row)
-    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    xi, oo, a0 = row[C_IN], row[C_OUT], row[_ATTN_WEIGHTS]
     x = matrix_f32(work[W_ACT, xi:xi + T * d], T, d)
     G = matrix_f32(work[src, oo:oo + T * d], T, d)
     Q, K, V, Cm = _buf(work, row, 0, T, d), _buf(work, row, 1, T, d), \
         _buf(work, row, 2, T, d), _buf(work, row, 3, T, d)
     dC, dQ, dK, dV = _buf(work, row, 4, T, d), _buf(work, row, 5, T, d), \
         _buf(work, row, 6, T, d), _buf(work, row, 7, T, d)
-    A = block3_f32(work[W_ACT, s0 + 3 * T * d:s0 + 3 * T * d + H * T * T], H, T, T)
-    a0 = s0 + 8 * T * d + H * T * T
-    dA = matrix_f32(work[W_ACT, a0:a0 + T * T], T, T)
-    g0 = a0 + T * T
+    A = block3_f32(work[W_ACT, a0:a0 + H * T * T], H, T, T)
+    da0 = row[_GRAD_ATTN_WEIGHTS]
+    dA = matrix_f32(work[W_ACT, da0:da0 + T * T], T, T)
+    g0 = row[_GRADS]
     if grads:
         work[W_ACT, g0:g0 + 4 * d * d + 4 * d] = np.float32(0.0)
     Wo = _weight(pbuf, row, 3, d)
@@ -202,12 +219,11 @@ def attention_signal(row, pbuf, work, need_input):
 @kernel
 def attention_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     """Gradients of the local error e = W_DZ at the output, then the shared rule."""
-    T, d, H, _, _ = _dims(row)
-    p, s0 = row[C_P], row[C_S]
+    d = row[_D]
     attention_backprop(row, pbuf, work, _I64(W_DZ), _B(False), _B(True))
-    g0 = s0 + 8 * T * d + H * T * T + T * T
-    return update_stored(pbuf, work, p, g0, 4 * d * d, 4 * d, coef_w, coef_b, lim, va, vb, vc,
-                         accumulate)
+    # parameters and "grads" alike: the four weights, then the four biases
+    return update_stored(pbuf, work, row[_WEIGHTS[0]], row[_GRADS], 4 * d * d, 4 * d, coef_w,
+                         coef_b, lim, va, vb, vc, accumulate)
 
 
 @kernel
@@ -215,8 +231,11 @@ def attention_project_target(row, pbuf, work, lo, hi):
     """Heuristic input target: the output target projected back through the output projection,
     then through the value projection (each weight-normalised, as for Dense)."""
     T, d, _, _, _ = _dims(row)
-    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    xi, oo = row[C_IN], row[C_OUT]
     Wo, Wv = _weight(pbuf, row, 3, d), _weight(pbuf, row, 2, d)
+    # borrowed space: the W_DZ row (unused by the segments, which live in W_ACT) from the start
+    # of this layer's scratch area, row[C_S]
+    s0 = row[C_S]
     tau = work[W_DZ, s0:s0 + d]
     den = work[W_DZ, s0 + d:s0 + 2 * d]
     for t in range(T):

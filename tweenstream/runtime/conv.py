@@ -1,9 +1,9 @@
 """Compiled Conv1D / Conv2D and pooling kernels (channels last; Conv1D has height 1).
 
-Shapes: x (H, W, C) at the input slot, kernel W (F, kh, kw, C) and b (F,) at ``C_P``, output
-(Ho, Wo, F). Row integers: the ``CONV_DIMS`` and ``POOL_DIMS`` of ``models/conv.py``, by name.
-Conv scratch: the gradients of W and b (``W_ACT`` row). Max-pool scratch: the flat input
-index of each window's maximum.
+Shapes: x (H, W, C) at the input slot, kernel W (F, kh, kw, C) and b (F,) at the row's "W" and
+"b" offsets, output (Ho, Wo, F). Row integers: the ``CONV_DIMS`` and ``POOL_DIMS`` of
+``models/conv.py``, by name. Conv scratch segment "grads": the gradients of W then b (``W_ACT``
+row). Max-pool scratch segment "argmax": the flat input index of each window's maximum.
 """
 
 import numpy as np
@@ -16,8 +16,6 @@ from tweenstream.runtime.layout import (
     C_IN,
     C_NOUT,
     C_OUT,
-    C_P,
-    C_S,
     P_PARAM,
     W_ACT,
     W_DELTA,
@@ -38,6 +36,8 @@ _HO, _WO = dim(CONV2D, "out_height"), dim(CONV2D, "out_width")
 _PH, _PW, _PC = dim(MAX_POOL, "height"), dim(MAX_POOL, "width"), dim(MAX_POOL, "channels")
 _POOL, _PHO, _PWO = dim(MAX_POOL, "pool"), dim(MAX_POOL, "out_height"), dim(MAX_POOL, "out_width")
 _AVERAGE = dim(MAX_POOL, "average")
+_KW0, _B0, _GRADS = dim(CONV2D, "W"), dim(CONV2D, "b"), dim(CONV2D, "grads")
+_ARGMAX = dim(MAX_POOL, "argmax")
 
 
 @inline
@@ -56,10 +56,10 @@ def _pool_geometry(row):
 def conv_forward(row, pbuf, work):
     """z = conv(x, W) + b, a = f(z); writes W_PRE and W_ACT at the output slot."""
     H, W, C, kh, kw, s, pt, pl, Ho, Wo, F = _geometry(row)
-    xi, oo, p = row[C_IN], row[C_OUT], row[C_P]
+    xi, oo, p = row[C_IN], row[C_OUT], row[_KW0]
     x = block3_f32(work[W_ACT, xi:xi + H * W * C], H, W, C)
     K = block4_f32(pbuf[P_PARAM, p:p + F * kh * kw * C], F, kh, kw, C)
-    b = pbuf[P_PARAM, p + F * kh * kw * C:p + F * kh * kw * C + F]
+    b = pbuf[P_PARAM, row[_B0]:row[_B0] + F]
     z = block3_f32(work[W_PRE, oo:oo + Ho * Wo * F], Ho, Wo, F)
     for oy in range(Ho):
         for ox in range(Wo):
@@ -84,7 +84,7 @@ def conv_forward(row, pbuf, work):
 def conv_signal(row, pbuf, work, need_input):
     """dz = g * f'(z) into W_DZ; g_in = the transposed convolution of dz with W."""
     H, W, C, kh, kw, s, pt, pl, Ho, Wo, F = _geometry(row)
-    xi, oo, p = row[C_IN], row[C_OUT], row[C_P]
+    xi, oo, p = row[C_IN], row[C_OUT], row[_KW0]
     n = Ho * Wo * F
     times_derivative(work[W_DELTA, oo:oo + n], work[W_PRE, oo:oo + n], work[W_ACT, oo:oo + n],
                      work[W_DZ, oo:oo + n], row[C_ACT])
@@ -114,7 +114,7 @@ def conv_signal(row, pbuf, work, need_input):
 def conv_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     """dW[f, ky, kx, c] = sum over positions of e * x, db[f] = sum of e; then the shared rule."""
     H, W, C, kh, kw, s, pt, pl, Ho, Wo, F = _geometry(row)
-    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
+    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[_KW0], row[_GRADS]
     nw = F * kh * kw * C
     x = block3_f32(work[W_ACT, xi:xi + H * W * C], H, W, C)
     e = block3_f32(work[W_DZ, oo:oo + Ho * Wo * F], Ho, Wo, F)
@@ -144,7 +144,7 @@ def conv_project_target(row, pbuf, work, lo, hi):
     """Heuristic input target: the weight-normalised transposed convolution of the output
     target (units without a target do not vote; weakly connected inputs keep theirs)."""
     H, W, C, kh, kw, s, pt, pl, Ho, Wo, F = _geometry(row)
-    xi, oo, p = row[C_IN], row[C_OUT], row[C_P]
+    xi, oo, p = row[C_IN], row[C_OUT], row[_KW0]
     K = block4_f32(pbuf[P_PARAM, p:p + F * kh * kw * C], F, kh, kw, C)
     t = block3_f32(work[W_TGT, oo:oo + Ho * Wo * F], Ho, Wo, F)
     num = block3_f32(work[W_TGT, xi:xi + H * W * C], H, W, C)
@@ -181,7 +181,7 @@ def conv_project_target(row, pbuf, work, lo, hi):
 def pool_forward(row, pbuf, work):
     """Max (remembering where) or mean over p x p windows."""
     H, W, C, P, Ho, Wo, avg = _pool_geometry(row)
-    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    xi, oo, s0 = row[C_IN], row[C_OUT], row[_ARGMAX]
     x = block3_f32(work[W_ACT, xi:xi + H * W * C], H, W, C)
     a = block3_f32(work[W_ACT, oo:oo + Ho * Wo * C], Ho, Wo, C)
     for oy in range(Ho):
@@ -207,7 +207,7 @@ def pool_forward(row, pbuf, work):
 def pool_signal(row, pbuf, work, need_input):
     """dz = g; g_in: to each window's maximum, or spread evenly for the mean."""
     H, W, C, P, Ho, Wo, avg = _pool_geometry(row)
-    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    xi, oo, s0 = row[C_IN], row[C_OUT], row[_ARGMAX]
     n = Ho * Wo * C
     copy_into(work[W_DZ, oo:oo + n], work[W_DELTA, oo:oo + n])
     if not need_input:

@@ -1,12 +1,14 @@
 """Compiled Dense kernels: forward, backward signal, heuristic target projection, update.
 
 Shapes (one sample): x (n_in,) at the input slot of the ``work`` rows, W (n_out, n_in) row-major
-at ``pbuf[P_PARAM, C_P:]``, b (n_out,) right after W, z and a (n_out,) at the output slot.
+and b (n_out,) in ``pbuf[P_PARAM]`` at the offsets the row stores under "W" and "b", z and a
+(n_out,) at the output slot.
 Each kernel takes the layer's plan row and the shared buffers, trusts them, and writes in place.
 """
 
 import numpy as np
 
+from tweenstream.models.dense import DENSE
 from tweenstream.runtime.activations import activate, times_derivative
 from tweenstream.runtime.kernels import Kernels
 from tweenstream.runtime.layout import (
@@ -15,30 +17,34 @@ from tweenstream.runtime.layout import (
     C_NIN,
     C_NOUT,
     C_OUT,
-    C_P,
     P_PARAM,
     W_ACT,
     W_DELTA,
     W_DZ,
     W_PRE,
     W_TGT,
+    dim,
 )
 from tweenstream.runtime.numba_config import kernel
 from tweenstream.runtime.targets import project_target
 from tweenstream.runtime.unmanaged import matrix_f32
 from tweenstream.runtime.update import update_outer, update_vec
 
+# where the plan put this layer's weights and bias
+_W, _B = dim(DENSE, "W"), dim(DENSE, "b")
+
 
 @kernel
 def dense_forward(row, pbuf, work):
     """z = W x + b and a = f(z); writes ``work[W_PRE]`` and ``work[W_ACT]`` at the output slot."""
-    nin, nout, xi, oo, p = row[C_NIN], row[C_NOUT], row[C_IN], row[C_OUT], row[C_P]
+    nin, nout, xi, oo = row[C_NIN], row[C_NOUT], row[C_IN], row[C_OUT]
+    w0, b0 = row[_W], row[_B]
     code = row[C_ACT]
     x = work[W_ACT, xi:xi + nin]
     a = work[W_ACT, oo:oo + nout]
     z = work[W_PRE, oo:oo + nout]
-    W = matrix_f32(pbuf[P_PARAM, p:p + nin * nout], nout, nin)
-    b = pbuf[P_PARAM, p + nin * nout:p + nin * nout + nout]
+    W = matrix_f32(pbuf[P_PARAM, w0:w0 + nin * nout], nout, nin)
+    b = pbuf[P_PARAM, b0:b0 + nout]
     for o in range(nout):
         s = np.float32(0.0)
         for j in range(nin):
@@ -53,7 +59,8 @@ def dense_signal(row, pbuf, work, need_input):
 
     ``g`` is -dloss/da at the output slot; g_in is written only when ``need_input``.
     """
-    nin, nout, xi, oo, p = row[C_NIN], row[C_NOUT], row[C_IN], row[C_OUT], row[C_P]
+    nin, nout, xi, oo = row[C_NIN], row[C_NOUT], row[C_IN], row[C_OUT]
+    w0 = row[_W]
     code = row[C_ACT]
     g = work[W_DELTA, oo:oo + nout]
     dz = work[W_DZ, oo:oo + nout]
@@ -62,7 +69,7 @@ def dense_signal(row, pbuf, work, need_input):
     times_derivative(g, z, a, dz, code)
     if need_input:
         gin = work[W_DELTA, xi:xi + nin]
-        W = matrix_f32(pbuf[P_PARAM, p:p + nin * nout], nout, nin)
+        W = matrix_f32(pbuf[P_PARAM, w0:w0 + nin * nout], nout, nin)
         gin[:] = np.float32(0.0)
         for o in range(nout):
             d = dz[o]
@@ -78,11 +85,12 @@ def dense_project_target(row, pbuf, work, lo, hi):
     input keeps its own activation, marked NaN here and resolved once the forward pass has it.
     Writes ``work[W_TGT]`` at the input slot, using ``work[W_DZ]`` there as scratch.
     """
-    nin, nout, xi, oo, p = row[C_NIN], row[C_NOUT], row[C_IN], row[C_OUT], row[C_P]
+    nin, nout, xi, oo = row[C_NIN], row[C_NOUT], row[C_IN], row[C_OUT]
+    w0 = row[_W]
     t = work[W_TGT, oo:oo + nout]
     num = work[W_TGT, xi:xi + nin]
     den = work[W_DZ, xi:xi + nin]
-    W = matrix_f32(pbuf[P_PARAM, p:p + nin * nout], nout, nin)
+    W = matrix_f32(pbuf[P_PARAM, w0:w0 + nin * nout], nout, nin)
     project_target(W, t, num, den, lo, hi)
 
 
@@ -93,11 +101,12 @@ def dense_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     dW = coef_w * outer(e, x) and db = coef_b * e, through the shared rule of ``update.py``.
     Returns the new sum of W² and b² (0 when accumulating for a batch).
     """
-    nin, nout, xi, oo, p = row[C_NIN], row[C_NOUT], row[C_IN], row[C_OUT], row[C_P]
+    nin, nout, xi, oo = row[C_NIN], row[C_NOUT], row[C_IN], row[C_OUT]
+    w0, b0 = row[_W], row[_B]
     x = work[W_ACT, xi:xi + nin]
     e = work[W_DZ, oo:oo + nout]
-    n2 = update_outer(pbuf, p, nout, nin, e, x, coef_w, lim, va, vb, vc, accumulate)
-    n2 += update_vec(pbuf, p + nin * nout, nout, e, coef_b, lim, va, vb, vc, accumulate)
+    n2 = update_outer(pbuf, w0, nout, nin, e, x, coef_w, lim, va, vb, vc, accumulate)
+    n2 += update_vec(pbuf, b0, nout, e, coef_b, lim, va, vb, vc, accumulate)
     return np.float64(n2)
 
 

@@ -1,7 +1,7 @@
 """Compiled Embedding kernels.
 
-Shapes: ids (T,) as float32 at the input slot; table E (V, D) at ``C_P``; output (T*D,).
-Scratch: the gradient of E (V*D). Row dims: T, V, D.
+Shapes: ids (T,) as float32 at the input slot; table E (V, D) at the row's "E" offset; output
+(T*D,). Scratch segment "grad": the gradient of E (V*D). Row dims: steps T, vocab V, dim D.
 """
 
 import numpy as np
@@ -11,8 +11,6 @@ from tweenstream.runtime.kernels import Kernels
 from tweenstream.runtime.layout import (
     C_IN,
     C_OUT,
-    C_P,
-    C_S,
     P_PARAM,
     W_ACT,
     W_DELTA,
@@ -28,13 +26,14 @@ from tweenstream.runtime.update import update_vec
 _STEPS = dim(EMBEDDING, "steps")
 _VOCAB = dim(EMBEDDING, "vocab")
 _DIM = dim(EMBEDDING, "dim")
+_GRAD, _E = dim(EMBEDDING, "grad"), dim(EMBEDDING, "E")
 
 
 @kernel
 def embedding_forward(row, pbuf, work):
     """a[t] = E[id_t]; an id that is not an integer in [0, V) gives NaN (the sample is refused)."""
     T, V, D = row[_STEPS], row[_VOCAB], row[_DIM]
-    xi, oo, p = row[C_IN], row[C_OUT], row[C_P]
+    xi, oo, p = row[C_IN], row[C_OUT], row[_E]
     E = matrix_f32(pbuf[P_PARAM, p:p + V * D], V, D)
     for t in range(T):
         v = work[W_ACT, xi + t]
@@ -55,8 +54,8 @@ def embedding_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulat
     """dE[id_t] += e_t (repeated ids add up); the whole table goes through the shared rule, so
     momentum decays for rows not seen this sample, as with a dense gradient."""
     T, V, D = row[_STEPS], row[_VOCAB], row[_DIM]
-    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
-    G = work[W_ACT, s0:s0 + V * D]
+    xi, oo, p, g0 = row[C_IN], row[C_OUT], row[_E], row[_GRAD]
+    G = work[W_ACT, g0:g0 + V * D]
     G[:] = np.float32(0.0)
     for t in range(T):
         i = int(work[W_ACT, xi + t])

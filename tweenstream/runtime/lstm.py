@@ -1,9 +1,10 @@
 """Compiled LSTM kernels: forward over the steps, backprop through time within the sample.
 
-Shapes: x (T*F,) at the input slot; W (4H, F), U (4H, H), b (4H,) at ``C_P`` (gates i, f, g,
-o); output h_{T-1} (H,) or all states (T*H,). Scratch in the ``W_ACT`` row from ``C_S``:
-gates (T*4H), c (T*H), tanh c (T*H), h (T*H), dz (T*4H), dh (H), dc (H), then gradients laid
-out like the parameters. Row dims: T, F, H, return_sequences.
+Shapes: x (T*F,) at the input slot; parameters "W" (4H, F), "U" (4H, H), "b" (4H,) (gates i,
+f, g, o); output h_{T-1} (H,) or all states (T*H,). Scratch segments in the ``W_ACT`` row:
+"gates" (T*4H), "cells" c (T*H), "tanh_cells" (T*H), "states" h (T*H), "grad_gates" dz (T*4H),
+"grad_state" dh (H), "grad_cell" dc (H), "grads" (laid out like the parameters). The row holds
+the offset of each segment and parameter under its name. Row dims: T, F, H, return_sequences.
 """
 
 import numpy as np
@@ -15,7 +16,6 @@ from tweenstream.runtime.layout import (
     C_IN,
     C_NOUT,
     C_OUT,
-    C_P,
     C_S,
     P_PARAM,
     W_ACT,
@@ -37,6 +37,12 @@ _STEPS = dim(LSTM_KIND, "steps")
 _FEATURES = dim(LSTM_KIND, "features")
 _UNITS = dim(LSTM_KIND, "units")
 _SEQUENCES = dim(LSTM_KIND, "sequences")
+# offsets of the scratch segments (work row) and parameter tensors (pbuf row)
+_GATES, _CELLS = dim(LSTM_KIND, "gates"), dim(LSTM_KIND, "cells")
+_TANH_CELLS, _STATES = dim(LSTM_KIND, "tanh_cells"), dim(LSTM_KIND, "states")
+_GRAD_GATES, _GRAD_STATE = dim(LSTM_KIND, "grad_gates"), dim(LSTM_KIND, "grad_state")
+_GRAD_CELL, _GRADS = dim(LSTM_KIND, "grad_cell"), dim(LSTM_KIND, "grads")
+_W, _U, _BIAS = dim(LSTM_KIND, "W"), dim(LSTM_KIND, "U"), dim(LSTM_KIND, "b")
 
 _ONE = np.float32(1.0)
 
@@ -50,12 +56,12 @@ def _sigmoid(v):
 def lstm_forward(row, pbuf, work):
     """Gates, cell and state of every step; caches them in scratch; writes the output slot."""
     T, F, H, seq = row[_STEPS], row[_FEATURES], row[_UNITS], row[_SEQUENCES]
-    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
-    W = matrix_f32(pbuf[P_PARAM, p:p + 4 * H * F], 4 * H, F)
-    U = matrix_f32(pbuf[P_PARAM, p + 4 * H * F:p + 4 * H * F + 4 * H * H], 4 * H, H)
-    b = pbuf[P_PARAM, p + 4 * H * F + 4 * H * H:p + 4 * H * F + 4 * H * H + 4 * H]
-    A, C = s0, s0 + 4 * T * H
-    TC, HS = C + T * H, C + 2 * T * H
+    xi, oo = row[C_IN], row[C_OUT]
+    w0, u0, b0 = row[_W], row[_U], row[_BIAS]
+    W = matrix_f32(pbuf[P_PARAM, w0:w0 + 4 * H * F], 4 * H, F)
+    U = matrix_f32(pbuf[P_PARAM, u0:u0 + 4 * H * H], 4 * H, H)
+    b = pbuf[P_PARAM, b0:b0 + 4 * H]
+    A, C, TC, HS = row[_GATES], row[_CELLS], row[_TANH_CELLS], row[_STATES]
     for t in range(T):
         x = work[W_ACT, xi + t * F:xi + (t + 1) * F]
         gates = work[W_ACT, A + t * 4 * H:A + (t + 1) * 4 * H]
@@ -83,14 +89,12 @@ def lstm_forward(row, pbuf, work):
 def lstm_backprop(row, pbuf, work, src, need_input, grads):
     """Backprop through time from the upstream signal in work row ``src`` at the output slot."""
     T, F, H, seq = row[_STEPS], row[_FEATURES], row[_UNITS], row[_SEQUENCES]
-    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
-    W = matrix_f32(pbuf[P_PARAM, p:p + 4 * H * F], 4 * H, F)
-    U = matrix_f32(pbuf[P_PARAM, p + 4 * H * F:p + 4 * H * F + 4 * H * H], 4 * H, H)
-    A, C = s0, s0 + 4 * T * H
-    TC, HS = C + T * H, C + 2 * T * H
-    DZ = C + 3 * T * H
-    DH, DC = DZ + 4 * T * H, DZ + 4 * T * H + H
-    G = DC + H
+    xi, oo = row[C_IN], row[C_OUT]
+    w0, u0 = row[_W], row[_U]
+    W = matrix_f32(pbuf[P_PARAM, w0:w0 + 4 * H * F], 4 * H, F)
+    U = matrix_f32(pbuf[P_PARAM, u0:u0 + 4 * H * H], 4 * H, H)
+    A, C, TC, HS = row[_GATES], row[_CELLS], row[_TANH_CELLS], row[_STATES]
+    DZ, DH, DC, G = row[_GRAD_GATES], row[_GRAD_STATE], row[_GRAD_CELL], row[_GRADS]
     gW = matrix_f32(work[W_ACT, G:G + 4 * H * F], 4 * H, F)
     gU = matrix_f32(work[W_ACT, G + 4 * H * F:G + 4 * H * F + 4 * H * H], 4 * H, H)
     gb = work[W_ACT, G + 4 * H * F + 4 * H * H:G + 4 * H * F + 4 * H * H + 4 * H]
@@ -154,21 +158,22 @@ def lstm_signal(row, pbuf, work, need_input):
 @kernel
 def lstm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     """Gradients of the local error e = W_DZ at the output through time, then the shared rule."""
-    T, F, H = row[_STEPS], row[_FEATURES], row[_UNITS]
-    p, s0 = row[C_P], row[C_S]
+    F, H = row[_FEATURES], row[_UNITS]
     lstm_backprop(row, pbuf, work, _I64(W_DZ), _B(False), _B(True))
-    G = s0 + 11 * T * H + 2 * H
-    nw = 4 * H * F + 4 * H * H
-    return update_stored(pbuf, work, p, G, nw, 4 * H, coef_w, coef_b, lim, va, vb, vc,
-                         accumulate)
+    nw = 4 * H * F + 4 * H * H  # W then U, then the 4H biases; "grads" has the same layout
+    return update_stored(pbuf, work, row[_W], row[_GRADS], nw, 4 * H, coef_w, coef_b, lim, va,
+                         vb, vc, accumulate)
 
 
 @kernel
 def lstm_project_target(row, pbuf, work, lo, hi):
     """Heuristic target of each input step through the four gates' input weights, summed."""
     T, F, H, seq = row[_STEPS], row[_FEATURES], row[_UNITS], row[_SEQUENCES]
-    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
-    W = matrix_f32(pbuf[P_PARAM, p:p + 4 * H * F], 4 * H, F)
+    xi, oo, w0 = row[C_IN], row[C_OUT], row[_W]
+    W = matrix_f32(pbuf[P_PARAM, w0:w0 + 4 * H * F], 4 * H, F)
+    # borrowed space: the W_DZ row (unused by the segments, which live in W_ACT) from the start
+    # of this layer's scratch area, row[C_S]
+    s0 = row[C_S]
     den = work[W_DZ, s0:s0 + F]
     for t in range(T):
         base = oo + (t * H if seq else 0)

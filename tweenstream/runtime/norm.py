@@ -1,8 +1,9 @@
 """Compiled LayerNorm / RMSNorm kernels (one set; ``shift`` = 1 for LayerNorm).
 
-Shapes: x (R*d,) at the input slot, a (R*d,) at the output slot, gamma (d,) then beta (d,) at
-``C_P``. Scratch: x-hat (R*d), 1/std per row (R), then the gamma and beta gradients (2d) in the
-``W_DZ`` row. Row dims: d, R, shift.
+Shapes: x (R*d,) at the input slot, a (R*d,) at the output slot, gamma (d,) and beta (d,;
+LayerNorm only) at the row's "gamma" and "beta" offsets. Scratch segments: "xhat" (R*d) and
+"rstd" (R, 1/std per row) in the ``W_ACT`` row, "grad_gamma" and "grad_beta" (d each) in the
+``W_DZ`` row. Row dims: features d, rows R, shift.
 """
 
 import numpy as np
@@ -12,8 +13,6 @@ from tweenstream.runtime.kernels import Kernels
 from tweenstream.runtime.layout import (
     C_IN,
     C_OUT,
-    C_P,
-    C_S,
     P_PARAM,
     W_ACT,
     W_DELTA,
@@ -22,12 +21,17 @@ from tweenstream.runtime.layout import (
     dim,
 )
 from tweenstream.runtime.numba_config import kernel
+from tweenstream.runtime.unmanaged import copy_into
 from tweenstream.runtime.update import update_vec
 
 # row integers, by the names the kind declares
 _FEATURES = dim(LAYER_NORM, "features")
 _ROWS = dim(LAYER_NORM, "rows")
 _SHIFT = dim(LAYER_NORM, "shift")
+_XHAT, _RSTD = dim(LAYER_NORM, "xhat"), dim(LAYER_NORM, "rstd")
+_GRAD_GAMMA, _GRAD_BETA = dim(LAYER_NORM, "grad_gamma"), dim(LAYER_NORM, "grad_beta")
+_GAMMA = dim(LAYER_NORM, "gamma")  # the same column in RMSNorm rows (the layouts share it)
+_BETA = dim(LAYER_NORM, "beta")  # LayerNorm only; 0 in RMSNorm rows, never read there
 
 _EPS_LN = 1e-5
 _EPS_RMS = 1e-6
@@ -37,15 +41,15 @@ _EPS_RMS = 1e-6
 def norm_forward(row, pbuf, work):
     """a = gamma * x-hat (+ beta); caches x-hat and 1/std in scratch. Writes W_ACT, W_PRE."""
     d, R, shift = row[_FEATURES], row[_ROWS], row[_SHIFT]
-    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
+    xi, oo, p = row[C_IN], row[C_OUT], row[_GAMMA]
     n = d * R
     x = work[W_ACT, xi:xi + n]
     a = work[W_ACT, oo:oo + n]
     z = work[W_PRE, oo:oo + n]
-    xh = work[W_ACT, s0:s0 + n]
-    rstd = work[W_ACT, s0 + n:s0 + n + R]
+    xh = work[W_ACT, row[_XHAT]:row[_XHAT] + n]
+    rstd = work[W_ACT, row[_RSTD]:row[_RSTD] + R]
     gamma = pbuf[P_PARAM, p:p + d]
-    beta = pbuf[P_PARAM, p + d:p + 2 * d]
+    beta = pbuf[P_PARAM, row[_BETA]:row[_BETA] + d]  # read only when shift (LayerNorm)
     for r in range(R):
         seg = x[r * d:(r + 1) * d]
         mean = 0.0
@@ -73,15 +77,15 @@ def norm_signal(row, pbuf, work, need_input):
     """dz = g (no activation); g_in = (1/std) (g*gamma - mean(g*gamma) - x-hat mean(g*gamma*x-hat)),
     without the first mean for RMSNorm."""
     d, R, shift = row[_FEATURES], row[_ROWS], row[_SHIFT]
-    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
+    xi, oo, p = row[C_IN], row[C_OUT], row[_GAMMA]
     n = d * R
     g = work[W_DELTA, oo:oo + n]
-    work[W_DZ, oo:oo + n] = g
+    copy_into(work[W_DZ, oo:oo + n], g)
     if not need_input:
         return
     gin = work[W_DELTA, xi:xi + n]
-    xh = work[W_ACT, s0:s0 + n]
-    rstd = work[W_ACT, s0 + n:s0 + n + R]
+    xh = work[W_ACT, row[_XHAT]:row[_XHAT] + n]
+    rstd = work[W_ACT, row[_RSTD]:row[_RSTD] + R]
     gamma = pbuf[P_PARAM, p:p + d]
     for r in range(R):
         m1 = 0.0
@@ -101,12 +105,12 @@ def norm_signal(row, pbuf, work, need_input):
 def norm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     """d gamma = sum over rows of e * x-hat, d beta = sum of e, e = W_DZ at the output slot."""
     d, R, shift = row[_FEATURES], row[_ROWS], row[_SHIFT]
-    oo, p, s0 = row[C_OUT], row[C_P], row[C_S]
+    oo, p = row[C_OUT], row[_GAMMA]
     n = d * R
     e = work[W_DZ, oo:oo + n]
-    xh = work[W_ACT, s0:s0 + n]
-    gg = work[W_DZ, s0 + n + R:s0 + n + R + d]
-    gb = work[W_DZ, s0 + n + R + d:s0 + n + R + 2 * d]
+    xh = work[W_ACT, row[_XHAT]:row[_XHAT] + n]
+    gg = work[W_DZ, row[_GRAD_GAMMA]:row[_GRAD_GAMMA] + d]
+    gb = work[W_DZ, row[_GRAD_BETA]:row[_GRAD_BETA] + d]
     gg[:] = np.float32(0.0)
     gb[:] = np.float32(0.0)
     for r in range(R):
@@ -115,7 +119,7 @@ def norm_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
             gb[j] += e[r * d + j]
     n2 = update_vec(pbuf, p, d, gg, coef_w, lim, va, vb, vc, accumulate)
     if shift:
-        n2 += update_vec(pbuf, p + d, d, gb, coef_b, lim, va, vb, vc, accumulate)
+        n2 += update_vec(pbuf, row[_BETA], d, gb, coef_b, lim, va, vb, vc, accumulate)
     return np.float64(n2)
 
 

@@ -1,9 +1,9 @@
 """Compiled RNN kernels: forward over the steps, backprop through time within the sample.
 
-Shapes: x (T*F,) at the input slot; W_x (H, F), W_h (H, H), b (H,) at ``C_P``; output h_{T-1}
-(H,) or all states (T*H,). Scratch in the ``W_ACT`` row, from ``C_S``: h (T*H), z (T*H),
-dz (T*H), dh (H), then gradients laid out like the parameters (H*F + H*H + H). Row dims: T, F,
-H, return_sequences.
+Shapes: x (T*F,) at the input slot; W_x (H, F), W_h (H, H), b (H,) at the row's offsets of those
+names; output h_{T-1} (H,) or all states (T*H,). Scratch segments in the ``W_ACT`` row: "states"
+h (T*H), "pre" z (T*H), "grad_pre" dz (T*H), "grad_state" dh (H), "grads" laid out like the
+parameters (H*F + H*H + H). Row dims: steps T, features F, units H, sequences.
 """
 
 import numpy as np
@@ -15,7 +15,6 @@ from tweenstream.runtime.layout import (
     C_IN,
     C_NOUT,
     C_OUT,
-    C_P,
     C_S,
     P_PARAM,
     W_ACT,
@@ -38,6 +37,9 @@ _STEPS = dim(RNN_KIND, "steps")
 _FEATURES = dim(RNN_KIND, "features")
 _UNITS = dim(RNN_KIND, "units")
 _SEQUENCES = dim(RNN_KIND, "sequences")
+_HS, _ZS, _DZS = dim(RNN_KIND, "states"), dim(RNN_KIND, "pre"), dim(RNN_KIND, "grad_pre")
+_DH, _GRADS = dim(RNN_KIND, "grad_state"), dim(RNN_KIND, "grads")
+_WX, _WH, _BIAS = dim(RNN_KIND, "W_x"), dim(RNN_KIND, "W_h"), dim(RNN_KIND, "b")
 
 _TANH = 3
 
@@ -46,12 +48,12 @@ _TANH = 3
 def rnn_forward(row, pbuf, work):
     """h_t = tanh(W_x x_t + W_h h_{t-1} + b); caches h and z; writes the output slot."""
     T, F, H, seq = row[_STEPS], row[_FEATURES], row[_UNITS], row[_SEQUENCES]
-    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
-    Wx = matrix_f32(pbuf[P_PARAM, p:p + H * F], H, F)
-    Wh = matrix_f32(pbuf[P_PARAM, p + H * F:p + H * F + H * H], H, H)
-    b = pbuf[P_PARAM, p + H * F + H * H:p + H * F + H * H + H]
-    hs = work[W_ACT, s0:s0 + T * H]
-    zs = work[W_ACT, s0 + T * H:s0 + 2 * T * H]
+    xi, oo = row[C_IN], row[C_OUT]
+    Wx = matrix_f32(pbuf[P_PARAM, row[_WX]:row[_WX] + H * F], H, F)
+    Wh = matrix_f32(pbuf[P_PARAM, row[_WH]:row[_WH] + H * H], H, H)
+    b = pbuf[P_PARAM, row[_BIAS]:row[_BIAS] + H]
+    hs = work[W_ACT, row[_HS]:row[_HS] + T * H]
+    zs = work[W_ACT, row[_ZS]:row[_ZS] + T * H]
     for t in range(T):
         x = work[W_ACT, xi + t * F:xi + (t + 1) * F]
         z = zs[t * H:(t + 1) * H]
@@ -77,13 +79,13 @@ def rnn_backprop(row, pbuf, work, src, need_input, grads):
     slot); with ``grads`` the parameter gradients to scratch (overwritten, not accumulated).
     """
     T, F, H, seq = row[_STEPS], row[_FEATURES], row[_UNITS], row[_SEQUENCES]
-    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
-    Wx = matrix_f32(pbuf[P_PARAM, p:p + H * F], H, F)
-    Wh = matrix_f32(pbuf[P_PARAM, p + H * F:p + H * F + H * H], H, H)
-    hs = work[W_ACT, s0:s0 + T * H]
-    dzs = work[W_ACT, s0 + 2 * T * H:s0 + 3 * T * H]
-    dh = work[W_ACT, s0 + 3 * T * H:s0 + 3 * T * H + H]
-    g0 = s0 + 3 * T * H + H
+    xi, oo = row[C_IN], row[C_OUT]
+    Wx = matrix_f32(pbuf[P_PARAM, row[_WX]:row[_WX] + H * F], H, F)
+    Wh = matrix_f32(pbuf[P_PARAM, row[_WH]:row[_WH] + H * H], H, H)
+    hs = work[W_ACT, row[_HS]:row[_HS] + T * H]
+    dzs = work[W_ACT, row[_DZS]:row[_DZS] + T * H]
+    dh = work[W_ACT, row[_DH]:row[_DH] + H]
+    g0 = row[_GRADS]  # gradients laid out like the parameters: W_x, W_h, b
     gWx = matrix_f32(work[W_ACT, g0:g0 + H * F], H, F)
     gWh = matrix_f32(work[W_ACT, g0 + H * F:g0 + H * F + H * H], H, H)
     gb = work[W_ACT, g0 + H * F + H * H:g0 + H * F + H * H + H]
@@ -136,12 +138,11 @@ def rnn_signal(row, pbuf, work, need_input):
 @kernel
 def rnn_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     """Gradients of the local error e = W_DZ at the output through time, then the shared rule."""
-    T, F, H = row[_STEPS], row[_FEATURES], row[_UNITS]
-    p, s0 = row[C_P], row[C_S]
+    F, H = row[_FEATURES], row[_UNITS]
     rnn_backprop(row, pbuf, work, _I64(W_DZ), _B(False), _B(True))
-    g0 = s0 + 3 * T * H + H
     nw = H * F + H * H
-    return update_stored(pbuf, work, p, g0, nw, H, coef_w, coef_b, lim, va, vb, vc, accumulate)
+    return update_stored(pbuf, work, row[_WX], row[_GRADS], nw, H, coef_w, coef_b, lim, va, vb,
+                         vc, accumulate)
 
 
 @kernel
@@ -149,9 +150,9 @@ def rnn_project_target(row, pbuf, work, lo, hi):
     """Heuristic target of each input step through the input weights W_x (TWEENING.md), from
     the target of that step's state (or of the last state for every step)."""
     T, F, H, seq = row[_STEPS], row[_FEATURES], row[_UNITS], row[_SEQUENCES]
-    xi, oo, p, s0 = row[C_IN], row[C_OUT], row[C_P], row[C_S]
-    Wx = matrix_f32(pbuf[P_PARAM, p:p + H * F], H, F)
-    den = work[W_DZ, s0:s0 + F]
+    xi, oo = row[C_IN], row[C_OUT]
+    Wx = matrix_f32(pbuf[P_PARAM, row[_WX]:row[_WX] + H * F], H, F)
+    den = work[W_DZ, row[C_S]:row[C_S] + F]  # the start of scratch, borrowed in the W_DZ row
     for t in range(T):
         tau = work[W_TGT, oo + (t * H if seq else 0):oo + (t * H if seq else 0) + H]
         num = work[W_TGT, xi + t * F:xi + (t + 1) * F]

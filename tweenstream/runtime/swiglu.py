@@ -1,8 +1,10 @@
 """Compiled SwiGLU kernels (per row of the last axis).
 
-Shapes: x (R*d,) at the input slot; W_g (h, d), W_u (h, d), W_d (o, h), then b_g, b_u, b_d at
-``C_P``; output (R*o,). Scratch (``W_ACT`` row): gate, up, s per row (3*R*h), then ds, dg, du
-(3h), then gradients laid out like the parameters. Row dims: R, d, h, o.
+Shapes: x (R*d,) at the input slot; parameters "W_g" (h, d), "W_u" (h, d), "W_d" (o, h), "b_g"
+(h,), "b_u" (h,), "b_d" (o,); output (R*o,). Scratch segments in the ``W_ACT`` row:
+"rows_cache" (gate, up, s per row: 3*R*h), "grad_hidden" (ds, dg, du: 3h), "grads" (laid out
+like the parameters). The row holds the offset of each segment and parameter under its name.
+Row dims: R, d, h, o.
 """
 
 import numpy as np
@@ -13,7 +15,6 @@ from tweenstream.runtime.layout import (
     C_IN,
     C_NOUT,
     C_OUT,
-    C_P,
     C_S,
     P_PARAM,
     W_ACT,
@@ -35,6 +36,11 @@ _ROWS = dim(SWIGLU, "rows")
 _D = dim(SWIGLU, "d")
 _HIDDEN = dim(SWIGLU, "hidden")
 _OUT = dim(SWIGLU, "out")
+# offsets of the scratch segments (work row) and parameter tensors (pbuf row)
+_ROWS_CACHE, _GRAD_HIDDEN = dim(SWIGLU, "rows_cache"), dim(SWIGLU, "grad_hidden")
+_GRADS = dim(SWIGLU, "grads")
+_W_G, _W_U, _W_D = dim(SWIGLU, "W_g"), dim(SWIGLU, "W_u"), dim(SWIGLU, "W_d")
+_B_G, _B_U, _B_D = dim(SWIGLU, "b_g"), dim(SWIGLU, "b_u"), dim(SWIGLU, "b_d")
 
 _ONE = np.float32(1.0)
 
@@ -42,23 +48,23 @@ _ONE = np.float32(1.0)
 @inline
 def _parts(row, pbuf):
     R, d, h, o = row[_ROWS], row[_D], row[_HIDDEN], row[_OUT]
-    p = row[C_P]
-    Wg = matrix_f32(pbuf[P_PARAM, p:p + h * d], h, d)
-    Wu = matrix_f32(pbuf[P_PARAM, p + h * d:p + 2 * h * d], h, d)
-    Wd = matrix_f32(pbuf[P_PARAM, p + 2 * h * d:p + 2 * h * d + o * h], o, h)
-    q = p + 2 * h * d + o * h
-    return R, d, h, o, Wg, Wu, Wd, pbuf[P_PARAM, q:q + h], pbuf[P_PARAM, q + h:q + 2 * h], \
-        pbuf[P_PARAM, q + 2 * h:q + 2 * h + o]
+    wg, wu, wd = row[_W_G], row[_W_U], row[_W_D]
+    bg, bu, bd = row[_B_G], row[_B_U], row[_B_D]
+    Wg = matrix_f32(pbuf[P_PARAM, wg:wg + h * d], h, d)
+    Wu = matrix_f32(pbuf[P_PARAM, wu:wu + h * d], h, d)
+    Wd = matrix_f32(pbuf[P_PARAM, wd:wd + o * h], o, h)
+    return R, d, h, o, Wg, Wu, Wd, pbuf[P_PARAM, bg:bg + h], pbuf[P_PARAM, bu:bu + h], \
+        pbuf[P_PARAM, bd:bd + o]
 
 
 @kernel
 def swiglu_forward(row, pbuf, work):
     """Per row: gate, up, s = silu(gate) * up, y = W_d s + b_d; caches gate, up, s."""
     R, d, h, o, Wg, Wu, Wd, bg, bu, bd = _parts(row, pbuf)
-    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    xi, oo, c0 = row[C_IN], row[C_OUT], row[_ROWS_CACHE]
     for r in range(R):
         x = work[W_ACT, xi + r * d:xi + (r + 1) * d]
-        base = s0 + r * 3 * h
+        base = c0 + r * 3 * h
         gate = work[W_ACT, base:base + h]
         up = work[W_ACT, base + h:base + 2 * h]
         s = work[W_ACT, base + 2 * h:base + 3 * h]
@@ -82,11 +88,11 @@ def swiglu_forward(row, pbuf, work):
 def swiglu_backprop(row, pbuf, work, src, need_input, grads):
     """Backprop of the upstream signal in work row ``src`` (output slot) through each row."""
     R, d, h, o, Wg, Wu, Wd, _, _, _ = _parts(row, pbuf)
-    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
-    t0 = s0 + 3 * R * h
+    xi, oo, c0 = row[C_IN], row[C_OUT], row[_ROWS_CACHE]
+    t0 = row[_GRAD_HIDDEN]
     ds, dg, du = work[W_ACT, t0:t0 + h], work[W_ACT, t0 + h:t0 + 2 * h], \
         work[W_ACT, t0 + 2 * h:t0 + 3 * h]
-    g0 = t0 + 3 * h
+    g0 = row[_GRADS]
     gWg = matrix_f32(work[W_ACT, g0:g0 + h * d], h, d)
     gWu = matrix_f32(work[W_ACT, g0 + h * d:g0 + 2 * h * d], h, d)
     gWd = matrix_f32(work[W_ACT, g0 + 2 * h * d:g0 + 2 * h * d + o * h], o, h)
@@ -97,7 +103,7 @@ def swiglu_backprop(row, pbuf, work, src, need_input, grads):
         work[W_ACT, g0:q + 2 * h + o] = np.float32(0.0)
     for r in range(R):
         x = work[W_ACT, xi + r * d:xi + (r + 1) * d]
-        base = s0 + r * 3 * h
+        base = c0 + r * 3 * h
         gate = work[W_ACT, base:base + h]
         up = work[W_ACT, base + h:base + 2 * h]
         s = work[W_ACT, base + 2 * h:base + 3 * h]
@@ -141,12 +147,11 @@ def swiglu_signal(row, pbuf, work, need_input):
 @kernel
 def swiglu_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
     """Gradients of the local error e = W_DZ at the output, then the shared rule."""
-    R, d, h, o = row[_ROWS], row[_D], row[_HIDDEN], row[_OUT]
-    p, s0 = row[C_P], row[C_S]
+    d, h, o = row[_D], row[_HIDDEN], row[_OUT]
     swiglu_backprop(row, pbuf, work, _I64(W_DZ), _B(False), _B(True))
-    g0 = s0 + 3 * R * h + 3 * h
-    nw, nb = 2 * h * d + o * h, 2 * h + o
-    return update_stored(pbuf, work, p, g0, nw, nb, coef_w, coef_b, lim, va, vb, vc, accumulate)
+    nw, nb = 2 * h * d + o * h, 2 * h + o  # parameters and "grads" alike: W_g, W_u, W_d, biases
+    return update_stored(pbuf, work, row[_W_G], row[_GRADS], nw, nb, coef_w, coef_b, lim, va, vb,
+                         vc, accumulate)
 
 
 @kernel
@@ -154,7 +159,10 @@ def swiglu_project_target(row, pbuf, work, lo, hi):
     """Heuristic input target: the output target projected back through the down projection,
     then through the up projection (each weight-normalised, as for Dense)."""
     R, d, h, o, _, Wu, Wd, _, _, _ = _parts(row, pbuf)
-    xi, oo, s0 = row[C_IN], row[C_OUT], row[C_S]
+    xi, oo = row[C_IN], row[C_OUT]
+    # borrowed space: the W_DZ row (unused by the segments, which live in W_ACT) from the start
+    # of this layer's scratch area, row[C_S]
+    s0 = row[C_S]
     tau = work[W_DZ, s0:s0 + h]
     den_h = work[W_DZ, s0 + h:s0 + 2 * h]
     den_d = work[W_DZ, s0 + 2 * h:s0 + 2 * h + d]
