@@ -28,7 +28,7 @@ _DISPATCHERS = ("forward_layer", "signal_layer", "update_layer", "project_layer"
 _HEURISTIC_ONLY = "heuristic_sweep"
 
 
-@kernel
+@inline  # compiled into step: a unit of its own would cost half a second of every cold start
 def _absent_heuristic(table, ltab, pbuf, work, diag, cfg, icfg, fst, c, y, accumulate):
     """Stands in for the heuristic sweep in engines compiled without it."""
     if table.shape[0] >= 0:
@@ -114,7 +114,7 @@ def _build(kinds: tuple[str, ...], heuristic: bool) -> Engine:
         dglb.update(bound_names(kind))
     iglb = dict(vars(interpreter))
     for name in _DISPATCHERS:
-        iglb[name] = _clone(getattr(dispatch, name), dglb, tag, True)
+        iglb[name] = _clone(getattr(dispatch, name), dglb, tag, False)
     for name, (fn, inlined) in PER_KINDS.items():
         if name == _HEURISTIC_ONLY and not heuristic:
             iglb[name] = _absent_heuristic
