@@ -88,7 +88,7 @@ def test_metadata_names_and_format(tmp_path):
 
 
 def test_export_fails_loudly_above_tolerance(tmp_path, monkeypatch):
-    monkeypatch.setitem(builder.TOLERANCE, "dense", 1e-12)
+    monkeypatch.setattr(builder, "tolerance", lambda learner: 1e-12)
     learner = _trained(Network(8, [Dense(32, "tanh"), Dense(4)]))
     with pytest.raises(builder.ExportError, match=r"above the tolerance 1e-12; nothing was "
                        r"written"):

@@ -29,12 +29,6 @@ from tweenstream.models.registry import kind_of
 from tweenstream.runtime.learner import Learner
 from tweenstream.runtime.persist import write_atomic
 
-#: Parity tolerance (max absolute difference) per layer kind; a network uses its loosest kind.
-TOLERANCE = {"dense": 1e-5, "layer_norm": 1e-5, "rms_norm": 1e-5, "flatten": 1e-5, "rnn": 1e-5,
-             "lstm": 1e-5, "conv2d": 1e-5, "conv1d": 1e-5, "max_pool2d": 1e-5,
-             "avg_pool2d": 1e-5, "embedding": 1e-5, "swiglu": 1e-5, "attention": 1e-5,
-             "residual_begin": 1e-5, "residual_end": 1e-5, "residual": 1e-5}
-
 
 class ExportError(RuntimeError):
     """The exported model does not match the engine (or could not be built); nothing written."""
@@ -93,8 +87,8 @@ def _engine(learner: Learner, X: np.ndarray) -> np.ndarray:
 
 
 def tolerance(learner: Learner) -> float:
-    """The parity tolerance of a network: the loosest of its kinds'."""
-    return max(TOLERANCE[kind_of(s).name] for s, _, _ in learner.network.rows)
+    """The parity tolerance of a network: the loosest of its kinds' (``LayerKind.tolerance``)."""
+    return max(kind_of(s).tolerance for s, _, _ in learner.network.rows)
 
 
 def parity_report(learner: Learner, model: onnx.ModelProto, recorded: np.ndarray | None = None,

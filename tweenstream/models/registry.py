@@ -73,6 +73,9 @@ class LayerKind:
         Name of the kind's plain-NumPy oracle module in ``tests/oracle/``.
     example : callable() -> Network, or None
         A small classifier (3 classes) that uses the kind, for the suites run over every kind.
+    tolerance : float
+        Largest absolute difference allowed between onnxruntime and the compiled forward on an
+        exported network (a network uses its loosest kind's).
     """
 
     name: str
@@ -92,6 +95,7 @@ class LayerKind:
     converter: str | None = None
     oracle: str | None = None
     example: Callable[[], Any] | None = None
+    tolerance: float = 1e-5
 
     def __post_init__(self) -> None:
         if self.heuristic not in ("project", "pass", "keep"):

@@ -1,8 +1,8 @@
 """Index layout of every array the compiled interpreter shares with Python.
 
 The interpreter takes a handful of flat arrays instead of objects, so that one compilation serves
-every network. This module names their rows and slots; compiled code reads these names as
-compile-time constants.
+every network of a kind set (``engine.py``). This module names their rows and slots; compiled
+code reads these names as compile-time constants.
 
 Arrays (shapes):
 - ``table`` int64 (L, NCOL): one plan row per layer (``C_*`` columns).
