@@ -119,6 +119,8 @@ def test_onnx_parity(net, batch):
     X, _ = _data(net, batch, 8)
     sess = builder.session(builder.build_model(model))
     assert np.abs(sess.run(None, {"input": X})[0] - model.predict_proba_many(X)).max() <= 1e-5
+    # the export path: the kind's tolerance comes from its registry entry
+    assert builder.parity_report(model, builder.build_model(model))["passed"]
 
 
 def test_summary_and_arena_bytes(net):
