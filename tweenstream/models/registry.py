@@ -126,7 +126,14 @@ class LayerKind:
         return tuple(int(values[name]) for name in self.dims)
 
     def param_list(self, spec: Any, in_shape: Shape) -> list[tuple[str, Shape]]:
-        """``param_shapes``, checked against the declared ``params`` names."""
+        """``param_shapes``, checked against the declared ``params`` names.
+
+        Examples
+        --------
+        >>> from tweenstream.models.dense import DENSE, Dense
+        >>> DENSE.param_list(Dense(3), (5,))
+        [('W', (3, 5)), ('b', (3,))]
+        """
         shapes = self.param_shapes(spec, in_shape)
         if tuple(name for name, _ in shapes) != self.params:
             raise ValueError(f"param_shapes of {self.name!r} names "

@@ -114,6 +114,12 @@ def plateau_update(f, i, value, n, window, min_gain, patience):
     row). Adds ``n`` samples of mean ``value`` (a non-finite value is ignored); when the window
     is full its mean is compared with the best; ``patience`` stale windows in a row return
     True and start the detector afresh.
+
+    Examples
+    --------
+    >>> f, i = np.array([0.0, -np.inf]), np.zeros(2, np.int64)
+    >>> [bool(plateau_update(f, i, 0.5, 10, 10, 0.01, 2)) for _ in range(3)]
+    [False, False, True]
     """
     if not np.isfinite(value):
         return False

@@ -174,11 +174,23 @@ def learner_engine(kinds: Iterable[str], heuristic: bool) -> Engine:
 
 
 def all_row_kinds() -> tuple[str, ...]:
-    """Every registered kind that becomes a plan row."""
+    """Every registered kind that becomes a plan row.
+
+    Examples
+    --------
+    >>> "residual" in all_row_kinds(), "residual_begin" in all_row_kinds()
+    (False, True)
+    """
     return tuple(k.name for k in kinds() if k.kernels is not None)
 
 
 def engines() -> list[Engine]:
-    """The engines built in this process so far."""
+    """The engines built in this process so far.
+
+    Examples
+    --------
+    >>> engine_of(["dense"]) in engines()
+    True
+    """
     return list(_ENGINES.values())
 

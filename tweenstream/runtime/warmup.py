@@ -31,8 +31,9 @@ class _Status(event.Listener):
 
     def on_start(self, ev: Any) -> None:
         self.depth += 1
-        name = ev.data["dispatcher"].py_func.__name__
-        self._draw(f"compiling {name}")
+        fn = ev.data["dispatcher"].py_func
+        if not fn.__module__.startswith("numba"):  # name ours, not Numba's own helpers
+            self._draw(f"compiling {fn.__name__.split('__')[0]}")
 
     def on_end(self, ev: Any) -> None:
         self.depth -= 1
