@@ -65,7 +65,7 @@ class Plan:
     >>> from tweenstream.models import Dense, Network
     >>> plan = compile_plan(Network(8, [Dense(32, "tanh"), Dense(4)]))
     >>> plan.table.shape, plan.n_params, plan.n_slots
-    ((2, 19), 420, 48)
+    ((2, 35), 420, 48)
     """
 
     network: Network
