@@ -136,3 +136,14 @@ def test_parity_holds_on_a_trained_wide_network(tmp_path):
     learner.learn_many(X, y)
     report = export(learner, tmp_path / "b.onnx", recorded=X[:200])
     assert report["parity"]["max_abs"] < 1e-5
+
+
+def test_export_of_a_token_id_network(tmp_path):
+    """The parity check feeds an Embedding network valid ids, not random floats."""
+    from tweenstream.models import Embedding, Flatten
+
+    learner = Learner(Network(5, [Embedding(7, 3), Flatten(), Dense(3)]), seed=0)
+    ids = np.random.default_rng(0).integers(0, 7, (50, 5)).astype(np.float32)
+    learner.learn_many(ids, ids[:, 0].astype(np.int64) % 3)
+    report = export(learner, tmp_path / "ids.onnx")
+    assert report["parity"]["passed"] and (tmp_path / "ids.onnx").exists()

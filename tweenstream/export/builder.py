@@ -100,8 +100,10 @@ def parity_report(learner: Learner, model: onnx.ModelProto, recorded: np.ndarray
     """
     sess = session(model)
     rng = np.random.default_rng(seed)
-    sets = {"random": rng.standard_normal((n_random, learner.network.n_inputs))
-            .astype(np.float32)}
+    shape = (n_random, learner.network.n_inputs)
+    vocab = getattr(learner.network.layers[0], "vocab", None)  # a network that reads token ids
+    random = rng.integers(0, vocab, shape) if vocab else rng.standard_normal(shape)
+    sets = {"random": random.astype(np.float32)}
     if recorded is not None and len(recorded):
         sets["recorded"] = np.ascontiguousarray(recorded, dtype=np.float32)
     report: dict[str, Any] = {"tolerance": tolerance(learner)}

@@ -23,7 +23,6 @@ import numpy as np
 from tweenstream.runtime import layout as lay
 from tweenstream.runtime.arena import Arena
 from tweenstream.runtime.config import TweenConfig
-from tweenstream.runtime.engine import engine_for
 from tweenstream.runtime.learner import Learner
 from tweenstream.runtime.plan import compile_plan, layer_table
 
@@ -139,7 +138,7 @@ def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSetti
     cfg, icfg = TweenConfig(mode="backprop").to_arrays(
         lay.T_CLASSIFICATION if classification else lay.T_REGRESSION)
     ltab = layer_table(plan, 1.2, 100.0)
-    engine = engine_for(plan)
+    engine = learner.engine  # any engine of the network's kinds has the minibatch kernel
     cores = os.cpu_count() or 1
     threads = min(settings.threads or cores, cores)  # more threads than cores never helps
     arenas = [Arena(plan) for _ in range(threads)]
