@@ -40,3 +40,25 @@ def test_one_compilation_serves_every_network_of_a_kind_set(monkeypatch):
     heuristic.learn_many(np.ones((4, 5), np.float32), np.zeros(4, np.int64))
     assert heuristic.engine is not first.engine and heuristic.engine.kinds == ("dense",)
     assert len(heuristic.engine.learn_many.signatures) == 1
+
+
+def test_set_phase_switches_to_the_engine_of_that_phase(monkeypatch):
+    """Per-kind-set engines: the heuristic sweep lives in an engine of its own, chosen by the
+    phase in effect, so switching phase mid-stream keeps learning (and stays deterministic)."""
+    monkeypatch.setenv("TWEENSTREAM_ENGINE", "kinds")
+    X, y = quadrant_data(600, seed=3)
+    runs = []
+    for _ in range(2):
+        model = Learner(Network(8, [Dense(16, "tanh"), Dense(4)]), mode="tween", seed=2)
+        model.learn_many(X[:200], y[:200])
+        plain = model.engine
+        assert not plain.heuristic
+        model.set_phase("tween-heuristic")
+        assert model.engine.heuristic and model.engine.kinds == plain.kinds
+        model.learn_many(X[200:400], y[200:400])
+        model.set_phase("backprop")
+        assert model.engine is plain
+        model.learn_many(X[400:], y[400:])
+        assert model.state()["samples_seen"] == 600
+        runs.append(model.arena.params.copy())
+    assert np.array_equal(runs[0], runs[1])
