@@ -172,3 +172,52 @@ def test_plan_kinds_and_engine_sharing():
     assert plan_kinds(plan) == ("dense", "residual_begin", "residual_end")
     assert engine_for(plan) is engine_of(["residual_end", "dense", "residual_begin"])
     assert engine_for(plan) is not engine_for(plan, heuristic=True)
+
+
+def test_the_compile_helper_fills_the_cache_with_backward_kernels(tmp_path):
+    """``python -m tweenstream.runtime.precompile`` compiles the signal and update kernels of
+    the kinds it is given (and the projections with --heuristic) into the cache."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-m", "tweenstream.runtime.precompile", "--heuristic",
+                    "rnn", "flatten"], env=env, check=True, timeout=900)
+    names = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
+    assert {"rnn.rnn_signal", "rnn.rnn_update", "rnn.rnn_project_target",
+            "flatten.flatten_signal"} <= names
+    assert "rnn.rnn_forward" not in names  # the first process compiles the forward pass
+
+
+def test_the_compile_helper_starts_only_when_it_helps(monkeypatch, tmp_path):
+    from tweenstream.runtime import precompile
+
+    started = []
+
+    class Spy:
+        def __init__(self, argv, **kwargs):
+            started.append(argv)
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(precompile.subprocess, "Popen", Spy)
+
+    class Entry:  # a dispatcher whose cache index does not exist yet
+        class _cache:
+            class _cache_file:
+                _index_path = str(tmp_path / "none.nbi")
+
+    assert precompile.start_helper(("dense", "lstm"), Entry, True) is not None
+    assert started[-1][-3:] == ["--heuristic", "dense", "lstm"]
+    assert precompile.start_helper(("dense",), Entry) is None  # one kind: nothing to share
+    (tmp_path / "none.nbi").write_bytes(b"")
+    assert precompile.start_helper(("dense", "lstm"), Entry) is None  # cached already
+    (tmp_path / "none.nbi").unlink()
+    monkeypatch.setenv("TWEENSTREAM_PARALLEL_COMPILE", "0")
+    assert precompile.start_helper(("dense", "lstm"), Entry) is None
+    monkeypatch.setattr(precompile.subprocess, "Popen", None)  # cannot start: no error
+    monkeypatch.delenv("TWEENSTREAM_PARALLEL_COMPILE")
+    assert precompile.start_helper(("dense", "lstm"), Entry) is None
+    assert len(started) == 1

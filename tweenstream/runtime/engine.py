@@ -120,6 +120,9 @@ def _build(kinds: tuple[str, ...], heuristic: bool) -> Engine:
             iglb[name] = _absent_heuristic
         else:
             iglb[name] = _clone(fn, iglb, tag, inlined)
+    from tweenstream.runtime.precompile import start_helper
+
+    start_helper(kinds, iglb["learn_many"], heuristic)
     return Engine(kinds, heuristic, iglb["learn_many"], iglb["predict_many"],
                   iglb["accumulate_gradients"],
                   {name.split("_")[0]: iglb[name] for name in _DISPATCHERS})
