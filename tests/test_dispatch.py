@@ -15,7 +15,7 @@ from kinds import EXAMPLES
 from numba import njit
 
 from tweenstream import Learner
-from tweenstream.models import kind_named
+from tweenstream.models import kind_named, kind_of
 from tweenstream.runtime import dispatch, dispatch_gen
 from tweenstream.runtime import layout as lay
 from tweenstream.runtime.arena import Arena
@@ -34,15 +34,9 @@ def _filled(plan, seed):
     rng = np.random.default_rng(seed)
     arena.initialise(rng)
     arena.work[:] = rng.uniform(-1, 1, arena.work.shape).astype(F32)
-    if kind_named("embedding") in [lay_kind(s) for s, _, _ in plan.network.rows]:
+    if kind_named("embedding") in [kind_of(s) for s, _, _ in plan.network.rows]:
         arena.work[lay.W_ACT, :plan.network.n_inputs] = rng.integers(0, 7, plan.network.n_inputs)
     return arena
-
-
-def lay_kind(spec):
-    from tweenstream.models import kind_of
-
-    return kind_of(spec)
 
 
 def _call(fn, role, row, arena):
@@ -76,7 +70,7 @@ def test_every_kind_through_every_dispatcher(name):
     kind = kind_named(name)
     plan = compile_plan(kind.example())
     engine = engine_of(all_row_kinds(), heuristic=True)  # one compilation serves every kind
-    rows = [i for i, (spec, _, _) in enumerate(plan.network.rows) if lay_kind(spec) is kind]
+    rows = [i for i, (spec, _, _) in enumerate(plan.network.rows) if kind_of(spec) is kind]
     bundle = kind.part("kernels")
     for role in ("forward", "signal", "update", "project"):
         kernel = getattr(bundle, role)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import tweenstream.models  # noqa: F401  (registers every kind)
 from tweenstream.models.registry import LayerKind, kinds
-from tweenstream.runtime.kernels import ROLES
+from tweenstream.runtime.kernels import ROLES, bound_names
 
 TARGET = Path(__file__).with_name("dispatch.py")
 
@@ -71,18 +71,17 @@ def _branches(role: str, rows: list[LayerKind], indent: str) -> list[str]:
     lines = []
     first = True
     for kind in rows:
-        bundle = kind.part("kernels")
-        if role == "project" and kind.heuristic != "project":
+        name = f"{role}_{kind.name}"
+        bound = name in bound_names(kind)
+        if role == "project" and not bound:  # pass and keep are handled by rule
             continue
-        test = f"{indent}{'if' if first else 'elif'} op == {kind.op_code}:  # {kind.name}"
+        lines.append(f"{indent}{'if' if first else 'elif'} op == {kind.op_code}:  # {kind.name}")
         first = False
-        lines.append(test)
-        if role == "update" and bundle.update is None:
-            lines.append(f"{indent}    return 0.0  # no parameters")
-        elif role == "update":
-            lines.append(f"{indent}    return {role}_{kind.name}{args}")
+        if role == "update":
+            lines.append(f"{indent}    return {name}{args}" if bound
+                         else f"{indent}    return 0.0  # no parameters")
         else:
-            lines.append(f"{indent}    {role}_{kind.name}{args}")
+            lines.append(f"{indent}    {name}{args}")
     lines.append(f"{indent}else:")
     lines.append(f"{indent}    unknown_op(op)")
     if role == "update":
@@ -102,12 +101,8 @@ def render() -> str:
     out = [_HEADER.rstrip("\n"), "", "# every kind starts unbound; engine.py binds the kinds a "
            "network uses"]
     for role in ROLES:
-        absent = f"absent_{role}"
-        for kind in rows:
-            bundle = kind.part("kernels")
-            if getattr(bundle, role) is not None and (role != "project"
-                                                      or kind.heuristic == "project"):
-                out.append(f"{role}_{kind.name} = {absent}")
+        out += [f"{role}_{kind.name} = absent_{role}" for kind in rows
+                if f"{role}_{kind.name}" in bound_names(kind)]
     for role in ROLES:
         out += ["", "", f"def {_CALLS[role][0]}:", f'    """{_DOCS[role]}"""']
         if role == "project":

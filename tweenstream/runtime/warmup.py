@@ -27,16 +27,13 @@ class _Status(event.Listener):
         self.out, self.label = out, label
         self.started = time.perf_counter()
         self.done = 0
-        self.depth = 0
 
     def on_start(self, ev: Any) -> None:
-        self.depth += 1
         fn = ev.data["dispatcher"].py_func
         if not fn.__module__.startswith("numba"):  # name ours, not Numba's own helpers
             self._draw(f"compiling {fn.__name__.split('__')[0]}")
 
     def on_end(self, ev: Any) -> None:
-        self.depth -= 1
         self.done += 1
 
     def _draw(self, what: str) -> None:
