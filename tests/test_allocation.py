@@ -3,7 +3,7 @@
 Each call from Python into compiled code wraps its array arguments in Numba runtime records
 that are freed when the call returns (one per array argument, whatever the sample count).
 The tests measure that boundary cost with a one-sample call and check that nothing beyond it
-is allocated, that every runtime allocation is freed, and that Python's traced memory does not
+is allocated (a batch crosses once per chunk of the input stage, 256 rows at most), that every runtime allocation is freed, and that Python's traced memory does not
 change over 10,000 ``learn_one`` calls and one ``learn_many`` of 100,000 samples.
 """
 
@@ -67,7 +67,7 @@ def test_learn_one_allocates_nothing_per_sample(net_a, mode):
     alloc0, free0 = _nrt()
     learn(201, 10_201)
     alloc1, free1 = _nrt()
-    assert per_call <= 16  # one record per array argument
+    assert per_call <= 17  # one record per array argument: 12 to learn, 5 to scale
     assert alloc1 - alloc0 == 10_000 * per_call
     assert free1 - free0 == alloc1 - alloc0
     assert _traced_growth(lambda: learn(10_201, 20_201)) <= _traced_growth(lambda: learn(0, 1))
@@ -82,8 +82,10 @@ def test_learn_many_allocates_nothing_per_sample(net_a, mode):
     alloc0, free0 = _nrt()
     model.learn_many(X, y)
     alloc1, free1 = _nrt()
-    assert alloc1 - alloc0 == per_call
-    assert free1 - free0 == per_call
+    # the input stage scales a batch in chunks of fixed buffers: one crossing per chunk
+    chunks = -(-len(X) // model._input.chunk_rows)
+    assert alloc1 - alloc0 == chunks * per_call
+    assert free1 - free0 == chunks * per_call
     assert _traced_growth(lambda: model.learn_many(X, y)) <= _traced_growth(
         lambda: model.learn_many(X[:1], y[:1]))
     assert np.isfinite(model.arena.params).all()

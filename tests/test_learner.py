@@ -29,6 +29,8 @@ def test_learns_the_quadrant_task(net_a, mode):
 
 
 def test_predictions_agree_across_forms(model):
+    Xl, yl = quadrant_data(2_000, seed=5)
+    model.learn_many(Xl, yl)
     X, _ = quadrant_data(50, seed=4)
     proba = model.predict_proba_many(X)
     assert proba.shape == (50, 4) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-6)

@@ -46,7 +46,7 @@ def build_model(learner: Learner, labels: list[str] | None = None) -> onnx.Model
     """
     net = learner.network
     g = Graph()
-    x = fmt.INPUT
+    x = _input_stage(g, learner)
     for i, (spec, in_shape, _) in enumerate(net.rows):
         kind = kind_of(spec)
         params = {k: v.copy() for k, v in learner.arena.layer_params(i).items()}
@@ -64,20 +64,47 @@ def build_model(learner: Learner, labels: list[str] | None = None) -> onnx.Model
     model = helper.make_model(graph, producer_name="tweenstream", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", fmt.OPSET)])
     model.ir_version = fmt.IR_VERSION
+    classes = learner.labels.to_list() if learner.labels is not None else None
     if labels is None:
-        labels = [str(k) for k in range(net.n_outputs)] if net.task == "classification" \
+        labels = [str(k if c is None else c) for k, c in enumerate(classes)] if classes \
             else [f"output_{k}" for k in range(net.n_outputs)]
     if len(labels) != net.n_outputs:
         raise ValueError(f"labels: {len(labels)} given for {net.n_outputs} outputs")
     meta = {fmt.META_VERSION: __version__, fmt.META_TASK: net.task,
             fmt.META_LABELS: json.dumps(list(labels)),
-            fmt.META_FEATURES: json.dumps(list(learner.features) if learner.features else None),
+            fmt.META_FEATURES: json.dumps(learner.features or None),
+            fmt.META_CLASSES: json.dumps(classes),
+            fmt.META_SCALING: json.dumps(_scaling_meta(learner)),
             fmt.META_SAMPLES: str(learner.state()["samples_seen"]),
             fmt.META_INPUTS: str(net.n_inputs), fmt.META_DIGEST: fmt.weights_digest(model)}
     helper.set_model_props(model, meta)
     onnx.checker.check_model(model, full_check=True)
     onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     return model
+
+
+def _input_stage(g: Graph, learner: Learner) -> str:
+    """The model's input standardisation as Sub, Mul and Clip on float32, the operations and
+    constants ``runtime/scaling.py`` computes with; returns the name of the scaled input."""
+    sc = learner.scaler
+    if sc is None:
+        return fmt.INPUT
+    x = g.node("Sub", [fmt.INPUT, g.constant("scale_shift", sc.cache[0].copy())], "scaled_0")
+    x = g.node("Mul", [x, g.constant("scale_inv", sc.cache[1].copy())], "scaled_1")
+    clip = learner.config.scale_clip
+    if clip is None:
+        return x
+    c = float(np.float32(min(clip, 3.0e38)))
+    return g.node("Clip", [x, g.constant("scale_lo", np.array(-c, np.float32)),
+                           g.constant("scale_hi", np.array(c, np.float32))], "scaled")
+
+
+def _scaling_meta(learner: Learner) -> dict[str, Any] | None:
+    sc = learner.scaler
+    if sc is None:
+        return None
+    return {"standardise": True, "clip": learner.config.scale_clip, "fixed": sc.fixed,
+            "samples": int(sc.seen[0])}
 
 
 def _engine(learner: Learner, X: np.ndarray) -> np.ndarray:

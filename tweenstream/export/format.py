@@ -32,7 +32,9 @@ OUTPUTS = {"classification": "probabilities", "regression": "outputs"}
 META_VERSION = "tweenstream.version"
 META_TASK = "tweenstream.task"
 META_LABELS = "tweenstream.output_labels"
-META_FEATURES = "tweenstream.features"
+META_FEATURES = "tweenstream.features"  # dict feature slots: [[name, slot], ...]
+META_CLASSES = "tweenstream.classes"  # class label of every output unit (null: none yet)
+META_SCALING = "tweenstream.scaling"  # the input standardisation inside the graph, or null
 META_SAMPLES = "tweenstream.samples_learned"
 META_DIGEST = "tweenstream.weights_sha256"
 META_INPUTS = "tweenstream.n_inputs"
@@ -52,12 +54,15 @@ class ModelContract:
     input_name: str
     output_name: str
     labels: tuple[str, ...]
-    features: tuple[str, ...] | None
+    features: tuple[Any, ...] | None
 
     def compatible(self, other: ModelContract) -> str:
-        """Why ``other`` cannot replace this model, or '' if it can."""
+        """Why ``other`` cannot replace this model, or '' if it can. A model whose dict
+        features kept every slot they had (and maybe took new ones) can replace it."""
         for field in ("n_inputs", "n_outputs", "task", "input_name", "output_name", "features"):
             mine, theirs = getattr(self, field), getattr(other, field)
+            if field == "features" and mine and theirs and set(mine) <= set(theirs):
+                continue
             if mine != theirs:
                 return f"{field} is {theirs!r}, the served model has {mine!r}"
         return ""
@@ -114,7 +119,8 @@ def contract(model: onnx.ModelProto) -> ModelContract:
         raise FormatError("metadata", f"unreadable metadata ({err})") from None
     return ModelContract(n_inputs, len(labels), meta[META_TASK], graph.input[0].name,
                          graph.output[0].name, labels,
-                         tuple(features) if features is not None else None)
+                         tuple(tuple(f) if isinstance(f, list) else f for f in features)
+                         if features is not None else None)
 
 
 def verify(data: bytes) -> onnx.ModelProto:
@@ -145,7 +151,8 @@ def describe(model: onnx.ModelProto) -> dict[str, Any]:
     meta = metadata(model)
     return {"task": c.task, "inputs": c.n_inputs, "outputs": c.n_outputs,
             "input": c.input_name, "output": c.output_name, "labels": list(c.labels),
-            "features": list(c.features) if c.features else None,
+            "features": [list(f) if isinstance(f, tuple) else f for f in c.features]
+            if c.features else None,
             "samples_learned": int(meta.get(META_SAMPLES, "0")),
             "tweenstream": meta.get(META_VERSION), "weights_sha256": meta[META_DIGEST],
             "opset": max(op.version for op in model.opset_import),

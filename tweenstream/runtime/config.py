@@ -17,6 +17,8 @@ from tweenstream.runtime import layout as lay
 _NUMBER = (int, float, np.number)
 _MAX_INT = 2**31 - 1
 _MAX_FLOAT = 1e30
+SCALINGS = ("auto", "online", "off")
+_CHOICES = ("mode", "scaling")  # str fields, checked against their lists
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,14 @@ class TweenConfig:
         Hybrid trigger: a sample count, or a plateau of the prequential metric.
     metric_window
         Window (EMA) of the running loss and prequential metric in ``state()``.
+    scaling : {"auto", "online", "off"}
+        The model's input stage: online standardisation of every input feature (running mean
+        and variance, saved with the model and exported into the ONNX graph). ``auto`` scales
+        flat real-valued inputs (dicts and tabular vectors), not images, sequences or token
+        ids; fixed statistics are set with ``Learner.set_scaling``.
+    scale_clip, scale_freeze_after
+        Bound on a standardised value, in standard deviations (None: no bound); stop learning
+        the statistics after this many samples (None: never).
     reservoir_size, reservoir_recency
         Keep a replay reservoir of this many samples (0: none), uniform over the stream or,
         with recency > 0, biased toward recent samples (``runtime/reservoir.py``).
@@ -101,13 +111,19 @@ class TweenConfig:
     metric_window: int = 1000
     reservoir_size: int = 0
     reservoir_recency: float = 0.0
+    scaling: str = "auto"
+    scale_clip: float | None = 8.0
+    scale_freeze_after: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in lay.MODES:
             raise ValueError(f"mode must be one of {', '.join(lay.MODES)}, found {self.mode!r}")
+        if self.scaling not in SCALINGS:
+            raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}, found "
+                             f"{self.scaling!r}")
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "mode" or value is None:
+            if f.name in _CHOICES or value is None:
                 continue
             if f.type in ("bool",):
                 if not isinstance(value, (bool, np.bool_)):
@@ -179,18 +195,20 @@ class TweenConfig:
         return cfg, icfg
 
 
-_POSITIVE = ("explosion_norm_growth", "learning_rate", "tween_rate", "gradient_scale",
+_POSITIVE = ("scale_clip", "explosion_norm_growth", "learning_rate", "tween_rate",
+             "gradient_scale",
              "delta_clip", "depth_scale_factor", "depth_scale_cap", "explosion_limit",
              "max_param_jump", "recovery_rate", "rate_floor")
 _AT_LEAST_ONE = ("batch_size", "fast_window", "slow_window", "snapshot_every", "streak_reset",
                  "plateau_window", "plateau_patience", "metric_window")
 _UNIT = ("momentum", "tween_momentum", "backoff", "backoff_after_5", "backoff_after_10")
-_NON_NEGATIVE = ("weight_rate_multiplier", "bias_rate_multiplier", "plateau_min_gain")
+_NON_NEGATIVE = ("scale_freeze_after", "weight_rate_multiplier", "bias_rate_multiplier",
+                 "plateau_min_gain")
 
 
 def _check_range(c: TweenConfig) -> None:
-    for name in _POSITIVE:
-        if getattr(c, name) <= 0:
+    for name in _POSITIVE:  # None (where allowed) means off
+        if getattr(c, name) is not None and getattr(c, name) <= 0:
             raise ValueError(f"{name} must be > 0, found {getattr(c, name)!r}")
     for name in _AT_LEAST_ONE:
         if getattr(c, name) < 1:
@@ -199,7 +217,7 @@ def _check_range(c: TweenConfig) -> None:
         if not 0.0 <= getattr(c, name) < 1.0:
             raise ValueError(f"{name} must be in [0, 1), found {getattr(c, name)!r}")
     for name in _NON_NEGATIVE:
-        if getattr(c, name) < 0:
+        if getattr(c, name) is not None and getattr(c, name) < 0:
             raise ValueError(f"{name} must be >= 0, found {getattr(c, name)!r}")
     if not 0.0 <= c.ignore_threshold <= 1.0:
         raise ValueError(f"ignore_threshold must be in [0, 1], found {c.ignore_threshold!r}")

@@ -12,16 +12,11 @@ from tweenstream.runtime import layout as lay
 from tweenstream.runtime.arena import Arena
 from tweenstream.runtime.config import TweenConfig
 from tweenstream.runtime.engine import Engine, learner_engine, plan_kinds
-from tweenstream.runtime.inputs import (
-    FeatureMap,
-    check_ids,
-    class_label,
-    class_labels,
-    target,
-    targets,
-)
+from tweenstream.runtime.inputs import check_ids, target, targets
+from tweenstream.runtime.labels import LabelMap
 from tweenstream.runtime.plan import compile_plan, layer_table
 from tweenstream.runtime.reservoir import Reservoir
+from tweenstream.runtime.stage import InputStage, scaling_on
 from tweenstream.runtime.update import layer_norms
 
 
@@ -70,17 +65,19 @@ class Learner:
         self._engines: dict[bool, Engine] = {}
         self.arena = Arena(self._plan)
         self.arena.initialise(self._rng)
-        self._features = FeatureMap(network.n_inputs)
+        c = self.config
+        self._input = InputStage(network, scaling_on(network, c.scaling), c.scale_clip,
+                                 c.scale_freeze_after)
         first = network.layers[0]
         self._vocab = first.vocab if kind_of(first).name == "embedding" else 0
         self._classify = network.task == "classification"
+        self.labels = LabelMap(network.n_outputs) if self._classify else None
         self._task = lay.T_CLASSIFICATION if self._classify else lay.T_REGRESSION
         k = network.n_outputs
         self._yc1 = np.zeros(1, dtype=np.int64)
         self._yr1 = np.zeros((1, k), dtype=np.float32)
         self._out1 = np.zeros((1, k), dtype=np.float32)
         self._apply_config()
-        c = self.config
         self.reservoir = Reservoir(c.reservoir_size, network.n_inputs, k, self._classify,
                                    recency=c.reservoir_recency, seed=self.seed) \
             if c.reservoir_size else None
@@ -92,6 +89,8 @@ class Learner:
         c = self.config
         self._ltab = layer_table(self._plan, c.depth_scale_factor, c.depth_scale_cap)
         self._cfg, self._icfg = c.to_arrays(self._task)
+        if self._input.scaler is not None:
+            self._input.scaler.configure(c.scale_clip, c.scale_freeze_after)
         a = self.arena
         self._args = (self._plan.table, self._ltab, a.pbuf, a.work, a.diag, self._cfg,
                       self._icfg, a.fst, a.ist)
@@ -110,11 +109,12 @@ class Learner:
         if "mode" in changes and changes["mode"] != self.config.mode:
             raise ValueError("the mode of a live learner is changed with set_phase(...), "
                              "not configure(mode=...)")
-        fixed = [k for k in ("reservoir_size", "reservoir_recency")
+        fixed = [k for k in ("reservoir_size", "reservoir_recency", "scaling")
                  if k in changes and changes[k] != getattr(self.config, k)]
         if fixed:
             raise ValueError(f"{', '.join(fixed)} cannot change on a live learner: its "
-                             "reservoir is allocated once; make a new Learner")
+                             "reservoir and input stage are allocated once; make a new "
+                             "Learner")
         old_batch = self.config.batch_size
         self.config = self.config.replace(**changes)
         self._apply_config()
@@ -218,46 +218,80 @@ class Learner:
     def learn_one(self, x: Any, y: Any) -> None:
         """Test-then-train on one sample: score the current prediction, then learn from it.
 
-        ``x`` is a 1-D float array or a dict of features; ``y`` a class index (classification)
-        or a float / 1-D array (regression). Non-finite input raises and changes nothing.
+        ``x`` is a 1-D float array or a dict of features (str or int keys; numbers, str
+        categories, None for missing); ``y`` a class label (int, str or bool) or a float / 1-D
+        array (regression). A bad sample raises and changes nothing.
         """
-        xv = self._features.vector(x)
-        if self._vocab:
-            check_ids(xv, self._vocab)
+        plan = None
         if self._classify:
-            self._yc1[0] = class_label(y, self.network.n_outputs)
+            assert self.labels is not None
+            u = self.labels.unit_of(y)
+            if u < 0:
+                plan = self.labels.plan((y,))
+                u = int(plan[0][0])
+            self._yc1[0] = u
         else:
             self._yr1[0] = target(y, self.network.n_outputs)[0]
-        if self.engine.learn_many(*self._args, xv.reshape(1, -1), self._yc1, self._yr1,
-                                  True) >= 0:
+        xin = self._input.one(x, learn=True)
+        if self._vocab:
+            check_ids(xin, self._vocab)
+        if self.engine.learn_many(*self._args, xin, self._yc1, self._yr1, True) >= 0:
             raise ValueError("x or y contains NaN or inf (or a value beyond float32's range, "
                              "about 3.4e38); nothing was learned. Clean or drop the sample")
+        self._input.commit()
+        if plan is not None:
+            self.labels.commit(plan)  # type: ignore[union-attr]
         if self.reservoir is not None:
-            self.reservoir.add_one(xv, self._yc1 if self._classify else self._yr1)
+            self.reservoir.add_one(xin[0], self._yc1 if self._classify else self._yr1)
 
     def learn_many(self, X: Any, Y: Any) -> None:
-        """Learn from every row of ``X`` in order, inside compiled code (one call into Numba).
+        """Learn from every row of ``X`` in order, inside compiled code.
 
-        All rows are validated first: if any is non-finite (or a label out of range), nothing
-        is learned and the error names the first bad row.
+        ``X`` is a 2-D array or a list of dicts; ``Y`` the labels or targets. All rows are
+        validated first: if any is bad, nothing is learned and the error names the first.
         """
-        Xm = self._features.matrix(X)
-        if self._vocab:
-            check_ids(Xm, self._vocab)
-        n = Xm.shape[0]
-        if self._classify:
-            Yc, Yr = class_labels(Y, n, self.network.n_outputs), self._yr1
-        else:
-            Yc, Yr = self._yc1, targets(Y, n, self.network.n_outputs)
+        stage = self._input
+        rows, dicts = stage.batch(X, learn=True)
+        try:
+            n = rows.shape[0]
+            plan = None
+            if self._classify:
+                assert self.labels is not None
+                plan = self.labels.plan_many(Y, n)
+                Yc, Yr = plan[0], self._yr1
+            else:
+                Yc, Yr = self._yc1, targets(Y, n, self.network.n_outputs)
+            if self._vocab:
+                check_ids(rows, self._vocab)
+            if stage.passthrough(dicts):
+                self._learn_rows(rows, Yc, Yr)
+            else:
+                if not dicts:
+                    _check_finite(rows)
+                for start, z in stage.chunks(rows, dicts, learn=True):
+                    stop = start + z.shape[0]
+                    if self._classify:
+                        self._learn_rows(z, Yc[start:stop], Yr, start)
+                    else:
+                        self._learn_rows(z, Yc, Yr[start:stop], start)
+        except (TypeError, ValueError):
+            stage.rollback()
+            raise
+        stage.commit()
+        if plan is not None:
+            self.labels.commit(plan)  # type: ignore[union-attr]
+
+    def _learn_rows(self, Xm: np.ndarray, Yc: np.ndarray, Yr: np.ndarray, offset: int = 0
+                    ) -> None:
+        """Learn network-ready rows (float32) in one call into compiled code."""
         bad = self.engine.learn_many(*self._args, Xm, Yc, Yr, True)
         if bad >= 0:
             if not np.isfinite(Xm[bad]).all():
                 why = "X has NaN or inf"
-            elif self._classify:
-                why = f"label {Yc[bad]} is outside [0, {self.network.n_outputs})"
             else:
                 why = "y has NaN or inf"
-            raise ValueError(f"row {bad}: {why}; nothing was learned. Fix or drop that row")
+            raise ValueError(f"row {bad + offset}: {why}; nothing was learned. Fix or drop "
+                             "that row")
         if self.reservoir is not None:
             self.reservoir.add_many(Xm, Yc if self._classify else Yr)
 
@@ -277,32 +311,75 @@ class Learner:
                              "float32's range); clean them before predicting")
         return out
 
-    def predict_proba_one(self, x: Any) -> dict[int, float]:
-        """Class probabilities of one sample, as ``{class: probability}`` (classification)."""
+    def _inputs(self, X: Any) -> np.ndarray:
+        rows, dicts = self._input.batch(X, learn=False)
+        return self._input.matrix(rows, dicts)
+
+    def predict_proba_one(self, x: Any) -> dict[Any, float]:
+        """Class probabilities of one sample, as ``{label: probability}`` over the classes
+        seen so far (empty before the first)."""
         self._need_classifier("predict_proba_one")
-        p = self._forward(self._features.vector(x).reshape(1, -1), self._out1)[0]
-        return {k: float(v) for k, v in enumerate(p)}
+        p = self._forward(self._input.one(x, learn=False), self._out1)[0]
+        labels = self.labels
+        assert labels is not None
+        if len(labels) == len(p):
+            return {labels.label(u): float(v) for u, v in enumerate(p)}
+        units = labels.units()
+        total = float(p[units].sum())
+        return {labels.label(u): float(p[u]) / total for u in units}
 
     def predict_one(self, x: Any) -> Any:
-        """The predicted class (classification), or the predicted value(s) (regression)."""
-        out = self._forward(self._features.vector(x).reshape(1, -1), self._out1)[0]
+        """The predicted class label (None before any class was seen), or the predicted
+        value(s) (regression)."""
+        out = self._forward(self._input.one(x, learn=False), self._out1)[0]
         if self._classify:
-            return int(out.argmax())
+            labels = self.labels
+            assert labels is not None
+            if len(labels) == len(out):
+                return labels.label(int(out.argmax()))
+            if not len(labels):
+                return None
+            units = labels.units()
+            return labels.label(int(units[out[units].argmax()]))
         return float(out[0]) if out.shape[0] == 1 else out.copy()
 
     def predict_proba_many(self, X: Any) -> np.ndarray:
-        """Class probabilities of every row of X, shape (n, n_classes)."""
+        """Probabilities of every output unit for every row of X, shape (n, n_outputs);
+        column k belongs to ``labels.label(k)`` (None for a unit no class holds yet)."""
         self._need_classifier("predict_proba_many")
-        Xm = self._features.matrix(X)
+        Xm = self._inputs(X)
         return self._forward(Xm, np.empty((Xm.shape[0], self.network.n_outputs), np.float32))
 
     def predict_many(self, X: Any) -> np.ndarray:
-        """Predicted classes (n,) or values ((n,) for one output, else (n, n_outputs))."""
-        Xm = self._features.matrix(X)
+        """Predicted labels (n,) (int64 if every class is an int, else object; None before
+        any class was seen) or values ((n,) for one output, else (n, n_outputs))."""
+        Xm = self._inputs(X)
         out = self._forward(Xm, np.empty((Xm.shape[0], self.network.n_outputs), np.float32))
         if self._classify:
-            return out.argmax(axis=1)
+            assert self.labels is not None
+            return self.labels.decode(out)
         return out[:, 0].copy() if out.shape[1] == 1 else out
+
+    def set_scaling(self, mean: Any, std: Any) -> None:
+        """Standardise inputs with given statistics from now on (they are no longer learned).
+
+        Examples
+        --------
+        >>> from tweenstream import Dense, Network
+        >>> model = Learner(Network(2, [Dense(2)]))
+        >>> model.set_scaling([0.0, 10.0], [1.0, 5.0]); model.scaler.mean.tolist()
+        [0.0, 10.0]
+        """
+        if self._input.scaler is None:
+            raise ValueError("this learner does not scale its input (scaling='off', or an "
+                             "input that is not flat and real-valued); build it with "
+                             "scaling='online'")
+        self._input.scaler.set(mean, std)
+
+    @property
+    def scaler(self) -> Any:
+        """The input standardisation stage (``runtime.scaling.Scaler``), or None if off."""
+        return self._input.scaler
 
     def _need_classifier(self, what: str) -> None:
         if not self._classify:
@@ -370,9 +447,15 @@ class Learner:
                 float(f[lay.S_LOSS_SUM]))
 
     @property
-    def features(self) -> tuple[str, ...] | None:
-        """Feature names fixed by the first dict sample, or None for array input."""
-        return self._features.features
+    def features(self) -> list[list[Any]]:
+        """The slot of every dict feature seen so far: ``[name, slot]`` or, for a category
+        (a str value), ``[name, value, slot]``. Empty for array input."""
+        return self._input.slots.to_list()
+
+    @property
+    def classes(self) -> list[Any]:
+        """The class labels seen so far, by output unit (classification)."""
+        return self.labels.classes if self.labels is not None else []
 
     # --- copies and files -------------------------------------------------------------------
     def clone(self, include_state: bool = False) -> Learner:
@@ -383,27 +466,50 @@ class Learner:
         """
         other = Learner(self.network, self.config, seed=self.seed)
         if include_state:
-            other._restore(self._arrays(), self._features.features, self._rng.bit_generator.state,
-                           self.reservoir.meta() if self.reservoir else None)
+            other._restore(self._arrays(), self._meta())
         return other
 
     def _arrays(self) -> dict[str, np.ndarray]:
         a = self.arena
         arrays: dict[str, np.ndarray] = {"pbuf": a.pbuf, "diag": a.diag, "fst": a.fst, "ist": a.ist}
+        sc = self._input.scaler
+        if sc is not None:
+            arrays.update(scale_stats=sc.stats, scale_seen=sc.seen)
         if self.reservoir is not None:
             arrays.update(self.reservoir.arrays())
         return arrays
 
-    def _restore(self, arrays: dict[str, np.ndarray], features: Any, rng_state: Any,
-                 reservoir: dict[str, Any] | None = None) -> None:
+    def _meta(self) -> dict[str, Any]:
+        """Everything but the arrays that a copy needs: JSON-ready."""
+        return {"features": self.features,
+                "classes": self.labels.to_list() if self.labels is not None else None,
+                "rng_state": self._rng.bit_generator.state,
+                "reservoir": self.reservoir.meta() if self.reservoir is not None else None}
+
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Take the state of ``_arrays`` and ``_meta`` (``ValueError`` on a bad value)."""
+        from tweenstream.runtime.features import FeatureSlots
+
+        slots = FeatureSlots.from_list(meta.get("features") or [], self.network.n_inputs)
+        labels = None
+        if self.labels is not None:
+            classes = meta.get("classes")
+            labels = LabelMap.from_list(list(range(self.network.n_outputs)) if classes is None
+                                        else classes, self.network.n_outputs)
         for name, buf in self._arrays().items():
+            if name in ("scale_stats", "scale_seen"):
+                continue
             buf[...] = arrays[name]
-        self._features = FeatureMap(self.network.n_inputs, features)
-        self._rng.bit_generator.state = rng_state
+        sc = self._input.scaler
+        if sc is not None:
+            sc.restore(arrays["scale_stats"], arrays["scale_seen"])
+        self._input.slots = slots
+        self.labels = labels
+        self._rng.bit_generator.state = meta["rng_state"]
         if self.reservoir is not None:
-            if reservoir is None:
+            if meta.get("reservoir") is None:
                 raise ValueError("the reservoir's state is missing")
-            self.reservoir.restore(arrays, reservoir)
+            self.reservoir.restore(arrays, meta["reservoir"])
 
     def save(self, path: Any) -> None:
         """Write the learner to ``path`` atomically (JSON manifest + arrays, never pickle)."""
@@ -420,3 +526,11 @@ class Learner:
 
     def __repr__(self) -> str:
         return f"Learner({self.network!r}, mode={self.config.mode!r}, seed={self.seed})"
+
+
+def _check_finite(X: np.ndarray) -> None:
+    """``ValueError`` naming the first row of ``X`` with NaN or inf."""
+    ok = np.isfinite(X).all(axis=1)
+    if not ok.all():
+        raise ValueError(f"row {int(np.argmin(ok))}: X has NaN or inf (or a value beyond "
+                         "float32's range); nothing was learned. Fix or drop that row")

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from tweenstream.runtime.learner import Learner
 
 FORMAT = "tweenstream.learner"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_MANIFEST_BYTES = 1 << 20
 
 
@@ -99,9 +99,7 @@ def save(learner: Learner, path: str | os.PathLike[str], extra: dict[str, Any] |
         "network": learner.network.to_dict(),
         "config": asdict(learner.config),
         "seed": learner.seed,
-        "features": list(learner.features) if learner.features else None,
-        "rng_state": learner._rng.bit_generator.state,
-        "reservoir": learner.reservoir.meta() if learner.reservoir is not None else None,
+        **learner._meta(),
         "arrays": {name: {"dtype": str(a.dtype), "shape": list(a.shape), "sha256": _digest(a)}
                    for name, a in arrays.items()},
         "extra": extra or {},
@@ -166,7 +164,9 @@ def load_parts(path: str | os.PathLike[str]
                              ) from None
     try:
         network = Network.from_dict(manifest["network"])
-        config = TweenConfig(**manifest["config"])
+        settings = dict(manifest["config"])
+        settings.setdefault("scaling", "off")  # files from before the input stage: unscaled
+        config = TweenConfig(**settings)
         learner = Learner(network, config, seed=manifest["seed"])
     except (TypeError, ValueError, KeyError) as err:
         raise ModelFileError(f"{path}: invalid model description: {err}") from None
@@ -175,12 +175,11 @@ def load_parts(path: str | os.PathLike[str]
         if got is None or got.shape != target.shape or got.dtype != target.dtype:
             raise ModelFileError(f"{path}: array {name!r} does not match the network "
                                  f"(expected {target.dtype}{target.shape})")
-    problem = _state_problem(learner, arrays, manifest["features"])
+    problem = _state_problem(learner, arrays)
     if problem:
         raise ModelFileError(f"{path}: invalid learner state: {problem}")
     try:
-        learner._restore(arrays, manifest["features"], manifest["rng_state"],
-                         manifest.get("reservoir"))
+        learner._restore(arrays, manifest)
     except (TypeError, ValueError, KeyError) as err:
         raise ModelFileError(f"{path}: invalid learner state: {err}") from None
     extra = manifest.get("extra", {})
@@ -189,7 +188,7 @@ def load_parts(path: str | os.PathLike[str]
     return learner, extra, extra_arrays
 
 
-def _state_problem(learner: Learner, arrays: dict[str, np.ndarray], features: Any) -> str:
+def _state_problem(learner: Learner, arrays: dict[str, np.ndarray]) -> str:
     """Why the saved counters and buffers cannot belong to a working learner, or ''.
 
     The checksum catches accidental damage; this catches edited or inconsistent files, whose
@@ -221,11 +220,10 @@ def _state_problem(learner: Learner, arrays: dict[str, np.ndarray], features: An
     bad = [name for name, ok in checks.items() if not ok]
     if bad:
         return f"out of range: {', '.join(bad)}"
-    if features is not None and (
-            not isinstance(features, list) or len(features) != learner.network.n_inputs
-            or len(set(features)) != len(features)
-            or not all(isinstance(f, str) for f in features)):
-        return f"features must be {learner.network.n_inputs} distinct names"
+    stats = arrays.get("scale_stats")
+    if stats is not None and (not np.isfinite(stats).all() or (stats[0] < 0).any()
+                              or (stats[2] < 0).any()):
+        return "input statistics are not finite and non-negative"
     return ""
 
 

@@ -1,0 +1,165 @@
+"""InputStage: from what a user hands a Learner (arrays or dicts) to the float32 rows its
+network reads, through the model's own preprocessing (slots for dict keys, standardisation).
+
+Buffers are allocated once; a batch is scaled in chunks of at most ``CHUNK`` rows into them.
+"""
+
+from __future__ import annotations
+
+import array
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tweenstream.models.network import Network
+from tweenstream.models.registry import kind_of
+from tweenstream.runtime.features import FeatureSlots
+from tweenstream.runtime.inputs import FeatureMap
+from tweenstream.runtime.scaling import Scaler
+
+CHUNK = 256
+
+
+def scaling_on(network: Network, scaling: str) -> bool:
+    """Whether a network scales its input: ``"auto"`` does for flat real-valued input (not
+    for images, sequences or token ids), ``"online"`` always, ``"off"`` never.
+
+    Examples
+    --------
+    >>> from tweenstream import Dense, Network
+    >>> scaling_on(Network(3, [Dense(2)]), "auto"), scaling_on(Network(3, [Dense(2)]), "off")
+    (True, False)
+    """
+    tokens = kind_of(network.layers[0]).name == "embedding"
+    if scaling == "online" and tokens:
+        raise ValueError("scaling='online' standardises real-valued inputs, but this network "
+                         "reads token ids (Embedding first); use scaling='off' or 'auto'")
+    if scaling == "auto":
+        return len(network.input_shape) == 1 and not tokens
+    return scaling == "online"
+
+
+def is_dicts(X: Any) -> bool:
+    """True for a non-empty sequence whose first item is a dict (a batch of dict samples)."""
+    return isinstance(X, Sequence) and len(X) > 0 and isinstance(X[0], Mapping)
+
+
+class InputStage:
+    """The input side of one learner.
+
+    Examples
+    --------
+    >>> from tweenstream import Dense, Network
+    >>> stage = InputStage(Network(2, [Dense(2)]), scale=True, clip=8.0, freeze_after=None)
+    >>> z = stage.one({"a": 1.0, "b": 5.0}, learn=True); stage.commit()
+    >>> z = stage.one({"b": 7.0, "a": 3.0}, learn=True); stage.commit()
+    >>> z.tolist()
+    [[1.0, 1.0]]
+    """
+
+    def __init__(self, network: Network, scale: bool, clip: float | None,
+                 freeze_after: int | None) -> None:
+        d = network.n_inputs
+        self.arrays = FeatureMap(d)
+        self.slots = FeatureSlots(d)
+        self.scaler = Scaler(d, clip, freeze_after) if scale else None
+        self._buf1 = array.array("d", bytes(8 * d))  # the fast buffer of FeatureSlots.read
+        self._raw1 = np.frombuffer(self._buf1, dtype=np.float64).reshape(1, d)
+        self._z1 = np.zeros((1, d), dtype=np.float32)
+        rows = max(1, min(CHUNK, (1 << 16) // max(d, 1)))
+        self._raw = np.zeros((rows, d), dtype=np.float64)
+        self._z = np.zeros((rows, d), dtype=np.float32)
+        self._new: list[Any] = []
+        self._saved: tuple[Any, ...] | None = None
+        self._stage = self.scaler or Scaler(0, None, None)  # when off, it only casts
+
+    # --- one sample --------------------------------------------------------------------------
+    def one(self, x: Any, learn: bool) -> np.ndarray:
+        """The (1, d) float32 network input of one sample; learning updates the statistics.
+
+        A dict's keys without a slot are taken (``commit``) only when learning; when
+        predicting they are ignored, as features the model never learned from.
+        """
+        if isinstance(x, Mapping):
+            new = self.slots.read(x, self._buf1, place=learn)
+            self._new = new if learn else []
+            return self._scale(self._raw1, self._z1, learn, True, "x")
+        xv = self.arrays.vector(x)
+        if self.scaler is None:
+            return xv.reshape(1, -1)
+        self._raw1[0] = xv
+        return self._scale(self._raw1, self._z1, learn, False, "x")
+
+    def commit(self) -> None:
+        """Give slots to the dict keys of the last accepted sample or batch."""
+        if self._new:
+            self.slots.commit(self._new)
+            self._new = []
+        self._saved = None
+
+    def rollback(self) -> None:
+        """Forget the slots a refused batch would have given."""
+        if self._saved is not None:
+            self.slots.restore(self._saved)
+        self._saved = None
+        self._new = []
+
+    def _scale(self, raw: np.ndarray, out: np.ndarray, learn: bool, missing_ok: bool,
+               what: str) -> np.ndarray:
+        bad = self._stage.apply(raw, out, learn, missing_ok, scale=self.scaler is not None)
+        if bad >= 0:
+            self._new = []
+            raise ValueError(f"{what} has NaN or inf (or a value beyond float32's range, about "
+                             "3.4e38); nothing was learned. Clean or drop the sample")
+        return out
+
+    # --- batches -----------------------------------------------------------------------------
+    def batch(self, X: Any, learn: bool) -> tuple[np.ndarray, bool]:
+        """Validate a batch: (rows, is_dicts). Dict rows become a float64 matrix with NaN for
+        missing values (their new keys pending a ``commit``); arrays are checked and returned
+        as float32. Nothing is scaled yet (``chunks`` does that)."""
+        if is_dicts(X):
+            self._saved = self.slots.snapshot() if learn else None
+            raw = self.slots.matrix(X, place=learn)
+            if not learn:
+                self._saved = None
+            if self.scaler is None:
+                big = np.abs(raw) > 3.4028234663852886e38
+                if big.any():
+                    self.rollback()
+                    raise ValueError(f"row {int(np.argwhere(big)[0][0])}: a feature is beyond "
+                                     "float32's range (about 3.4e38); nothing was learned")
+            return raw, True
+        Xm = self.arrays.matrix(X)
+        return Xm, False
+
+    @property
+    def chunk_rows(self) -> int:
+        """Rows per chunk of a scaled batch."""
+        return int(self._raw.shape[0])
+
+    def passthrough(self, dicts: bool) -> bool:
+        """True when array rows go to the network as they are (no stage)."""
+        return self.scaler is None and not dicts
+
+    def chunks(self, rows: np.ndarray, dicts: bool, learn: bool
+               ) -> Iterator[tuple[int, np.ndarray]]:
+        """(start, float32 network input) for consecutive chunks of a validated batch."""
+        n, size = rows.shape[0], self._raw.shape[0]
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            src = rows[start:stop]
+            if not dicts:
+                self._raw[:stop - start] = src
+                src = self._raw[:stop - start]
+            yield start, self._scale(src, self._z[:stop - start], learn, dicts, "X")
+
+    def matrix(self, rows: np.ndarray, dicts: bool) -> np.ndarray:
+        """The whole float32 network input of a validated batch, for prediction (allocates)."""
+        if self.passthrough(dicts):
+            return rows
+        out = np.empty((rows.shape[0], rows.shape[1]), dtype=np.float32)
+        for start, z in self.chunks(rows, dicts, learn=False):
+            out[start:start + z.shape[0]] = z
+        return out
