@@ -81,6 +81,33 @@ def render_engine(data: dict) -> str:
     ])
 
 
+def render_inputs(data: dict) -> str:
+    """The input-stage section: dict against array, standardisation on and off."""
+    rows: dict[tuple[str, str], dict[str, float]] = {}
+    for b in data["benchmarks"]:
+        info = b["extra_info"]
+        if info.get("table") == "inputs":
+            us = b["stats"]["median"] * 1e6 / info["samples"]
+            rows.setdefault((info["form"], info["scaling"]), {})[info["op"]] = us
+    lines = ["| input | standardisation | learn_one µs | predict_one µs | learn_many µs/sample |",
+             "|---|---|---|---|---|"]
+    for (form, scaling), ops in sorted(rows.items()):
+        if form == "dict" and scaling == "n/a":
+            continue
+        cells = [f"{ops[k]:.2f}" if k in ops else "" for k in
+                 ("learn_one", "predict_one", "learn_many")]
+        lines.append(f"| {form} | {'on' if scaling == 'auto' else scaling} | "
+                     + " | ".join(cells) + " |")
+    read = rows.get(("dict", "n/a"), {}).get("read")
+    return "\n".join([
+        _provenance(data, "pytest-benchmark medians, bench/test_inputs.py: 10-32-2 tanh, backprop"),
+        "",
+        *lines,
+        "",
+        f"Reading a 10-feature dict into its slots alone: {read:.2f} µs." if read else "",
+    ])
+
+
 def render_daemon(data: dict) -> str:
     """The daemon section: samples/s per transport and message size, predict latency."""
     rows = [b for b in data["benchmarks"] if b["extra_info"].get("table") == "daemon"]
@@ -211,7 +238,8 @@ def render_cold(data: dict) -> str:
 
 
 SECTIONS = {"engine": render_engine, "daemon": render_daemon, "edge": render_edge,
-            "kinds": render_kinds, "refine": render_refine, "cold": render_cold}
+            "kinds": render_kinds, "refine": render_refine, "cold": render_cold,
+            "inputs": render_inputs}
 
 
 def update(text: str, name: str, body: str) -> str:

@@ -3,8 +3,9 @@
 Each call from Python into compiled code wraps its array arguments in Numba runtime records
 that are freed when the call returns (one per array argument, whatever the sample count).
 The tests measure that boundary cost with a one-sample call and check that nothing beyond it
-is allocated (a batch crosses once per chunk of the input stage, 256 rows at most), that every runtime allocation is freed, and that Python's traced memory does not
-change over 10,000 ``learn_one`` calls and one ``learn_many`` of 100,000 samples.
+is allocated (a batch crosses once per chunk of the input stage, 256 rows at most), that every
+runtime allocation is freed, and that Python's traced memory does not change over 10,000
+``learn_one`` calls and one ``learn_many`` of 100,000 samples.
 """
 
 from __future__ import annotations

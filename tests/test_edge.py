@@ -173,7 +173,7 @@ def _tampered(path: Path) -> bytes:
     model = onnx.load(path)
     init = model.graph.initializer[0]
     arr = numpy_helper.to_array(init).copy()
-    arr[0, 0] += 1.0
+    arr.flat[0] += 1.0
     init.CopyFrom(numpy_helper.from_array(arr, init.name))  # checksum left as it was
     return model.SerializeToString()
 

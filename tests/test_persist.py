@@ -37,7 +37,8 @@ def test_round_trip_keeps_features_and_config(tmp_path):
     model.learn_one({"u": 1.0, "v": -1.0}, 2)
     model.save(tmp_path / "m.tsm")
     again = Learner.load(tmp_path / "m.tsm")
-    assert again.features == ("u", "v") and again.config == model.config and again.seed == 7
+    assert again.features == model.features and again.config == model.config and again.seed == 7
+    assert sorted(k for k, _ in again.features) == ["u", "v"] and again.classes == [2]
     assert again.predict_proba_one({"v": -1.0, "u": 1.0}) == model.predict_proba_one(
         {"u": 1.0, "v": -1.0})
 
@@ -85,7 +86,7 @@ def _flip_weight_byte(files):
     (lambda p: _rewrite(p, lambda f: f.update({"manifest.json": b"{nope"})),
      r"manifest is not valid JSON"),
     (lambda p: _rewrite(p, _manifest(lambda m: m.update(format_version=99))),
-     r"format version 99 is not supported by this tweenstream \(reads up to 1\)"),
+     r"format version 99 is not supported by this tweenstream \(reads up to 2\)"),
     (lambda p: _rewrite(p, _manifest(lambda m: m.update(format="other"))),
      r"not a tweenstream model file"),
     (lambda p: _rewrite(p, _manifest(lambda m: m["network"]["layers"][0].update(units=33))),

@@ -45,6 +45,7 @@ def test_send_csv(served, tmp_path, capsys):
     (None, "missing.npz", "no such file"),
     (b"a,b\n1,2.5\n", "bad.csv", "labels must be integers (or pass --regression)"),
     (b"x", "data.txt", "use a .npz (arrays X, y) or a .csv (last column y)"),
+    (b"a,b,y\n1,2,0\n1,nan,1\n", "nan.csv", "row 1 of X has NaN or inf; nothing was sent"),
 ])
 def test_send_file_errors(tmp_path, capsys, content, name, message):
     path = tmp_path / name

@@ -249,3 +249,33 @@ def test_sub_data_socket_follows_a_publisher(net_a):
         assert st["streams"]["pub"]["last_seq"] == 2
     finally:
         s.stop()
+
+
+def test_bad_samples_leave_the_model_and_its_labels_byte_identical(net_a):
+    """Non-finite inputs and labels over capacity are refused with their codes; the model's
+    arrays, input statistics, feature slots and label map do not change."""
+    learner = Learner(net_a, seed=0)
+    s = Served(learner)
+    try:
+        X, y = quadrant_data(500, seed=3)
+        with Producer(s.config.data, stream="ok") as p:
+            p.learn(X, y)
+        s.wait(lambda st: st["samples_seen"] == 500)
+        before = {k: v.copy() for k, v in learner._arrays().items()}
+        classes = list(learner.classes)
+        Xnan = X[:4].copy()
+        Xnan[2, 1] = np.nan
+        sock = zmq.Context.instance().socket(zmq.PUSH)
+        sock.connect(s.config.data)
+        sock.send_multipart(protocol.encode("learn", Xnan, y[:4], seq=0, stream="bad"))
+        sock.send_multipart(protocol.encode("learn", X[:2], np.array([0, 4]), seq=1,
+                                            stream="bad"))
+        sock.close(linger=5000)
+        st = s.wait(lambda st: sum(st["rejected_messages"].values()) >= 2)
+        assert set(st["rejected_messages"]) == {"bad_value", "bad_label"}
+        assert st["samples_seen"] == 500
+        for k, v in learner._arrays().items():
+            assert v.tobytes() == before[k].tobytes(), k
+        assert learner.classes == classes
+    finally:
+        s.stop()

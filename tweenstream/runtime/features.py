@@ -86,6 +86,9 @@ class FeatureSlots:
         slots = self.slots
         new: list[Any] = []
         for k, v in x.items():
+            tk = type(k)
+            if tk is not str and tk is not int:  # True == 1 would find the slot of 1
+                k = _tagged(k)[0]
             t = type(v)
             if t is float or t is int:
                 if v - v:  # NaN or inf
@@ -121,7 +124,7 @@ class FeatureSlots:
     def _place(self, new: list[Any], x: Mapping[Any, Any], raw: Any) -> None:
         """Write the values of keys without a slot yet, at the slots ``commit`` will give."""
         for k, s in self._assign(new):
-            v = 1.0 if type(k) is tuple else _number(k, x[k])
+            v = 1.0 if type(k) is tuple else _number(k, _value(x, k))
             old = raw[s]
             raw[s] = v if old != old else old + v
 
@@ -237,3 +240,13 @@ def _number(k: Any, v: Any) -> float:
             raise ValueError(f"feature {k!r} = {v} is beyond float64's range") from None
     raise TypeError(f"feature {k!r} must be a real number, a str (a category) or None "
                     f"(missing), found {type(v).__name__}")
+
+
+def _value(x: Mapping[Any, Any], k: Any) -> Any:
+    """The value of key ``k`` in ``x``, where ``k`` may be the plain form of a NumPy int key."""
+    if k in x:
+        return x[k]
+    for key, v in x.items():
+        if key == k:
+            return v
+    raise KeyError(k)

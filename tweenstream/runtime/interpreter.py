@@ -75,6 +75,7 @@ from tweenstream.runtime.layout import (
     W_ACT,
     W_DELTA,
     W_DZ,
+    W_SEEN,
     W_TGT,
 )
 from tweenstream.runtime.numba_config import inline, per_kinds, per_kinds_inline
@@ -125,9 +126,16 @@ def head(table, work, task, c, y):
     G = work[W_DELTA]
     hd = work.shape[1] - K
     if task == T_CLASSIFICATION:
-        lse, best = softmax(A[oo:oo + K], A[hd:hd + K])
+        lse, _ = softmax(A[oo:oo + K], A[hd:hd + K])
+        # the prediction is the best unit among classes learned before this sample, as
+        # Learner.predict_one answers; then this sample's class counts as learned
+        seen = work[W_SEEN]
+        best = -1
         for k in range(K):
             G[oo + k] = (_F32(1.0) if k == c else _F32(0.0)) - A[hd + k]
+            if seen[hd + k] > _F32(0.0) and (best < 0 or A[oo + k] > A[oo + best]):
+                best = k
+        seen[hd + c] = _F32(1.0)
         loss = lse - A[oo + c]
         correct = 1.0 if best == c else 0.0
         return loss, correct, correct

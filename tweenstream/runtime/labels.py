@@ -125,7 +125,7 @@ class LabelMap:
         if arr.dtype.kind in "iu" and n and all(k[0] == 1 for k in self._unit):
             lo, hi = arr.min(), arr.max()
             if lo >= 0 and hi < self.capacity:
-                units = np.ascontiguousarray(arr, dtype=np.int64)
+                units = np.array(arr, dtype=np.int64)  # writable: one compiled signature
                 fresh = np.flatnonzero((np.bincount(units, minlength=self.capacity) > 0)
                                        & ~self.seen)
                 if all(u == k[1] for k, u in self._unit.items()):  # ints at their own units

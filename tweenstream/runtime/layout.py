@@ -76,7 +76,8 @@ W_PRE = 1
 W_DELTA = 2  # g = -dloss/da
 W_DZ = 3  # g * f'(z), then the local error the update uses
 W_TGT = 4  # tween target
-NWROW = 5
+W_SEEN = 5  # at the head slot only: 1.0 for each output unit a class was learned on
+NWROW = 6
 
 # --- diag rows ------------------------------------------------------------------------------
 D_GAP = 0

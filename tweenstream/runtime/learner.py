@@ -234,15 +234,15 @@ class Learner:
             self._yr1[0] = target(y, self.network.n_outputs)[0]
         xin = self._input.one(x, learn=True)
         if self._vocab:
-            check_ids(xin, self._vocab)
+            check_ids(xin[0], self._vocab)
         if self.engine.learn_many(*self._args, xin, self._yc1, self._yr1, True) >= 0:
             raise ValueError("x or y contains NaN or inf (or a value beyond float32's range, "
                              "about 3.4e38); nothing was learned. Clean or drop the sample")
         self._input.commit()
         if plan is not None:
             self.labels.commit(plan)  # type: ignore[union-attr]
-        if self.reservoir is not None:
-            self.reservoir.add_one(xin[0], self._yc1 if self._classify else self._yr1)
+        if self.reservoir is not None:  # inputs as given: refinement scales them anew
+            self.reservoir.add_one(self._input.raw[0], self._yc1 if self._classify else self._yr1)
 
     def learn_many(self, X: Any, Y: Any) -> None:
         """Learn from every row of ``X`` in order, inside compiled code.
@@ -271,9 +271,9 @@ class Learner:
                 for start, z in stage.chunks(rows, dicts, learn=True):
                     stop = start + z.shape[0]
                     if self._classify:
-                        self._learn_rows(z, Yc[start:stop], Yr, start)
+                        self._learn_rows(z, Yc[start:stop], Yr, start, rows[start:stop])
                     else:
-                        self._learn_rows(z, Yc, Yr[start:stop], start)
+                        self._learn_rows(z, Yc, Yr[start:stop], start, rows[start:stop])
         except (TypeError, ValueError):
             stage.rollback()
             raise
@@ -281,9 +281,10 @@ class Learner:
         if plan is not None:
             self.labels.commit(plan)  # type: ignore[union-attr]
 
-    def _learn_rows(self, Xm: np.ndarray, Yc: np.ndarray, Yr: np.ndarray, offset: int = 0
-                    ) -> None:
-        """Learn network-ready rows (float32) in one call into compiled code."""
+    def _learn_rows(self, Xm: np.ndarray, Yc: np.ndarray, Yr: np.ndarray, offset: int = 0,
+                    raw: np.ndarray | None = None) -> None:
+        """Learn network-ready rows (float32) in one call into compiled code; the reservoir
+        keeps them as given (``raw``)."""
         bad = self.engine.learn_many(*self._args, Xm, Yc, Yr, True)
         if bad >= 0:
             if not np.isfinite(Xm[bad]).all():
@@ -293,7 +294,7 @@ class Learner:
             raise ValueError(f"row {bad + offset}: {why}; nothing was learned. Fix or drop "
                              "that row")
         if self.reservoir is not None:
-            self.reservoir.add_many(Xm, Yc if self._classify else Yr)
+            self.reservoir.add_many(Xm if raw is None else raw, Yc if self._classify else Yr)
 
     # --- prediction -----------------------------------------------------------------------
     def _forward(self, Xm: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -359,6 +360,20 @@ class Learner:
             assert self.labels is not None
             return self.labels.decode(out)
         return out[:, 0].copy() if out.shape[1] == 1 else out
+
+    def network_inputs(self, X: np.ndarray) -> np.ndarray:
+        """The float32 rows the network reads for raw rows ``X`` (n, n_inputs), as the replay
+        reservoir keeps them (NaN: a missing dict feature), scaled with the current statistics.
+
+        Examples
+        --------
+        >>> from tweenstream import Dense, Network
+        >>> model = Learner(Network(2, [Dense(2)]))
+        >>> model.set_scaling([1.0, 1.0], [2.0, 2.0])
+        >>> model.network_inputs(np.array([[3.0, np.nan]])).tolist()
+        [[1.0, 0.0]]
+        """
+        return self._input.network_inputs(X)
 
     def set_scaling(self, mean: Any, std: Any) -> None:
         """Standardise inputs with given statistics from now on (they are no longer learned).
@@ -475,9 +490,16 @@ class Learner:
         sc = self._input.scaler
         if sc is not None:
             arrays.update(scale_stats=sc.stats, scale_seen=sc.seen)
+        if self._classify:
+            arrays["seen_units"] = self._seen_units()
         if self.reservoir is not None:
             arrays.update(self.reservoir.arrays())
         return arrays
+
+    def _seen_units(self) -> np.ndarray:
+        """The engine's record of the output units a class was learned on (a view)."""
+        work, k = self.arena.work, self.network.n_outputs
+        return work[lay.W_SEEN, work.shape[1] - k:]
 
     def _meta(self) -> dict[str, Any]:
         """Everything but the arrays that a copy needs: JSON-ready."""
@@ -498,6 +520,9 @@ class Learner:
                                         else classes, self.network.n_outputs)
         for name, buf in self._arrays().items():
             if name in ("scale_stats", "scale_seen"):
+                continue
+            if name == "seen_units" and name not in arrays:  # a file from before labels
+                buf[...] = labels.seen if labels is not None else 0.0
                 continue
             buf[...] = arrays[name]
         sc = self._input.scaler
@@ -532,5 +557,5 @@ def _check_finite(X: np.ndarray) -> None:
     """``ValueError`` naming the first row of ``X`` with NaN or inf."""
     ok = np.isfinite(X).all(axis=1)
     if not ok.all():
-        raise ValueError(f"row {int(np.argmin(ok))}: X has NaN or inf (or a value beyond "
-                         "float32's range); nothing was learned. Fix or drop that row")
+        raise ValueError(f"row {int(np.argmin(ok))}: X has NaN or inf; nothing was learned. "
+                         "Fix or drop that row")

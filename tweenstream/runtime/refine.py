@@ -90,15 +90,19 @@ class RefineResult:
 
 def evaluate(learner: Learner, params: np.ndarray, X: np.ndarray, Y: np.ndarray
              ) -> dict[str, float]:
-    """Loss and accuracy (classification) or MAE (regression) of ``params`` on (X, Y)."""
+    """Loss and accuracy (classification) or MAE (regression) of ``params`` on (X, Y).
+
+    X holds inputs as the replay reservoir keeps them (``Learner.network_inputs``); Y output
+    units (classification) or targets."""
     saved = learner.arena.params.copy()
     learner.arena.params[:] = params
+    k = learner.network.n_outputs
     try:
+        out = learner._forward(learner.network_inputs(X), np.empty((len(X), k), np.float32))
         if learner.network.task == "classification":
-            p = learner.predict_proba_many(X)
+            p = out
             loss = float(-np.log(np.maximum(p[np.arange(len(Y)), Y], 1e-12)).mean())
             return {"loss": loss, "accuracy": float((p.argmax(axis=1) == Y).mean())}
-        out = learner.predict_many(X).reshape(len(X), -1)
         err = out - Y.reshape(out.shape)
         return {"loss": float(0.5 * (err ** 2).sum(axis=1).mean()),
                 "mae": float(np.abs(err).mean())}
@@ -125,7 +129,7 @@ def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSetti
     classification = net.task == "classification"
     order = np.random.default_rng(settings.seed).permutation(len(X))
     cut = len(X) - max(1, round(settings.holdout * len(X)))
-    Xt = np.ascontiguousarray(X[order[:cut]], dtype=np.float32)
+    Xt = learner.network_inputs(X[order[:cut]])  # the network's rows, scaled as it would now
     Xh = np.ascontiguousarray(X[order[cut:]], dtype=np.float32)
     if classification:
         Yt, Yh = np.ascontiguousarray(Y[order[:cut]], np.int64), np.asarray(Y[order[cut:]])

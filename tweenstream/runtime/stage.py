@@ -70,6 +70,7 @@ class InputStage:
         rows = max(1, min(CHUNK, (1 << 16) // max(d, 1)))
         self._raw = np.zeros((rows, d), dtype=np.float64)
         self._z = np.zeros((rows, d), dtype=np.float32)
+        self.raw: np.ndarray = self._raw1  # the last sample before scaling, (1, d)
         self._new: list[Any] = []
         self._saved: tuple[Any, ...] | None = None
         self._stage = self.scaler or Scaler(0, None, None)  # when off, it only casts
@@ -84,11 +85,13 @@ class InputStage:
         if isinstance(x, Mapping):
             new = self.slots.read(x, self._buf1, place=learn)
             self._new = new if learn else []
+            self.raw = self._raw1
             return self._scale(self._raw1, self._z1, learn, True, "x")
-        xv = self.arrays.vector(x)
+        xv = self.arrays.vector(x).reshape(1, -1)
+        self.raw = xv
         if self.scaler is None:
-            return xv.reshape(1, -1)
-        self._raw1[0] = xv
+            return xv
+        self._raw1[0] = xv[0]
         return self._scale(self._raw1, self._z1, learn, False, "x")
 
     def commit(self) -> None:
@@ -106,10 +109,13 @@ class InputStage:
         self._new = []
 
     def _scale(self, raw: np.ndarray, out: np.ndarray, learn: bool, missing_ok: bool,
-               what: str) -> np.ndarray:
+               what: str, start: int = 0) -> np.ndarray:
         bad = self._stage.apply(raw, out, learn, missing_ok, scale=self.scaler is not None)
         if bad >= 0:
             self._new = []
+            if not learn:
+                raise ValueError(f"rows [{bad + start}] of X have NaN or inf (or values beyond "
+                                 "float32's range); clean them before predicting")
             raise ValueError(f"{what} has NaN or inf (or a value beyond float32's range, about "
                              "3.4e38); nothing was learned. Clean or drop the sample")
         return out
@@ -153,7 +159,14 @@ class InputStage:
             if not dicts:
                 self._raw[:stop - start] = src
                 src = self._raw[:stop - start]
-            yield start, self._scale(src, self._z[:stop - start], learn, dicts, "X")
+            yield start, self._scale(src, self._z[:stop - start], learn, dicts, "X", start)
+
+    def network_inputs(self, X: np.ndarray) -> np.ndarray:
+        """The float32 network rows for raw rows ``X`` (n, d) as the replay reservoir keeps
+        them (NaN = missing), scaled with the current statistics (allocates)."""
+        if self.scaler is None:
+            return np.nan_to_num(np.ascontiguousarray(X, dtype=np.float32), nan=0.0)
+        return self.matrix(np.asarray(X), dicts=True)
 
     def matrix(self, rows: np.ndarray, dicts: bool) -> np.ndarray:
         """The whole float32 network input of a validated batch, for prediction (allocates)."""

@@ -212,6 +212,10 @@ def read_samples(path: Path, regression: bool = False) -> tuple[np.ndarray, np.n
         raise ValueError(f"{path}: use a .npz (arrays X, y) or a .csv (last column y)")
     if len(X) != len(y) or X.ndim != 2:
         raise ValueError(f"{path}: X must be 2-D with one y per row")
+    bad = ~np.isfinite(np.asarray(X, dtype=np.float64)).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{path}: row {int(np.argmax(bad))} of X has NaN or inf; nothing was "
+                         "sent. Fix or drop that row")
     if regression:
         return X.astype(np.float32), y.astype(np.float32).reshape(len(y), -1)
     if not np.all(np.equal(np.mod(y, 1), 0)):
