@@ -2,7 +2,8 @@
 
 Per input feature j: a running count, mean and sum of squared deviations (Welford, float64) over
 the samples learned before (test-then-train: a sample is scaled as a prediction made before
-learning it would be, then counted), and from them the float32 pair the network's input is computed with::
+learning it would be, then counted), and from them the float32 pair the network's input is
+computed with::
 
     shift_j = float32(mean_j)      inv_j = float32(1 / sqrt(var_j))   (0 while var_j ~ 0)
     z_j = clip((float32(x_j) - shift_j) * inv_j, -c, c)
