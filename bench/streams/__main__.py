@@ -60,6 +60,7 @@ def collect(streams: Sequence[str], models: Sequence[str], ways: Sequence[str],
     records = []
     for name in streams:
         stream = catalog.load(name, limit)
+        records.append(runs.trivial(stream))
         for model in models:
             for way in ("learn_one",) if model in RIVER_MODELS else ways:
                 r = runs.run(model, way, stream)

@@ -109,6 +109,8 @@ def row(records: Sequence[Record], stream: str, cols: Sequence[str]) -> list[str
     spec = SPECS[stream]
     n = next((r["samples"] for r in records if r["stream"] == stream), 0)
     cells = [stream, f"{'acc' if spec.metric == 'accuracy' else 'MAE'}, {n:,}"]
+    base = best(records, "baseline", stream)
+    cells.append(score(spec.metric, base["value"]) if base else DASH)
     cells += [_cell(records, stream, c) for c in cols]
     river, ts = best(records, "river", stream), best(records, "tweenstream", stream)
     cells.append(f"{river['model']} {score(spec.metric, river['value'])}" if river else DASH)
@@ -122,7 +124,7 @@ def table(records: Sequence[Record], streams: Sequence[str], models: Sequence[st
           ways: Sequence[str] = WAYS) -> str:
     """The Markdown table: one row per stream, one column per model (score / µs per sample)."""
     cols = columns(models, ways)
-    head = ["stream", "metric, samples", *cols, "best River", "best tweenstream",
+    head = ["stream", "metric, samples", "trivial", *cols, "best River", "best tweenstream",
             "gap to best River (pts / %)"]
     return markdown_table(head, [row(records, s, cols) for s in streams])
 
@@ -183,6 +185,8 @@ def notes(records: Sequence[Record], streams: Sequence[str], models: Sequence[st
         "labels 0..K-1, so in the `(learn_one)` columns each sample is rewritten "
         "(`bench/streams/tweenstream_models.py`, `Adapter`: keys to strings in sorted order, "
         "labels to indices) inside the timed loop.",
+        "trivial = the prequential score of predicting the most frequent class so far "
+        "(classification) or the mean target so far (regression).",
         "best tweenstream = the best-scoring mode and way. Gap to best River: how far it is "
         "behind the best River model, in accuracy points (classification) or % of River's "
         "MAE (regression); negative = ahead.",

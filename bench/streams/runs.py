@@ -13,6 +13,7 @@ Three ways to run, each with a fresh model:
 
 Compile time is never timed (``make_learner`` warms the kernels). The score is prequential
 accuracy (a prediction of ``None`` counts as wrong) or prequential MAE (``None`` counts as 0).
+``trivial(stream)`` scores the trivial predictor the same way (majority class or mean so far).
 """
 
 from __future__ import annotations
@@ -68,6 +69,28 @@ def river(name: str, stream: Stream) -> Record:
     seconds = time.perf_counter() - start
     return _record(stream, name, "river", "learn_one", float(total) / len(stream), seconds,
                    version=_version("river"), settings={})
+
+
+def trivial(stream: Stream) -> Record:
+    """The trivial prequential baseline: the most frequent class so far (classification), or
+    the mean of the targets so far (regression; 0 before the first)."""
+    classify = stream.spec.task == "classification"
+    counts: dict[Any, int] = {}
+    top: Any = None
+    mean, total = 0.0, 0.0
+    start = time.perf_counter()
+    for i, (_, y) in enumerate(stream.samples):
+        if classify:
+            total += top == y
+            counts[y] = counts.get(y, 0) + 1
+            if top is None or counts[y] > counts[top]:
+                top = y
+        else:
+            total += abs(mean - y)
+            mean += (y - mean) / (i + 1)
+    seconds = time.perf_counter() - start
+    return _record(stream, "majority" if classify else "mean", "baseline", "learn_one",
+                   float(total) / len(stream), seconds, version="", settings={})
 
 
 def _learner(stream: Stream, mode: str, settings: dict[str, Any]) -> Any:
