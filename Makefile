@@ -6,12 +6,12 @@ STAMP := .venv/.installed
 SRC_HASH := $(shell cat tweenstream/*.py tweenstream/*/*.py 2>/dev/null | sha1sum | cut -c1-12)
 export NUMBA_CACHE_DIR := $(CURDIR)/build/numba-cache/$(SRC_HASH)
 
-.PHONY: demo test lint unit doctest bench hybrid eval peers report fuzz clean
+.PHONY: demo test lint unit doctest bench hybrid eval peers streams report fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,river]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -46,9 +46,15 @@ eval: $(STAMP)
 	$(PY) -m bench.accuracy all
 
 # Peer comparison (bench/peers): the peers that are installed; torch and deep-river are
-# installed by hand (see bench/peers/__init__.py), `pip install -e '.[peers]'` adds River.
+# installed by hand (see bench/peers/__init__.py); River comes with the install above.
 peers: $(STAMP)
 	$(PY) -m bench.peers
+
+# Real streams (bench/streams): River's bundled and synthetic streams, River's models beside
+# tweenstream's modes, prequential; build/eval/streams.md and streams.json. The settings sweep
+# is `$(PY) -m bench.streams.sweep`.
+streams: $(STAMP)
+	$(PY) -m bench.streams
 
 # Every figure of docs/benchmarks.md, regenerated: speed benchmarks, accuracy suites, peers
 # (those installed), plots.
