@@ -53,11 +53,13 @@ def _boundary_cost(call) -> int:
     return _nrt()[0] - a0
 
 
-@pytest.mark.parametrize("mode", ["backprop", "tween", "tween-heuristic", "hybrid"])
-def test_learn_one_allocates_nothing_per_sample(net_a, mode):
+@pytest.mark.parametrize("mode, optimizer", [
+    ("backprop", "sgd"), ("backprop", "adam"), ("backprop", "adagrad"), ("tween", "sgd"),
+    ("tween-heuristic", "sgd"), ("hybrid", "sgd"), ("hybrid", "adam")])
+def test_learn_one_allocates_nothing_per_sample(net_a, mode, optimizer):
     X, y = quadrant_data(20_201, seed=0)
     labels = y.tolist()
-    model = Learner(net_a, mode=mode, seed=0, switch_after=5_000)
+    model = Learner(net_a, mode=mode, optimizer=optimizer, seed=0, switch_after=5_000)
 
     def learn(start: int, stop: int) -> None:
         for i in range(start, stop):
@@ -75,10 +77,12 @@ def test_learn_one_allocates_nothing_per_sample(net_a, mode):
     assert model.state()["samples_seen"] == 20_202
 
 
-@pytest.mark.parametrize("mode", ["backprop", "tween", "tween-heuristic"])
-def test_learn_many_allocates_nothing_per_sample(net_a, mode):
+@pytest.mark.parametrize("mode, optimizer, batch", [
+    ("backprop", "sgd", 1), ("backprop", "adam", 1), ("backprop", "adagrad", 3),
+    ("tween", "sgd", 2), ("tween-heuristic", "sgd", 1)])
+def test_learn_many_allocates_nothing_per_sample(net_a, mode, optimizer, batch):
     X, y = quadrant_data(100_000, seed=1)
-    model = Learner(net_a, mode=mode, seed=0, batch_size=2 if mode == "tween" else 1)
+    model = Learner(net_a, mode=mode, optimizer=optimizer, seed=0, batch_size=batch)
     per_call = _boundary_cost(lambda: model.learn_many(X[:1], y[:1]))
     alloc0, free0 = _nrt()
     model.learn_many(X, y)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -11,6 +12,7 @@ import pytest
 from helpers import quadrant_data
 
 from tweenstream import Dense, Learner, Network, load
+from tweenstream.runtime import layout
 from tweenstream.runtime.persist import ModelFileError
 
 
@@ -105,3 +107,57 @@ def test_damaged_files_raise_clear_errors(net_a, tmp_path, damage, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ModelFileError, match=r"no such model file"):
         load(tmp_path / "absent.tsm")
+
+
+def _as_version_1(files):
+    """Rewrite a model file as tweenstream wrote it before adam/adagrad: format version 1, a
+    4-row pbuf (no P_SQ), no ist[N_OPT_STEP], and a config without the optimiser fields."""
+    m = json.loads(files["manifest.json"])
+    m["format_version"] = 1
+    for name in ("optimizer", "beta1", "beta2", "epsilon"):
+        del m["config"][name]
+    for name, drop in (("pbuf", lambda a: np.delete(a, layout.P_SQ, axis=0)),
+                       ("ist", lambda a: np.delete(a, layout.N_OPT_STEP))):
+        arr = drop(np.lib.format.read_array(io.BytesIO(files[f"{name}.npy"])))
+        npy = io.BytesIO()
+        np.lib.format.write_array(npy, arr)
+        files[f"{name}.npy"] = npy.getvalue()
+        m["arrays"][name].update(shape=list(arr.shape),
+                                 sha256=hashlib.sha256(arr.tobytes()).hexdigest())
+    files["manifest.json"] = json.dumps(m).encode()
+
+
+@pytest.mark.parametrize("mode", ["backprop", "hybrid"])
+def test_files_from_before_the_adaptive_optimisers_load(net_a, tmp_path, mode):
+    X, y = quadrant_data(3_000, seed=4)
+    straight = Learner(net_a, mode=mode, seed=2, switch_after=500, batch_size=2)
+    straight.learn_many(X, y)
+    old = Learner(net_a, mode=mode, seed=2, switch_after=500, batch_size=2)
+    old.learn_many(X[:1_001], y[:1_001])
+    path = tmp_path / "old.tsm"
+    old.save(path)
+    _rewrite(path, _as_version_1)
+    with zipfile.ZipFile(path) as zf:  # the file really has the old layout
+        pbuf = np.lib.format.read_array(io.BytesIO(zf.read("pbuf.npy")))
+        assert pbuf.shape[0] == layout.NPROW - 1
+    resumed = load(path)
+    assert resumed.config == old.config and resumed.config.optimizer == "sgd"
+    for name, arr in old._arrays().items():
+        assert np.array_equal(arr, resumed._arrays()[name]), name
+    assert not resumed.arena.pbuf[layout.P_SQ].any()
+    resumed.learn_many(X[1_001:], y[1_001:])
+    for name, arr in straight._arrays().items():
+        assert np.array_equal(arr, resumed._arrays()[name]), name
+
+
+def test_a_current_file_with_the_old_layout_is_refused(net_a, tmp_path):
+    path = tmp_path / "m.tsm"
+    Learner(net_a).save(path)
+
+    def strip_row(files):
+        _as_version_1(files)
+        _manifest(lambda m: m.update(format_version=2))(files)
+
+    _rewrite(path, strip_row)
+    with pytest.raises(ModelFileError, match=r"array 'pbuf' does not match the network"):
+        load(path)

@@ -26,7 +26,7 @@ from tweenstream.runtime.layout import (
     S_WIN_BEST,
 )
 from tweenstream.runtime.plan import Plan
-from tweenstream.runtime.update import layer_norms
+from tweenstream.runtime.update import layer_norms, reset_optimizer
 
 
 class Arena:
@@ -38,7 +38,7 @@ class Arena:
     >>> from tweenstream.runtime.plan import compile_plan
     >>> arena = Arena(compile_plan(Network(8, [Dense(32, "tanh"), Dense(4)])))
     >>> arena.pbuf.shape, arena.work.shape, arena.nbytes
-    ((4, 420), (5, 48), 8480)
+    ((5, 420), (5, 48), 10168)
     """
 
     def __init__(self, plan: Plan) -> None:
@@ -52,7 +52,7 @@ class Arena:
 
     def reset_state(self) -> None:
         """Zero every counter and buffer except the parameters (and their shadow)."""
-        self.pbuf[1:3] = 0.0
+        reset_optimizer(self.pbuf, self.ist)
         self.work[:] = 0.0
         self.diag[:] = 0.0
         self.diag[D_BUDGET] = 0.5

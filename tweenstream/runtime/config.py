@@ -18,7 +18,8 @@ _NUMBER = (int, float, np.number)
 _MAX_INT = 2**31 - 1
 _MAX_FLOAT = 1e30
 SCALINGS = ("auto", "online", "off")
-_CHOICES = ("mode", "scaling")  # str fields, checked against their lists
+_CHOICES = ("mode", "scaling", "optimizer")  # str fields, checked against their lists
+_F32_TINY = float(np.finfo(np.float32).tiny)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,20 @@ class TweenConfig:
     mode : {"tween", "tween-heuristic", "backprop", "hybrid"}
         Learning rule (TWEENING.md). ``hybrid`` tweens, then switches to backprop.
     learning_rate, momentum, grad_clip
-        Backprop: SGD step, heavy-ball momentum, elementwise gradient clip (None = off).
+        Backprop: step size, SGD's heavy-ball momentum, elementwise gradient clip (None = off).
+    optimizer : {"sgd", "adam", "adagrad"}
+        Backprop's optimiser (also hybrid's after its switch), with PyTorch's semantics:
+        ``"sgd"`` (default) is heavy-ball SGD with ``momentum``; ``"adam"`` is
+        ``torch.optim.Adam`` (no weight decay, no amsgrad); ``"adagrad"`` is
+        ``torch.optim.Adagrad`` (no learning-rate decay, accumulator starting at 0). Adam and
+        AdaGrad step every ``batch_size`` samples (every sample by default) with the mean
+        gradient. ``learning_rate`` is the step size of all three (PyTorch's Adam defaults to
+        1e-3, its AdaGrad to 1e-2). Tween phases ignore this setting.
+    beta1, beta2
+        Adam's decay rates of the first and second moment, in [0, 1) (0.9 and 0.999).
+    epsilon
+        Adam and AdaGrad: added to the root of the second moment, > 0 (1e-8; PyTorch's AdaGrad
+        defaults to 1e-10).
     tween_rate, tween_momentum, gradient_scale, delta_clip
         Tween: base rate r, EMA momentum m, target step s, per-element update clip.
     depth_scale_factor, depth_scale_cap
@@ -72,12 +86,18 @@ class TweenConfig:
     --------
     >>> TweenConfig(mode="backprop", learning_rate=0.05).learning_rate
     0.05
+    >>> TweenConfig(mode="backprop", optimizer="adam", learning_rate=1e-3).beta2
+    0.999
     """
 
     mode: str = "tween"
     learning_rate: float = 0.01
     momentum: float = 0.9
     grad_clip: float | None = None
+    optimizer: str = "sgd"
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
     tween_rate: float = 1.0
     tween_momentum: float = 0.9
     gradient_scale: float = 0.1
@@ -121,6 +141,12 @@ class TweenConfig:
         if self.scaling not in SCALINGS:
             raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}, found "
                              f"{self.scaling!r}")
+        if not isinstance(self.optimizer, str):
+            raise TypeError(f"optimizer must be a string, one of {', '.join(lay.OPTIMIZERS)}; "
+                            f"found {type(self.optimizer).__name__}")
+        if self.optimizer not in lay.OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(lay.OPTIMIZERS)}, found "
+                             f"{self.optimizer!r}")
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name in _CHOICES or value is None:
@@ -180,6 +206,9 @@ class TweenConfig:
         cfg[lay.F_METRIC_ALPHA] = 1.0 / self.metric_window
         cfg[lay.F_PLATEAU_GAIN] = self.plateau_min_gain
         cfg[lay.F_NORM_GROWTH] = self.explosion_norm_growth
+        cfg[lay.F_BETA1] = self.beta1
+        cfg[lay.F_BETA2] = self.beta2
+        cfg[lay.F_EPSILON] = self.epsilon
         icfg[lay.I_MODE] = lay.MODES.index(self.mode)
         icfg[lay.I_TASK] = task
         icfg[lay.I_BATCH] = self.batch_size
@@ -192,16 +221,18 @@ class TweenConfig:
         icfg[lay.I_CHAIN_GATE] = int(self.chain_gate)
         icfg[lay.I_SOFT_DETECT] = int(self.soft_detection)
         icfg[lay.I_STREAK_RESET] = self.streak_reset
+        icfg[lay.I_OPTIMIZER] = lay.OPTIMIZERS.index(self.optimizer)
         return cfg, icfg
 
 
 _POSITIVE = ("scale_clip", "explosion_norm_growth", "learning_rate", "tween_rate",
              "gradient_scale",
              "delta_clip", "depth_scale_factor", "depth_scale_cap", "explosion_limit",
-             "max_param_jump", "recovery_rate", "rate_floor")
+             "max_param_jump", "recovery_rate", "rate_floor", "epsilon")
 _AT_LEAST_ONE = ("batch_size", "fast_window", "slow_window", "snapshot_every", "streak_reset",
                  "plateau_window", "plateau_patience", "metric_window")
-_UNIT = ("momentum", "tween_momentum", "backoff", "backoff_after_5", "backoff_after_10")
+_UNIT = ("momentum", "tween_momentum", "backoff", "backoff_after_5", "backoff_after_10",
+         "beta1", "beta2")
 _NON_NEGATIVE = ("scale_freeze_after", "weight_rate_multiplier", "bias_rate_multiplier",
                  "plateau_min_gain")
 
@@ -226,6 +257,9 @@ def _check_range(c: TweenConfig) -> None:
                          f"{c.recovery_rate!r}")
     if c.explosion_limit <= 1.0:
         raise ValueError(f"explosion_limit must be > 1, found {c.explosion_limit!r}")
+    if c.epsilon < _F32_TINY:  # it would round to 0 (or lose precision) in the float32 kernel
+        raise ValueError(f"epsilon must be at least {_F32_TINY:.3g} (float32's smallest normal "
+                         f"number), found {c.epsilon!r}")
     if c.grad_clip is not None and c.grad_clip <= 0:
         raise ValueError(f"grad_clip must be > 0 or None, found {c.grad_clip!r}")
     if c.switch_after is not None and c.switch_after < 1:

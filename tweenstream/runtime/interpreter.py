@@ -8,8 +8,10 @@ a network compiles (or loads from the on-disk cache) only the kernels of the kin
 
 One learning step (``step``): copy the input, forward (recording activations), score the
 prediction (test-then-train), backward signal, per-layer targets/gaps/budgets and update, then
-the explosion checks and the hybrid schedule. ``learn_many`` loops over samples inside compiled
-code, so Python crosses into Numba once per call.
+the explosion checks and the hybrid schedule. Backprop with Adam or AdaGrad accumulates like
+batch mode, and ``update.apply_adaptive`` steps the whole vector when the batch is full.
+``learn_many`` loops over samples inside compiled code, so Python crosses into Numba once per
+call.
 """
 
 import numpy as np
@@ -23,9 +25,12 @@ from tweenstream.runtime.layout import (
     D_BUDGET,
     D_GAP,
     D_NORM2,
+    F_BETA1,
+    F_BETA2,
     F_BIAS_MULT,
     F_BP_MOMENTUM,
     F_DELTA_CLIP,
+    F_EPSILON,
     F_GRAD_CLIP,
     F_GRADIENT_SCALE,
     F_IGNORE,
@@ -39,6 +44,7 @@ from tweenstream.runtime.layout import (
     I_CHAIN_GATE,
     I_LOCAL_DERIV,
     I_MODE,
+    I_OPTIMIZER,
     I_PLATEAU_PATIENCE,
     I_PLATEAU_WINDOW,
     I_SWITCH_AFTER,
@@ -52,6 +58,7 @@ from tweenstream.runtime.layout import (
     M_HYBRID,
     M_TWEEN,
     N_BATCH_FILL,
+    N_OPT_STEP,
     N_PHASE,
     N_REJECTED,
     N_SEEN,
@@ -59,8 +66,8 @@ from tweenstream.runtime.layout import (
     N_UPDATES,
     N_WIN_BAD,
     N_WIN_FILL,
+    O_SGD,
     P_ACC,
-    P_VEL,
     R_INPUT,
     R_OUTPUT,
     S_LAST_LOSS,
@@ -87,7 +94,7 @@ from tweenstream.runtime.targets import (
     settle_targets,
 )
 from tweenstream.runtime.unmanaged import unmanaged_f32, unmanaged_f64, unmanaged_i64
-from tweenstream.runtime.update import apply_accumulated
+from tweenstream.runtime.update import apply_accumulated, apply_adaptive, reset_optimizer
 
 _F32 = np.float32
 
@@ -264,7 +271,9 @@ def step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, x, c, y):
     ist[N_SEEN] += 1
     phase = ist[N_PHASE]
     task = icfg[I_TASK]
-    accumulate = icfg[I_BATCH] > 1
+    # adam and adagrad step the whole vector at once (apply_adaptive): the kinds accumulate
+    adaptive = phase == M_BACKPROP and icfg[I_OPTIMIZER] != O_SGD
+    accumulate = icfg[I_BATCH] > 1 or adaptive
     # one call of explode, with typed (not literal) arguments: each distinct literal argument
     # would compile explode once more
     bad = 0
@@ -302,11 +311,18 @@ def step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, x, c, y):
     if accumulate:
         ist[N_BATCH_FILL] += 1
         if ist[N_BATCH_FILL] >= icfg[I_BATCH]:
-            if phase == M_BACKPROP:
-                va, vb, vc = cfg[F_BP_MOMENTUM], 1.0, cfg[F_LR] * fst[S_RATE]
+            if adaptive:
+                ist[N_OPT_STEP] += 1
+                apply_adaptive(table, pbuf, diag, ist[N_BATCH_FILL], icfg[I_OPTIMIZER],
+                               cfg[F_LR] * fst[S_RATE], cfg[F_BETA1], cfg[F_BETA2],
+                               cfg[F_EPSILON], ist[N_OPT_STEP])
             else:
-                va, vb, vc = cfg[F_TWEEN_MOMENTUM], 1.0 - cfg[F_TWEEN_MOMENTUM], 1.0
-            apply_accumulated(table, pbuf, diag, ist[N_BATCH_FILL], _F32(va), _F32(vb), _F32(vc))
+                if phase == M_BACKPROP:
+                    va, vb, vc = cfg[F_BP_MOMENTUM], 1.0, cfg[F_LR] * fst[S_RATE]
+                else:
+                    va, vb, vc = cfg[F_TWEEN_MOMENTUM], 1.0 - cfg[F_TWEEN_MOMENTUM], 1.0
+                apply_accumulated(table, pbuf, diag, ist[N_BATCH_FILL], _F32(va), _F32(vb),
+                                  _F32(vc))
             ist[N_BATCH_FILL] = 0
             ist[N_UPDATES] += 1
     else:
@@ -353,9 +369,7 @@ def hybrid_schedule(pbuf, cfg, icfg, fst, ist, score):
     if switch:
         ist[N_PHASE] = M_BACKPROP
         ist[N_SWITCHED_AT] = ist[N_SEEN]
-        pbuf[P_VEL, :] = _F32(0.0)
-        pbuf[P_ACC, :] = _F32(0.0)
-        ist[N_BATCH_FILL] = 0
+        reset_optimizer(pbuf, ist)
 
 
 # --- entry points (one Python -> Numba crossing per call) -------------------------------------

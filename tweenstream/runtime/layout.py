@@ -7,7 +7,8 @@ code reads these names as compile-time constants.
 Arrays (shapes):
 - ``table`` int64 (L, NCOL): one plan row per layer (``C_*`` columns).
 - ``ltab`` float64 (L, NLCOL): per-layer rate multipliers and target clamps (``LT_*``).
-- ``pbuf`` float32 (4, P): parameters, momentum, batch accumulator, shadow (``P_*`` rows).
+- ``pbuf`` float32 (5, P): parameters, momentum (or Adam's first moment), batch accumulator,
+  shadow, second moments (``P_*`` rows).
 - ``work`` float32 (5, S): activations, pre-activations, backward signal, local error and
   targets of the *current* sample, one slot per layer output (``W_*`` rows).
 - ``diag`` float64 (4, L): per-layer gap, link budget, depth barrier, parameter norm².
@@ -66,9 +67,10 @@ NLCOL = 4
 # --- pbuf rows ------------------------------------------------------------------------------
 P_PARAM = 0
 P_VEL = 1
-P_ACC = 2  # per-sample updates accumulated for batch_size > 1
+P_ACC = 2  # per-sample descent directions accumulated (batch_size > 1, adam, adagrad)
 P_SHADOW = 3
-NPROW = 4
+P_SQ = 4  # Adam's second moment, AdaGrad's sum of squares (last: older 4-row files pad it)
+NPROW = 5
 
 # --- work rows ------------------------------------------------------------------------------
 W_ACT = 0
@@ -118,7 +120,10 @@ F_RECOVERY = 18
 F_METRIC_ALPHA = 19
 F_PLATEAU_GAIN = 20
 F_NORM_GROWTH = 21  # soft trigger also needs |params| > this x |shadow|
-NFCFG = 22
+F_BETA1 = 22  # adam: decay of the first moment
+F_BETA2 = 23  # adam: decay of the second moment
+F_EPSILON = 24  # adam, adagrad: added to the root of the second moment
+NFCFG = 25
 
 # --- int config -----------------------------------------------------------------------------
 I_MODE = 0
@@ -133,7 +138,14 @@ I_LOCAL_DERIV = 8
 I_CHAIN_GATE = 9
 I_SOFT_DETECT = 10
 I_STREAK_RESET = 11  # clean steps after which the explosion streak is forgotten
-NICFG = 12
+I_OPTIMIZER = 12  # backprop's optimiser: O_SGD, O_ADAM or O_ADAGRAD
+NICFG = 13
+
+# --- backprop optimisers --------------------------------------------------------------------
+O_SGD = 0
+O_ADAM = 1
+O_ADAGRAD = 2
+OPTIMIZERS = ("sgd", "adam", "adagrad")  # by optimiser code: OPTIMIZERS[O_ADAM] == "adam"
 
 # --- float state ----------------------------------------------------------------------------
 S_RATE = 0  # adaptive rate multiplier
@@ -167,7 +179,8 @@ N_WIN_FILL = 12  # (N_WIN_FILL, N_WIN_BAD: one slice, see drift.plateau_update)
 N_WIN_BAD = 13
 N_EVENT_HEAD = 14  # ring position of the next event record
 N_EMA_STARTED = 15  # the gap EMAs have been started (by the first clean step)
-N_EVENTS = 16  # start of the event ring: pairs (sample index, reason)
+N_OPT_STEP = 16  # adam/adagrad steps since the optimiser state was last reset (bias correction)
+N_EVENTS = 17  # start of the event ring: pairs (sample index, reason)
 EVENT_RING = 32
 NIST = N_EVENTS + 2 * EVENT_RING
 

@@ -17,7 +17,7 @@ from tweenstream.runtime.labels import LabelMap
 from tweenstream.runtime.plan import compile_plan, layer_table
 from tweenstream.runtime.reservoir import Reservoir
 from tweenstream.runtime.stage import InputStage, scaling_on
-from tweenstream.runtime.update import layer_norms
+from tweenstream.runtime.update import layer_norms, reset_optimizer
 
 
 class Learner:
@@ -98,6 +98,9 @@ class Learner:
     def configure(self, **changes: Any) -> None:
         """Change settings of a live learner (everything it learned is kept).
 
+        A new ``optimizer`` starts from a clear optimiser state (momentum and moments mean
+        nothing to another optimiser); a new ``batch_size`` drops the partial batch.
+
         Examples
         --------
         >>> from tweenstream import Dense, Network
@@ -115,17 +118,20 @@ class Learner:
             raise ValueError(f"{', '.join(fixed)} cannot change on a live learner: its "
                              "reservoir and input stage are allocated once; make a new "
                              "Learner")
-        old_batch = self.config.batch_size
+        old = self.config
         self.config = self.config.replace(**changes)
         self._apply_config()
-        if self.config.batch_size != old_batch:  # a partial batch of the old size is dropped
+        if self.config.optimizer != old.optimizer:  # one optimiser's state means nothing to another
+            self._drop_pending()
+        elif self.config.batch_size != old.batch_size:  # a partial batch of the old size is dropped
             self.arena.pbuf[lay.P_ACC] = 0.0
             self.arena.ist[lay.N_BATCH_FILL] = 0
 
     def set_phase(self, phase: str) -> None:
         """Switch the learning rule in effect now: "tween", "tween-heuristic" or "backprop".
 
-        Momentum and any partial batch are dropped, as at a hybrid switch. On a hybrid learner
+        The optimiser state (momentum, Adam's or AdaGrad's moments and step count) and any
+        partial batch are dropped, as at a hybrid switch. On a hybrid learner
         a manual switch ends its schedule; ``set_phase("hybrid")`` starts the schedule again
         (tween until the trigger).
 
@@ -156,7 +162,7 @@ class Learner:
 
     def replace_params(self, params: np.ndarray) -> None:
         """Swap in new parameters (e.g. refined ones): the shadow copy and the norms follow,
-        momentum and any partial batch are dropped, counters are kept.
+        the optimiser state and any partial batch are dropped, counters are kept.
 
         Examples
         --------
@@ -177,10 +183,7 @@ class Learner:
         self._drop_pending()
 
     def _drop_pending(self) -> None:
-        a = self.arena
-        a.pbuf[lay.P_VEL] = 0.0
-        a.pbuf[lay.P_ACC] = 0.0
-        a.ist[lay.N_BATCH_FILL] = 0
+        reset_optimizer(self.arena.pbuf, self.arena.ist)
 
     @property
     def engine(self) -> Engine:

@@ -1,10 +1,14 @@
 """Saving and loading learners: a zip of a JSON manifest and raw ``.npy`` arrays, never pickle.
 
-Layout of a model file (format version 1)::
+Layout of a model file (format version 2)::
 
     manifest.json   format, version, network, config, seed, features, RNG state, and for every
                     array its dtype, shape and SHA-256
     pbuf.npy, diag.npy, fst.npy, ist.npy
+
+Version 1 files (before the adam and adagrad optimisers) have a 4-row ``pbuf`` (no ``P_SQ``)
+and no ``ist[N_OPT_STEP]``; ``load`` reads them with both zero, which is the state of a learner
+that has never taken an Adam or AdaGrad step. Version 2 adds nothing else.
 
 Writes are atomic (temporary file, fsync, rename), so a crash never leaves half a file under the
 final name. A file that is truncated, corrupt or from a newer format raises ``ModelFileError``
@@ -162,6 +166,8 @@ def load_parts(path: str | os.PathLike[str]
     except (zipfile.BadZipFile, EOFError, OSError) as err:
         raise ModelFileError(f"{path}: not a readable model file (truncated or corrupt: {err})"
                              ) from None
+    if manifest["format_version"] < 2:
+        arrays = _from_version_1(arrays)
     try:
         network = Network.from_dict(manifest["network"])
         settings = dict(manifest["config"])
@@ -190,6 +196,21 @@ def load_parts(path: str | os.PathLike[str]
     return learner, extra, extra_arrays
 
 
+def _from_version_1(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A version 1 file's arrays in today's layout: the pbuf row ``P_SQ`` and the counter
+    ``ist[N_OPT_STEP]`` are inserted as zeros. Arrays of any other shape are left alone (the
+    shape check that follows names them)."""
+    from tweenstream.runtime import layout as lay
+
+    out = dict(arrays)
+    pbuf, ist = arrays.get("pbuf"), arrays.get("ist")
+    if pbuf is not None and pbuf.ndim == 2 and pbuf.shape[0] == lay.NPROW - 1:
+        out["pbuf"] = np.insert(pbuf, lay.P_SQ, np.zeros(pbuf.shape[1], pbuf.dtype), axis=0)
+    if ist is not None and ist.ndim == 1 and ist.shape[0] == lay.NIST - 1:
+        out["ist"] = np.insert(ist, lay.N_OPT_STEP, np.zeros(1, ist.dtype))
+    return out
+
+
 def _state_problem(learner: Learner, arrays: dict[str, np.ndarray]) -> str:
     """Why the saved counters and buffers cannot belong to a working learner, or ''.
 
@@ -202,6 +223,8 @@ def _state_problem(learner: Learner, arrays: dict[str, np.ndarray]) -> str:
     ist, fst, pbuf = arrays["ist"], arrays["fst"], arrays["pbuf"]
     if not np.isfinite(pbuf).all():
         return "parameters or momentum are not finite"
+    if (pbuf[lay.P_SQ] < 0).any():
+        return "second moments (adam, adagrad) are negative"
     finite = np.isfinite(fst)
     finite[lay.S_WIN_BEST] = True  # -inf until the first plateau window closes
     if not finite.all():

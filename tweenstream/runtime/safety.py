@@ -3,7 +3,8 @@
 After every step the interpreter calls ``check_step``: hard triggers (non-finite gaps or
 parameters, a parameter-norm jump) and the soft trigger (fast EMA of the mean gap above
 ``explosion_limit`` x the slow EMA, after warm-up). A trigger calls ``explode``: roll back to the
-shadow copy if parameters changed, zero momentum, back the adaptive rate off, record the event.
+shadow copy if parameters changed, reset the optimiser state (momentum, Adam's moments,
+AdaGrad's sums, the partial batch), back the adaptive rate off, record the event.
 A clean step lets the rate climb back and refreshes the shadow every ``snapshot_every`` steps.
 """
 
@@ -27,7 +28,6 @@ from tweenstream.runtime.layout import (
     I_SOFT_DETECT,
     I_STREAK_RESET,
     I_WARMUP,
-    N_BATCH_FILL,
     N_CLEAN_EVENT,
     N_CLEAN_SNAP,
     N_EMA_STARTED,
@@ -38,10 +38,8 @@ from tweenstream.runtime.layout import (
     N_SEEN,
     N_SINCE_ROLLBACK,
     N_STREAK,
-    P_ACC,
     P_PARAM,
     P_SHADOW,
-    P_VEL,
     R_GAP,
     R_JUMP,
     R_PARAMS,
@@ -53,7 +51,7 @@ from tweenstream.runtime.layout import (
 )
 from tweenstream.runtime.numba_config import inline, kernel
 from tweenstream.runtime.unmanaged import copy_into
-from tweenstream.runtime.update import layer_norms
+from tweenstream.runtime.update import layer_norms, reset_optimizer
 
 
 @kernel
@@ -64,9 +62,7 @@ def explode(table, pbuf, diag, cfg, fst, ist, reason, dirty):
         layer_norms(table, pbuf, diag)
         ist[N_ROLLBACKS] += 1
         ist[N_SINCE_ROLLBACK] = 0
-    pbuf[P_VEL, :] = np.float32(0.0)
-    pbuf[P_ACC, :] = np.float32(0.0)
-    ist[N_BATCH_FILL] = 0
+    reset_optimizer(pbuf, ist)
     ist[N_EXPLOSIONS] += 1
     ist[N_STREAK] += 1
     ist[N_CLEAN_EVENT] = 0
