@@ -175,16 +175,15 @@ def notes(records: Sequence[Record], streams: Sequence[str], models: Sequence[st
         "compile time excluded (tweenstream's kernels are warmed before the clock starts). "
         "River models and `(learn_one)` columns: per sample `predict_one(x)`, scored, then "
         "`learn_one(x, y)` on River's dicts. `(learn_many)` columns: one `learn_many(X, y)` "
-        "call on the whole stream as a float32 array (features in sorted-key order, built "
-        "before the clock starts), scored by the learner's own test-then-train counters "
+        "call on the whole stream as a float64 array (column j: the feature the dict path "
+        "puts in slot j; built before the clock starts), scored by the learner's own "
+        "test-then-train counters "
         "(`Learner.totals()`).",
         "tweenstream: library defaults in each mode, network "
         f"`Network(n_features, [Dense({HIDDEN}, \"{ACTIVATION}\"), Dense(n_classes)])` "
         f"(regression: `Dense(1)`, task=\"regression\"), seed {TS_SEED}, the same for every "
-        "stream. Inputs are not scaled. Today's Learner takes only string keys and int "
-        "labels 0..K-1, so in the `(learn_one)` columns each sample is rewritten "
-        "(`bench/streams/tweenstream_models.py`, `Adapter`: keys to strings in sorted order, "
-        "labels to indices) inside the timed loop.",
+        "stream. River's dicts and labels go to the Learner as they are; it standardises "
+        "its inputs and maps the labels itself (docs/inputs.md).",
         "trivial = the prequential score of predicting the most frequent class so far "
         "(classification) or the mean target so far (regression).",
         "best tweenstream = the best-scoring mode and way. Gap to best River: how far it is "

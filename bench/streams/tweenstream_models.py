@@ -1,18 +1,12 @@
 """Everything the suite knows about building a tweenstream learner and feeding it River samples.
 
-This is the one place to change when the Learner's API changes. Today's Learner takes dicts
-with *string* keys, *real-number* values and a fixed key set, class labels that are ints
-0..K-1, and it does no feature scaling. River's streams break the first two rules (the
-synthetic generators use int keys; Phishing, Bananas and SEA have bool labels), so an
-``Adapter`` rewrites each sample: keys become strings in one fixed (sorted) order, labels
-become their index in the stream's class list. Values are passed on as they are (every stream
-of the suite is numeric, see ``catalog.py``), unscaled.
+River's samples go to the Learner as they are: dicts with River's keys (str, or int for the
+synthetic generators), numeric values, and River's labels (bool, int or str). The Learner keeps
+its own feature slots, standardisation and label map (docs/inputs.md).
 
-NEW API: once the Learner hashes any dict keys and values, keeps its own label map (so that
-``predict_one`` returns the user's label) and standardises its inputs, ``Adapter.__call__``
-becomes ``return x, y`` and ``make_learner`` stops needing ``classes`` beyond their count (or
-at all). Nothing else in ``bench/streams`` has to change: the runs compare ``predict_one``'s
-answer with the adapted label, which will then be the label itself.
+For ``learn_many`` the whole stream is one float64 array whose column j holds the feature that
+takes slot j in the dict path (the slots are a pure function of the keys in stream order), so
+both ways learn bit-identical models.
 
 Shapes: one hidden layer, ``n_features -> HIDDEN (tanh) -> n_classes`` (softmax
 cross-entropy) or ``-> 1`` (squared error), the same for every stream.
@@ -26,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from tweenstream import Dense, Learner, Network
+from tweenstream.runtime.features import FeatureSlots
 
 HIDDEN = 32  # hidden units, every stream
 ACTIVATION = "tanh"  # hidden activation, every stream
@@ -62,7 +57,6 @@ def make_learner(n_features: int, task: str, classes: Sequence[Any], mode: str, 
     >>> model.config.mode, model.state()["samples_seen"]
     ('backprop', 0)
     """
-    # NEW API: the label map will live in the Learner; only len(classes) is used here.
     learner = Learner(network(n_features, task, len(classes), activation), mode=mode, seed=seed,
                       **settings)
     learner.warm()
@@ -70,49 +64,45 @@ def make_learner(n_features: int, task: str, classes: Sequence[Any], mode: str, 
 
 
 class Adapter:
-    """Turns River's ``(x, y)`` into what today's Learner takes.
+    """River's ``(x, y)`` for the Learner: one sample as it is; the whole stream as an array.
 
     Parameters
     ----------
     keys : sequence
-        Every feature key of the stream, in the order the network's inputs take them.
+        Every feature key of the stream.
     task : {"classification", "regression"}
     classes : sequence
-        Class labels in index order (ignored for regression).
+        Class labels (unused: the Learner maps labels itself).
 
     Examples
     --------
     >>> adapt = Adapter([0, 1], "classification", (False, True))
     >>> adapt({1: 2.5, 0: 1}, True)
-    ({'0': 1, '1': 2.5}, 1)
+    ({1: 2.5, 0: 1}, True)
     >>> X, Y = adapt.matrix([({0: 1, 1: 2.5}, True), ({0: 0.5, 1: 0}, False)])
-    >>> X.tolist(), Y.tolist()
-    ([[1.0, 2.5], [0.5, 0.0]], [1, 0])
+    >>> X.shape, Y
+    ((2, 2), [True, False])
     """
 
     def __init__(self, keys: Sequence[Any], task: str, classes: Sequence[Any]) -> None:
         self.keys = tuple(keys)
-        self.names = tuple(str(k) for k in self.keys)
-        if len(set(self.names)) != len(self.names):
-            raise ValueError(f"feature keys {self.keys} collide once written as strings")
         self.classify = task == "classification"
-        self.index = {c: i for i, c in enumerate(classes)}
 
-    def __call__(self, x: dict[Any, Any], y: Any) -> tuple[dict[str, Any], Any]:
-        """One sample: a dict with string keys in the fixed order, and the label's index (or
-        the target as a float)."""
-        # NEW API: return x, y
-        features = {name: x[key] for name, key in zip(self.names, self.keys, strict=True)}
-        return features, (self.index[y] if self.classify else float(y))
+    def __call__(self, x: dict[Any, Any], y: Any) -> tuple[dict[Any, Any], Any]:
+        """One sample, as River gives it."""
+        return x, y
 
     def matrix(self, samples: Sequence[tuple[dict[Any, Any], Any]]
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """The whole stream for ``learn_many``: float32 (n, features) in key order, and int64
-        label indices or float32 targets (n,)."""
-        keys = self.keys
-        X = np.array([[x[k] for k in keys] for x, _ in samples], dtype=np.float32)
+               ) -> tuple[np.ndarray, Any]:
+        """The whole stream for ``learn_many``: float64 (n, features), column j the feature
+        of slot j, and the labels as a list (or float32 targets)."""
+        slots = FeatureSlots(len(self.keys))
+        raw = np.zeros(len(self.keys))
+        for x, _ in samples:
+            slots.commit(slots.read(x, raw))
+        order = sorted(self.keys, key=lambda k: slots.slots[k])
+        X = np.array([[x[k] for k in order] for x, _ in samples], dtype=np.float64)
         if self.classify:
-            Y = np.array([self.index[y] for _, y in samples], dtype=np.int64)
-        else:
-            Y = np.array([y for _, y in samples], dtype=np.float32)
-        return X.reshape(len(samples), len(keys)), Y
+            return X.reshape(len(samples), len(order)), [y for _, y in samples]
+        Y = np.array([y for _, y in samples], dtype=np.float32)
+        return X.reshape(len(samples), len(order)), Y

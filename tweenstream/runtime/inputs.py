@@ -31,8 +31,9 @@ class FeatureMap:
     def __init__(self, n_inputs: int) -> None:
         self.n_inputs = n_inputs
 
-    def vector(self, x: Any) -> np.ndarray:
-        """A contiguous float32 vector for one sample (a view or a copy)."""
+    def vector(self, x: Any, exact: bool = False) -> np.ndarray:
+        """A contiguous float32 vector for one sample (a view or a copy); with ``exact``, the
+        checked array as given (any real dtype: a scaling stage reads it in float64)."""
         if type(x) is np.ndarray and x.dtype == np.float32 and x.shape == (self.n_inputs,):
             return x if x.flags.c_contiguous and x.flags.writeable else _writable(x)
         if isinstance(x, (str, bytes)) or not isinstance(x, (np.ndarray, Sequence)):
@@ -43,9 +44,9 @@ class FeatureMap:
         if arr.ndim != 1 or arr.shape[0] != self.n_inputs:
             raise ValueError(f"x must have shape ({self.n_inputs},), found {arr.shape}; "
                              "pass one sample as a flat vector (use learn_many for a batch)")
-        return _writable(arr)
+        return arr if exact else _writable(arr)
 
-    def matrix(self, X: Any) -> np.ndarray:
+    def matrix(self, X: Any, exact: bool = False) -> np.ndarray:
         """A contiguous float32 (n, n_inputs) matrix for a batch (array or sequence of dicts)."""
         if isinstance(X, (str, bytes)) or not isinstance(X, (np.ndarray, Sequence)):
             raise TypeError(f"X must be a 2-D array (n, {self.n_inputs}) or a list of dicts, "
@@ -55,7 +56,7 @@ class FeatureMap:
         if arr.ndim != 2 or arr.shape[1] != self.n_inputs:
             raise ValueError(f"X must have shape (n, {self.n_inputs}), found {arr.shape}; "
                              "one row per sample")
-        return _writable(arr)
+        return arr if exact else _writable(arr)
 
 
 def _writable(arr: np.ndarray) -> np.ndarray:

@@ -87,11 +87,11 @@ class InputStage:
             self._new = new if learn else []
             self.raw = self._raw1
             return self._scale(self._raw1, self._z1, learn, True, "x")
-        xv = self.arrays.vector(x).reshape(1, -1)
+        xv = self.arrays.vector(x, exact=self.scaler is not None).reshape(1, -1)
         self.raw = xv
         if self.scaler is None:
             return xv
-        self._raw1[0] = xv[0]
+        self._raw1[0] = xv[0]  # float64 ones keep their precision for the statistics
         return self._scale(self._raw1, self._z1, learn, False, "x")
 
     def commit(self) -> None:
@@ -124,7 +124,8 @@ class InputStage:
     def batch(self, X: Any, learn: bool) -> tuple[np.ndarray, bool]:
         """Validate a batch: (rows, is_dicts). Dict rows become a float64 matrix with NaN for
         missing values (their new keys pending a ``commit``); arrays are checked and returned
-        as float32. Nothing is scaled yet (``chunks`` does that)."""
+        as float32, or as given when a scaling stage reads them (in float64). Nothing is
+        scaled yet (``chunks`` does that)."""
         if is_dicts(X):
             self._saved = self.slots.snapshot() if learn else None
             raw = self.slots.matrix(X, place=learn)
@@ -137,8 +138,7 @@ class InputStage:
                     raise ValueError(f"row {int(np.argwhere(big)[0][0])}: a feature is beyond "
                                      "float32's range (about 3.4e38); nothing was learned")
             return raw, True
-        Xm = self.arrays.matrix(X)
-        return Xm, False
+        return self.arrays.matrix(X, exact=self.scaler is not None), False
 
     @property
     def chunk_rows(self) -> int:
