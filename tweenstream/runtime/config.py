@@ -18,7 +18,7 @@ _NUMBER = (int, float, np.number)
 _MAX_INT = 2**31 - 1
 _MAX_FLOAT = 1e30
 SCALINGS = ("auto", "online", "off")
-_CHOICES = ("mode", "scaling", "optimizer")  # str fields, checked against their lists
+_CHOICES = ("mode", "scaling", "target_scaling", "optimizer")  # str fields, checked apart
 _F32_TINY = float(np.finfo(np.float32).tiny)
 
 
@@ -78,6 +78,9 @@ class TweenConfig:
     scale_clip, scale_freeze_after
         Bound on a standardised value, in standard deviations (None: no bound); stop learning
         the statistics after this many samples (None: never).
+    target_scaling : {"auto", "online", "off"}
+        Regression: learn standardised targets (running mean and variance, as ``scaling``)
+        and answer in the targets' units; ``auto`` does for every regression network.
     reservoir_size, reservoir_recency
         Keep a replay reservoir of this many samples (0: none), uniform over the stream or,
         with recency > 0, biased toward recent samples (``runtime/reservoir.py``).
@@ -134,13 +137,15 @@ class TweenConfig:
     scaling: str = "auto"
     scale_clip: float | None = 8.0
     scale_freeze_after: int | None = None
+    target_scaling: str = "auto"
 
     def __post_init__(self) -> None:
         if self.mode not in lay.MODES:
             raise ValueError(f"mode must be one of {', '.join(lay.MODES)}, found {self.mode!r}")
-        if self.scaling not in SCALINGS:
-            raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}, found "
-                             f"{self.scaling!r}")
+        for name in ("scaling", "target_scaling"):
+            if getattr(self, name) not in SCALINGS:
+                raise ValueError(f"{name} must be one of {', '.join(SCALINGS)}, found "
+                                 f"{getattr(self, name)!r}")
         if not isinstance(self.optimizer, str):
             raise TypeError(f"optimizer must be a string, one of {', '.join(lay.OPTIMIZERS)}; "
                             f"found {type(self.optimizer).__name__}")

@@ -66,8 +66,8 @@ def _writable(arr: np.ndarray) -> np.ndarray:
     return out if out.flags.writeable else out.copy()
 
 
-def targets(Y: Any, n: int, n_outputs: int) -> np.ndarray:
-    """Validate regression targets; returns contiguous float32 (n, n_outputs)."""
+def targets(Y: Any, n: int, n_outputs: int, dtype: Any = np.float32) -> np.ndarray:
+    """Validate regression targets; returns contiguous float32 (or ``dtype``) (n, n_outputs)."""
     arr = np.asarray(Y)
     if arr.dtype.kind == "b":
         raise TypeError("y must hold real numbers, found booleans; convert them to floats")
@@ -76,11 +76,11 @@ def targets(Y: Any, n: int, n_outputs: int) -> np.ndarray:
         arr = arr.reshape(n, 1)
     if arr.shape != (n, n_outputs):
         raise ValueError(f"y must have shape ({n}, {n_outputs}), found {arr.shape}")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
+    out = np.ascontiguousarray(arr, dtype=dtype)
     return out if out.flags.writeable else out.copy()
 
 
-def target(y: Any, n_outputs: int) -> np.ndarray:
+def target(y: Any, n_outputs: int, dtype: Any = np.float32) -> np.ndarray:
     """Validate one regression target: a number (one output) or a vector of ``n_outputs``.
 
     Examples
@@ -92,7 +92,7 @@ def target(y: Any, n_outputs: int) -> np.ndarray:
     if arr.shape not in ((), (n_outputs,)) or (arr.shape == () and n_outputs != 1):
         want = "a number" if n_outputs == 1 else f"a vector of {n_outputs} numbers"
         raise ValueError(f"y must be {want}, found shape {arr.shape}")
-    return targets(arr.reshape(1, -1), 1, n_outputs)
+    return targets(arr.reshape(1, -1), 1, n_outputs, dtype)
 
 
 def check_ids(X: np.ndarray, vocab: int) -> None:

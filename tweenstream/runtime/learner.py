@@ -16,6 +16,7 @@ from tweenstream.runtime.inputs import check_ids, target, targets
 from tweenstream.runtime.labels import LabelMap
 from tweenstream.runtime.plan import compile_plan, layer_table
 from tweenstream.runtime.reservoir import Reservoir
+from tweenstream.runtime.scaling import Scaler
 from tweenstream.runtime.stage import InputStage, scaling_on
 from tweenstream.runtime.update import layer_norms, reset_optimizer
 
@@ -75,7 +76,9 @@ class Learner:
         self._task = lay.T_CLASSIFICATION if self._classify else lay.T_REGRESSION
         k = network.n_outputs
         self._yc1 = np.zeros(1, dtype=np.int64)
-        self._yr1 = np.zeros((1, k), dtype=np.float32)
+        self._yscaler = None if self._classify or c.target_scaling == "off" else \
+            Scaler(k, c.scale_clip, c.scale_freeze_after)
+        self._yr1 = np.zeros((1, 4 * k if self._yscaler else k), dtype=np.float32)
         self._out1 = np.zeros((1, k), dtype=np.float32)
         self._apply_config()
         self.reservoir = Reservoir(c.reservoir_size, network.n_inputs, k, self._classify,
@@ -89,8 +92,9 @@ class Learner:
         c = self.config
         self._ltab = layer_table(self._plan, c.depth_scale_factor, c.depth_scale_cap)
         self._cfg, self._icfg = c.to_arrays(self._task)
-        if self._input.scaler is not None:
-            self._input.scaler.configure(c.scale_clip, c.scale_freeze_after)
+        for sc in (self._input.scaler, getattr(self, "_yscaler", None)):
+            if sc is not None:
+                sc.configure(c.scale_clip, c.scale_freeze_after)
         a = self.arena
         self._args = (self._plan.table, self._ltab, a.pbuf, a.work, a.diag, self._cfg,
                       self._icfg, a.fst, a.ist)
@@ -112,7 +116,7 @@ class Learner:
         if "mode" in changes and changes["mode"] != self.config.mode:
             raise ValueError("the mode of a live learner is changed with set_phase(...), "
                              "not configure(mode=...)")
-        fixed = [k for k in ("reservoir_size", "reservoir_recency", "scaling")
+        fixed = [k for k in ("reservoir_size", "reservoir_recency", "scaling", "target_scaling")
                  if k in changes and changes[k] != getattr(self.config, k)]
         if fixed:
             raise ValueError(f"{', '.join(fixed)} cannot change on a live learner: its "
@@ -233,11 +237,18 @@ class Learner:
                 plan = self.labels.plan((y,))
                 u = int(plan[0][0])
             self._yc1[0] = u
-        else:
+        elif self._yscaler is None:
             self._yr1[0] = target(y, self.network.n_outputs)[0]
+        else:
+            t = target(y, self.network.n_outputs, np.float64)
+            if not np.isfinite(t).all():
+                raise ValueError("y has NaN or inf; nothing was learned. Clean or drop the "
+                                 "sample")
         xin = self._input.one(x, learn=True)
         if self._vocab:
             check_ids(xin[0], self._vocab)
+        if self._yscaler is not None:
+            self._yscaler.targets(t, self._yr1, learn=True)
         if self.engine.learn_many(*self._args, xin, self._yc1, self._yr1, True) >= 0:
             raise ValueError("x or y contains NaN or inf (or a value beyond float32's range, "
                              "about 3.4e38); nothing was learned. Clean or drop the sample")
@@ -245,7 +256,8 @@ class Learner:
         if plan is not None:
             self.labels.commit(plan)  # type: ignore[union-attr]
         if self.reservoir is not None:  # inputs as given: refinement scales them anew
-            self.reservoir.add_one(self._input.raw[0], self._yc1 if self._classify else self._yr1)
+            self.reservoir.add_one(self._input.raw[0], self._yc1 if self._classify
+                                   else self._given_targets(self._yr1))
 
     def learn_many(self, X: Any, Y: Any) -> None:
         """Learn from every row of ``X`` in order, inside compiled code.
@@ -262,8 +274,10 @@ class Learner:
                 assert self.labels is not None
                 plan = self.labels.plan_many(Y, n)
                 Yc, Yr = plan[0], self._yr1
-            else:
+            elif self._yscaler is None:
                 Yc, Yr = self._yc1, targets(Y, n, self.network.n_outputs)
+            else:
+                Yc, Yr = self._yc1, self._scaled_targets(Y, rows, dicts)
             if self._vocab:
                 check_ids(rows, self._vocab)
             if stage.passthrough(dicts):
@@ -297,7 +311,43 @@ class Learner:
             raise ValueError(f"row {bad + offset}: {why}; nothing was learned. Fix or drop "
                              "that row")
         if self.reservoir is not None:
-            self.reservoir.add_many(Xm if raw is None else raw, Yc if self._classify else Yr)
+            self.reservoir.add_many(Xm if raw is None else raw,
+                                    Yc if self._classify else self._given_targets(Yr))
+
+    def _scaled_targets(self, Y: Any, rows: np.ndarray, dicts: bool) -> np.ndarray:
+        """The engine's (n, 4K) target rows for a batch whose inputs are checked first (the
+        target statistics learn from it here, so nothing after may refuse the batch)."""
+        k = self.network.n_outputs
+        T = targets(Y, rows.shape[0], k, np.float64)
+        ok = np.isfinite(T).all(axis=1)
+        if not ok.all():
+            raise ValueError(f"row {int(np.argmin(ok))}: y has NaN or inf; nothing was "
+                             "learned. Fix or drop that row")
+        if not dicts:
+            _check_finite(rows)
+        out = np.empty((T.shape[0], 4 * k), dtype=np.float32)
+        assert self._yscaler is not None
+        self._yscaler.targets(T, out, learn=True)
+        return out
+
+    def _given_targets(self, Yr: np.ndarray) -> np.ndarray:
+        """The targets as given, from the engine's target rows."""
+        k = self.network.n_outputs
+        return Yr if self._yscaler is None else Yr[:, k:2 * k]
+
+    def network_targets(self, Y: np.ndarray) -> np.ndarray:
+        """The engine's target rows for regression targets ``Y`` (n, K), scaled with the
+        current statistics (refinement learns them)."""
+        T = np.asarray(Y, np.float64).reshape(len(Y), -1)
+        if self._yscaler is None:
+            return np.ascontiguousarray(T, dtype=np.float32)
+        out = np.empty((T.shape[0], 4 * T.shape[1]), dtype=np.float32)
+        self._yscaler.targets(np.ascontiguousarray(T), out, learn=False)
+        return out
+
+    def outputs(self, out: np.ndarray) -> np.ndarray:
+        """Network outputs (n, K) in the targets' units (regression; in place)."""
+        return out if self._yscaler is None else self._yscaler.unscale(out)
 
     # --- prediction -----------------------------------------------------------------------
     def _forward(self, Xm: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -345,6 +395,7 @@ class Learner:
                 return None
             units = labels.units()
             return labels.label(int(units[out[units].argmax()]))
+        out = self.outputs(self._out1)[0]
         return float(out[0]) if out.shape[0] == 1 else out.copy()
 
     def predict_proba_many(self, X: Any) -> np.ndarray:
@@ -362,6 +413,7 @@ class Learner:
         if self._classify:
             assert self.labels is not None
             return self.labels.decode(out)
+        out = self.outputs(out)
         return out[:, 0].copy() if out.shape[1] == 1 else out
 
     def network_inputs(self, X: np.ndarray) -> np.ndarray:
@@ -493,6 +545,8 @@ class Learner:
         sc = self._input.scaler
         if sc is not None:
             arrays.update(scale_stats=sc.stats, scale_seen=sc.seen)
+        if self._yscaler is not None:
+            arrays.update(target_stats=self._yscaler.stats, target_seen=self._yscaler.seen)
         if self._classify:
             arrays["seen_units"] = self._seen_units()
         if self.reservoir is not None:
@@ -522,7 +576,7 @@ class Learner:
             labels = LabelMap.from_list(list(range(self.network.n_outputs)) if classes is None
                                         else classes, self.network.n_outputs)
         for name, buf in self._arrays().items():
-            if name in ("scale_stats", "scale_seen"):
+            if name in ("scale_stats", "scale_seen", "target_stats", "target_seen"):
                 continue
             if name == "seen_units" and name not in arrays:  # a file from before labels
                 buf[...] = labels.seen if labels is not None else 0.0
@@ -531,6 +585,8 @@ class Learner:
         sc = self._input.scaler
         if sc is not None:
             sc.restore(arrays["scale_stats"], arrays["scale_seen"])
+        if self._yscaler is not None:
+            self._yscaler.restore(arrays["target_stats"], arrays["target_seen"])
         self._input.slots = slots
         self.labels = labels
         self._rng.bit_generator.state = meta["rng_state"]

@@ -172,6 +172,7 @@ def load_parts(path: str | os.PathLike[str]
         network = Network.from_dict(manifest["network"])
         settings = dict(manifest["config"])
         settings.setdefault("scaling", "off")  # files from before the input stage: unscaled
+        settings.setdefault("target_scaling", "off")
         config = TweenConfig(**settings)
         learner = Learner(network, config, seed=manifest["seed"])
     except (TypeError, ValueError, KeyError) as err:
@@ -245,10 +246,11 @@ def _state_problem(learner: Learner, arrays: dict[str, np.ndarray]) -> str:
     bad = [name for name, ok in checks.items() if not ok]
     if bad:
         return f"out of range: {', '.join(bad)}"
-    stats = arrays.get("scale_stats")
-    if stats is not None and (not np.isfinite(stats).all() or (stats[0] < 0).any()
-                              or (stats[2] < 0).any()):
-        return "input statistics are not finite and non-negative"
+    for name in ("scale_stats", "target_stats"):
+        stats = arrays.get(name)
+        if stats is not None and (not np.isfinite(stats).all() or (stats[0] < 0).any()
+                                  or (stats[2] < 0).any()):
+            return "input or target statistics are not finite and non-negative"
     return ""
 
 

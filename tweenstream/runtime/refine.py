@@ -103,6 +103,7 @@ def evaluate(learner: Learner, params: np.ndarray, X: np.ndarray, Y: np.ndarray
             p = out
             loss = float(-np.log(np.maximum(p[np.arange(len(Y)), Y], 1e-12)).mean())
             return {"loss": loss, "accuracy": float((p.argmax(axis=1) == Y).mean())}
+        out = learner.outputs(out)
         err = out - Y.reshape(out.shape)
         return {"loss": float(0.5 * (err ** 2).sum(axis=1).mean()),
                 "mae": float(np.abs(err).mean())}
@@ -136,7 +137,7 @@ def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSetti
         Yr = np.zeros((1, net.n_outputs), np.float32)
     else:
         Yt = np.zeros(1, np.int64)
-        Yr = np.ascontiguousarray(np.asarray(Y, np.float32).reshape(len(X), -1)[order[:cut]])
+        Yr = learner.network_targets(np.asarray(Y).reshape(len(X), -1)[order[:cut]])
         Yh = np.asarray(Y, np.float32).reshape(len(X), -1)[order[cut:]]
     plan = compile_plan(net)
     cfg, icfg = TweenConfig(mode="backprop").to_arrays(

@@ -14,7 +14,8 @@ counted. Once a feature has ``_WARM`` samples, the value counted into its statis
 to mean +- c standard deviations, so one absurd sample cannot drag the statistics either.
 Statistics freeze after ``freeze_after`` samples if asked, or are given (``fixed``).
 
-Arrays: ``stats`` (3, d) float64 rows count/mean/m2; ``cache`` (2, d) float32 rows shift/inv;
+Arrays: ``stats`` (3, d) float64 rows count/mean/m2; ``cache`` (3, d) float32 rows shift, inv
+and std;
 ``seen`` (2,) int64: samples learned by the stage, and 1 if the statistics are fixed.
 """
 
@@ -38,8 +39,10 @@ def _refresh(stats, cache, j):
     cache[0, j] = np.float32(mean)
     if var > 1e-24 + 1e-14 * mean * mean:
         cache[1, j] = np.float32(1.0 / np.sqrt(var))
+        cache[2, j] = np.float32(np.sqrt(var))
     else:
         cache[1, j] = np.float32(0.0)
+        cache[2, j] = np.float32(0.0)
 
 
 @kernel
@@ -77,25 +80,53 @@ def scale_rows(raw, stats, cache, seen, clip, freeze_after, learn, scale, missin
             else:
                 z = (np.float32(v) - cache[0, j]) * cache[1, j]
                 out[r, j] = min(max(z, -c32), c32)
-        if learn and seen[1] == 0 and (freeze_after < 0 or seen[0] < freeze_after):
-            seen[0] += 1
-            for j in range(x.shape[0]):
-                v = x[j]
-                if v != v:
-                    continue
-                n = stats[0, j]
-                mean = stats[1, j]
-                if n >= _WARM and stats[2, j] > 0.0:  # outliers need a spread to be judged
-                    lim = clip * np.sqrt(stats[2, j] / n)
-                    v = min(max(v, mean - lim), mean + lim)
-                n += 1.0
-                d = v - mean
-                mean += d / n
-                stats[0, j] = n
-                stats[1, j] = mean
-                stats[2, j] += d * (v - mean)
-                _refresh(stats, cache, j)
+        if learn:
+            _count_row(x, stats, cache, seen, clip, freeze_after)
     return -1
+
+
+@kernel
+def _count_row(x, stats, cache, seen, clip, freeze_after):
+    """Count one row's present values into the statistics (unless fixed or frozen)."""
+    if seen[1] != 0 or (freeze_after >= 0 and seen[0] >= freeze_after):
+        return
+    seen[0] += 1
+    for j in range(x.shape[0]):
+        v = x[j]
+        if v != v:
+            continue
+        n = stats[0, j]
+        mean = stats[1, j]
+        if n >= _WARM and stats[2, j] > 0.0:  # outliers need a spread to be judged
+            lim = clip * np.sqrt(stats[2, j] / n)
+            v = min(max(v, mean - lim), mean + lim)
+        n += 1.0
+        d = v - mean
+        mean += d / n
+        stats[0, j] = n
+        stats[1, j] = mean
+        stats[2, j] += d * (v - mean)
+        _refresh(stats, cache, j)
+
+
+@kernel
+def scale_targets(Y, stats, cache, seen, clip, freeze_after, learn, out):
+    """Regression targets ``Y`` (n, K) float64 for the engine: ``out`` (n, 4K) float32 holds,
+    per row, the scaled target z, the target, and the std and mean it was scaled with, so
+    that the engine learns z and reports errors in the target's units. Each row is scaled,
+    then counted (with ``learn``), as ``scale_rows`` does; rows are finite (checked before)."""
+    K = Y.shape[1]
+    c32 = np.float32(min(clip, 3.0e38))
+    for r in range(Y.shape[0]):
+        for k in range(K):
+            v = Y[r, k]
+            z = (np.float32(v) - cache[0, k]) * cache[1, k]
+            out[r, k] = min(max(z, -c32), c32)
+            out[r, K + k] = np.float32(v)
+            out[r, 2 * K + k] = cache[2, k]
+            out[r, 3 * K + k] = cache[0, k]
+        if learn:
+            _count_row(Y[r], stats, cache, seen, clip, freeze_after)
 
 
 @kernel
@@ -129,7 +160,7 @@ class Scaler:
 
     def __init__(self, width: int, clip: float | None, freeze_after: int | None) -> None:
         self.stats = np.zeros((3, width), dtype=np.float64)
-        self.cache = np.zeros((2, width), dtype=np.float32)
+        self.cache = np.zeros((3, width), dtype=np.float32)
         self.seen = np.zeros(2, dtype=np.int64)
         self.configure(clip, freeze_after)
 
@@ -146,6 +177,19 @@ class Scaler:
         return int(scale_rows(raw, self.stats, self.cache, self.seen, self._clip, self._freeze,
                               _TRUE if learn else _FALSE, _TRUE if scale else _FALSE,
                               _TRUE if missing_ok else _FALSE, out))
+
+    def targets(self, Y: np.ndarray, out: np.ndarray, learn: bool) -> None:
+        """Regression targets (n, K) float64 into the engine's (n, 4K) float32 rows (see
+        ``scale_targets``), learning the statistics from them if ``learn``."""
+        scale_targets(Y, self.stats, self.cache, self.seen, self._clip, self._freeze,
+                      _TRUE if learn else _FALSE, out)
+
+    def unscale(self, out: np.ndarray) -> np.ndarray:
+        """Network outputs (n, K) float32 in the targets' units, in place: out * std + mean
+        (float32, as the ONNX export's Mul and Add)."""
+        out *= self.cache[2]
+        out += self.cache[0]
+        return out
 
     @property
     def mean(self) -> np.ndarray:
