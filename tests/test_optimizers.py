@@ -112,7 +112,8 @@ def test_the_references_start_from_the_committed_weights():
 def test_matches_pytorch(case):
     task, optimizer, settings, batch = CASES[case]
     net, params = _torch_network(task)
-    model = Learner(net, mode="backprop", optimizer=optimizer, batch_size=batch, **settings)
+    model = Learner(net, mode="backprop", optimizer=optimizer, batch_size=batch,
+                    scaling="off", target_scaling="off", **settings)  # PyTorch sees raw data
     model.replace_params(params)
     X, labels, Y = INIT["X"], INIT["labels"], INIT["Y"]
     ref = TORCH[case]

@@ -240,3 +240,51 @@ def test_huge_inputs_are_clipped_not_learned_from():
     model.learn_many(X, Y)
     state = model.state()
     assert state["explosions"] == 0 and state["prequential_accuracy"] > 0.85
+
+
+# --- regression targets -------------------------------------------------------------------
+def test_target_rows_match_the_oracle():
+    rng = np.random.default_rng(10)
+    Y = rng.normal(500.0, 80.0, (200, 2))
+    sc = Scaler(2, 8.0, None)
+    out = np.zeros((200, 8), np.float32)
+    sc.targets(Y, out, learn=True)
+    ref_z, st = ref_scale(Y, 8.0)
+    np.testing.assert_array_equal(out[:, :2], ref_z)
+    np.testing.assert_array_equal(out[:, 2:4], Y.astype(np.float32))
+    np.testing.assert_allclose(sc.mean, st["mean"], rtol=1e-12)
+    # the std and mean columns are those each row was scaled with (before counting it)
+    np.testing.assert_allclose(out[100, 6:8], np.mean(Y[:100], axis=0), rtol=1e-6)
+    np.testing.assert_allclose(out[100, 4:6], np.std(Y[:100], axis=0), rtol=1e-5)
+
+
+def test_regression_learns_in_the_targets_units_and_exports_them(tmp_path):
+    from tweenstream.export import builder
+    from tweenstream.export.format import session
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(4000, 3))
+    y = 1000 + 300 * np.sin(X[:, 0]) + 50 * X[:, 1]
+    net = Network(3, [Dense(32, "tanh"), Dense(1)], task="regression")
+    scaled = Learner(net, mode="backprop", seed=0)
+    raw = Learner(net, mode="backprop", seed=0, target_scaling="off")
+    for m in (scaled, raw):
+        m.learn_many(X[:2000], y[:2000])
+        for i in range(2000, 2100):
+            m.learn_one(X[i], y[i])
+    assert scaled.state()["prequential_mae"] < 0.1 * raw.state()["prequential_mae"]
+    # the counters score the prediction made before learning, in the targets' units
+    before = scaled.totals()
+    guess = scaled.predict_one(X[2100])
+    scaled.learn_one(X[2100], y[2100])
+    assert abs((scaled.totals()[1] - before[1]) - abs(guess - y[2100])) < 1e-3
+    got = session(builder.build_model(scaled)).run(None, {"input": X[:64].astype(np.float32)})
+    np.testing.assert_allclose(got[0][:, 0], scaled.predict_many(X[:64].astype(np.float32)),
+                               rtol=1e-6)
+    scaled.save(tmp_path / "r.tsm")
+    back = Learner.load(tmp_path / "r.tsm")
+    assert back.predict_one(X[5]) == scaled.predict_one(X[5])
+    snap = _snapshot(scaled)
+    with pytest.raises(ValueError, match="row 1: y has NaN or inf"):
+        scaled.learn_many(X[:2], [1.0, float("nan")])
+    _same(scaled, snap)

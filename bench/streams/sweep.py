@@ -41,28 +41,29 @@ GRID: list[dict[str, Any]] = [
     {"mode": "backprop"},
     {"mode": "hybrid"},
     {"mode": "tween-heuristic"},
-    # backprop, plain SGD (the accuracy suites use 0.03 without momentum)
-    {"mode": "backprop", "learning_rate": 0.03, "momentum": 0.0},
+    # without the input stage (and, for regression, the target scaling)
+    {"mode": "tween", "scaling": "off", "target_scaling": "off"},
+    {"mode": "backprop", "scaling": "off", "target_scaling": "off"},
+    # backprop with SGD
     {"mode": "backprop", "learning_rate": 0.003},
-    {"mode": "backprop", "learning_rate": 0.001},
-    {"mode": "backprop", "grad_clip": 1.0},
-    # optimizers (not in the Learner yet: reported as not available until they are)
-    {"mode": "backprop", "optimizer": "sgd", "learning_rate": 0.01},
+    {"mode": "backprop", "learning_rate": 0.03, "momentum": 0.0},
+    {"mode": "backprop", "learning_rate": 0.1, "momentum": 0.0},
+    # backprop with Adam and AdaGrad
     {"mode": "backprop", "optimizer": "adam", "learning_rate": 0.001},
+    {"mode": "backprop", "optimizer": "adam", "learning_rate": 0.003},
     {"mode": "backprop", "optimizer": "adam", "learning_rate": 0.01},
+    {"mode": "backprop", "optimizer": "adagrad", "learning_rate": 0.03},
+    {"mode": "backprop", "optimizer": "adagrad", "learning_rate": 0.1},
     # tweening rates
     {"mode": "tween", "tween_rate": 0.3},
-    {"mode": "tween", "tween_rate": 3.0},
+    {"mode": "tween", "tween_rate": 0.1},
     {"mode": "tween", "gradient_scale": 0.3},
-    # hybrid trigger
-    {"mode": "hybrid", "switch_after": 1000},
+    # hybrid: its backprop phase with Adam, and an early switch
+    {"mode": "hybrid", "optimizer": "adam", "learning_rate": 0.003},
+    {"mode": "hybrid", "optimizer": "adam", "learning_rate": 0.003, "switch_after": 1000},
     # hidden activation
     {"mode": "tween", "activation": "relu"},
-    {"mode": "backprop", "activation": "relu"},
-    # online input preprocessing (setting names guessed until the new Learner lands)
-    {"mode": "tween", "standardize": True},
-    {"mode": "backprop", "standardize": True},
-    {"mode": "backprop", "optimizer": "adam", "learning_rate": 0.001, "standardize": True},
+    {"mode": "backprop", "optimizer": "adam", "learning_rate": 0.003, "activation": "relu"},
 ]
 
 

@@ -173,13 +173,18 @@ class OracleLearner:
         self.untargeted = np.zeros(n, dtype=np.int64)  # heuristic units that kept a_j
         self.seen = 0
         self.correct = 0
+        self.classes: set[int] = set()  # learned so far: the only ones predicted
 
     # --- one sample --------------------------------------------------------------------------
     def learn_one(self, x: Any, y: Any) -> None:
         """Score the current prediction, then learn from (x, y) by the mode's rule."""
         x = np.asarray(x, dtype=np.float64)
         if self.classify:
-            self.correct += int(np.argmax(self.predict_proba_one(x)) == int(y))
+            p = self.predict_proba_one(x)
+            known = sorted(self.classes)
+            guess = known[int(np.argmax(p[known]))] if known else -1
+            self.correct += int(guess == int(y))
+            self.classes.add(int(y))
         self.seen += 1
         if self.mode == "tween-heuristic":
             dW, db = self._heuristic_deltas(x, y)
