@@ -120,7 +120,14 @@ def test_refine_regression():
     X = rng.uniform(-1, 1, (3_000, 3)).astype(np.float32)
     Y = np.stack([X[:, 0] - X[:, 1], X[:, 2] ** 2], axis=1).astype(np.float32)
     model = Learner(Network(3, [Dense(16, "tanh"), Dense(2)], task="regression"), seed=0)
+    with pytest.raises(ValueError, match="input standardisation has no statistics yet"):
+        refine(model, X, Y, RefineSettings(epochs=1))
+    model.learn_many(X[:200], Y[:200])  # a rough start; the input and target statistics
     result = refine(model, X, Y, RefineSettings(epochs=10, learning_rate=0.05, threads=2))
+    assert result.after["mae"] < 0.6 * result.before["mae"]
+    raw = Learner(Network(3, [Dense(16, "tanh"), Dense(2)], task="regression"), seed=0,
+                  scaling="off", target_scaling="off")
+    result = refine(raw, X, Y, RefineSettings(epochs=10, learning_rate=0.05, threads=2))
     assert result.after["mae"] < 0.6 * result.before["mae"]
 
 

@@ -21,7 +21,9 @@ def _job(seed: int, n: int = 400):
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
     y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
-    return Learner(Network(3, [Dense(8, "tanh"), Dense(2)]), seed=seed), X, y
+    model = Learner(Network(3, [Dense(8, "tanh"), Dense(2)]), seed=seed)
+    model.learn_many(X[:50], y[:50])  # refinement scales with statistics of the stream
+    return model, X, y
 
 
 @pytest.fixture

@@ -53,7 +53,10 @@ GRID: list[dict[str, Any]] = [
     {"mode": "backprop", "optimizer": "adam", "learning_rate": 0.003},
     {"mode": "backprop", "optimizer": "adam", "learning_rate": 0.01},
     {"mode": "backprop", "optimizer": "adagrad", "learning_rate": 0.03},
+    {"mode": "backprop", "optimizer": "adagrad", "learning_rate": 0.05},
     {"mode": "backprop", "optimizer": "adagrad", "learning_rate": 0.1},
+    {"mode": "backprop", "optimizer": "adagrad", "learning_rate": 0.2},
+    {"mode": "backprop", "optimizer": "adam", "learning_rate": 0.005},
     # tweening rates
     {"mode": "tween", "tween_rate": 0.3},
     {"mode": "tween", "tween_rate": 0.1},
@@ -64,6 +67,10 @@ GRID: list[dict[str, Any]] = [
     # hidden activation
     {"mode": "tween", "activation": "relu"},
     {"mode": "backprop", "optimizer": "adam", "learning_rate": 0.003, "activation": "relu"},
+    {"mode": "backprop", "optimizer": "adagrad", "learning_rate": 0.1, "activation": "relu"},
+    {"mode": "tween", "tween_rate": 0.3, "activation": "relu"},
+    {"mode": "tween", "tween_rate": 0.5},
+    {"mode": "hybrid", "tween_rate": 0.3, "optimizer": "adagrad", "learning_rate": 0.1},
 ]
 
 
@@ -118,8 +125,10 @@ def baseline(streams: dict[str, catalog.Stream], models: Sequence[str], path: Pa
 
 
 def sweep(grid: Sequence[dict[str, Any]], streams: dict[str, catalog.Stream],
-          river: Sequence[report.Record], progress: Any = None) -> list[dict[str, Any]]:
-    """Every config over every stream: its records, per-stream gaps, mean and worst gap."""
+          river: Sequence[report.Record], progress: Any = None, seeds: int = 1
+          ) -> list[dict[str, Any]]:
+    """Every config over every stream and ``seeds`` weight seeds (``tsm.SEED`` on): its
+    records, per-stream gaps (mean over seeds), mean and worst gap."""
     results = []
     for config in grid:
         why = refusal(config)
@@ -130,14 +139,17 @@ def sweep(grid: Sequence[dict[str, Any]], streams: dict[str, catalog.Stream],
             continue
         mode, settings = split(config)
         start = time.perf_counter()
-        records = [runs.tweenstream_many(mode, s, settings) for s in streams.values()]
-        gaps = {}
+        records = [runs.tweenstream_many(mode, s, {**settings, "seed": tsm.SEED + k})
+                   for k in range(seeds) for s in streams.values()]
+        per_stream: dict[str, list[float]] = {}
         for r in records:
             best = report.best(river, "river", r["stream"])
             if best is None:
                 continue
-            gaps[r["stream"]] = math.inf if r.get("failed") else report.gap(
-                r["metric"], r["value"], best["value"])
+            per_stream.setdefault(r["stream"], []).append(math.inf if r.get("failed") else
+                                                          report.gap(r["metric"], r["value"],
+                                                                     best["value"]))
+        gaps = {name: sum(v) / len(v) for name, v in per_stream.items()}
         worst = max(gaps, key=lambda s: gaps[s]) if gaps else None
         results.append({"config": config, "available": True, "records": records,
                         "gaps": gaps, "mean_gap": sum(gaps.values()) / max(len(gaps), 1),
@@ -172,7 +184,8 @@ def render(results: Sequence[dict[str, Any]], streams: Sequence[str], river: Seq
         "points (classification) or % of River's MAE (regression); negative = ahead. Mean gap "
         "averages the streams' gaps (points and % together); a failed run counts as an "
         "infinite gap. Every config runs through one `learn_many` call per stream, fresh "
-        f"learner, seed {tsm.SEED}, network n -> Dense({tsm.HIDDEN}, activation) -> outputs.",
+        f"learner, seeds {tsm.SEED} on (--seeds, gaps averaged), network n -> "
+        f"Dense({tsm.HIDDEN}, activation) -> outputs.",
         f"Best River per stream: {baseline_line}.",
     ]
     lines += [f"Not available: {label(r['config'])} ({r['reason']})."
@@ -207,6 +220,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--baseline", type=Path, default=None,
                    help="read River's records from this streams.json instead of running them")
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--seeds", type=int, default=1,
+                   help="weight seeds per config (gaps are averaged over them)")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: --limit {QUICK_LIMIT} unless --limit is given")
     p.add_argument("--json", type=Path, default=OUT / "sweep.json")
@@ -226,7 +241,7 @@ def main(argv: Sequence[str] | None = None, grid: Sequence[dict[str, Any]] = GRI
     started = time.perf_counter()
     streams = {s: catalog.load(s, args.limit) for s in args.streams}
     river = baseline(streams, args.river, args.baseline, _progress)
-    results = sweep(grid, streams, river, _progress)
+    results = sweep(grid, streams, river, _progress, args.seeds)
     command = shlex.join(["python", "-m", "bench.streams.sweep", *argv])
     text = render(results, args.streams, river, command, time.perf_counter() - started)
     print(text)

@@ -220,6 +220,10 @@ class Learner:
             a = self.arena
             engine.predict_many(self._plan.table, a.pbuf, a.work, self._task, empty,
                                 self._out1[:0])
+            self._input.warm()
+            if self._yscaler is not None:
+                k = self.network.n_outputs
+                self._yscaler.targets(np.zeros((0, k)), np.zeros((0, 4 * k), np.float32), False)
 
     # --- learning -------------------------------------------------------------------------
     def learn_one(self, x: Any, y: Any) -> None:

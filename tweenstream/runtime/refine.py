@@ -128,6 +128,11 @@ def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSetti
     """
     net = learner.network
     classification = net.task == "classification"
+    for stage, what in ((learner.scaler, "input"), (learner._yscaler, "target")):
+        if stage is not None and not stage.fixed and stage.seen[0] == 0:
+            raise ValueError(f"the learner's {what} standardisation has no statistics yet, so "
+                             "refinement has nothing to scale with: let it learn from the "
+                             "stream first, or give them (Learner.set_scaling)")
     order = np.random.default_rng(settings.seed).permutation(len(X))
     cut = len(X) - max(1, round(settings.holdout * len(X)))
     Xt = learner.network_inputs(X[order[:cut]])  # the network's rows, scaled as it would now

@@ -94,6 +94,10 @@ class InputStage:
         self._raw1[0] = xv[0]  # float64 ones keep their precision for the statistics
         return self._scale(self._raw1, self._z1, learn, False, "x")
 
+    def warm(self) -> None:
+        """Compile (or load) the stage's kernels without scaling anything."""
+        self._stage.apply(self._raw1[:0], self._z1[:0], False, scale=self.scaler is not None)
+
     def commit(self) -> None:
         """Give slots to the dict keys of the last accepted sample or batch."""
         if self._new:
