@@ -272,7 +272,7 @@ def test_regression_learns_in_the_targets_units_and_exports_them(tmp_path):
         m.learn_many(X[:2000], y[:2000])
         for i in range(2000, 2100):
             m.learn_one(X[i], y[i])
-    assert scaled.state()["prequential_mae"] < 0.1 * raw.state()["prequential_mae"]
+    assert scaled.state()["prequential_mae"] < 0.2 * raw.state()["prequential_mae"]
     # the counters score the prediction made before learning, in the targets' units
     before = scaled.totals()
     guess = scaled.predict_one(X[2100])

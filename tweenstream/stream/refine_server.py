@@ -65,7 +65,8 @@ class _Cancelled(Exception):
 
 def job_frames(job: str, learner: Any, X: np.ndarray, Y: np.ndarray, settings: Any
                ) -> list[bytes]:
-    """The frames of a ``submit`` request for ``learner``'s current parameters.
+    """The frames of a ``submit`` request for ``learner``'s current parameters, with the
+    samples (X as the replay reservoir keeps them) turned into the network's own rows.
 
     Examples
     --------
@@ -78,6 +79,12 @@ def job_frames(job: str, learner: Any, X: np.ndarray, Y: np.ndarray, settings: A
     (4, [4, 2])
     """
     labels = np.asarray(Y).dtype.kind in "iub"
+    # the server trains the network alone: it gets the rows the network reads, scaled with
+    # this learner's statistics (and standardised targets), so its result fits this learner
+    X = learner.network_inputs(np.asarray(X))
+    if not labels:
+        k = learner.network.n_outputs
+        Y = learner.network_targets(np.asarray(Y).reshape(len(Y), -1))[:, :k]
     arrays = {"params": np.ascontiguousarray(learner.arena.params, protocol.X_DTYPE),
               "X": np.ascontiguousarray(X, protocol.X_DTYPE),
               "Y": np.ascontiguousarray(Y, protocol.LABEL_DTYPE if labels
@@ -313,7 +320,9 @@ class RefineServer:
         try:
             if job.params is None or job.X is None or job.Y is None:
                 raise _Cancelled  # cancelled while it was being picked up
-            learner = Learner(job.network, mode="backprop")
+            # the job's rows are the network's own (scaled by the client): no stage here
+            learner = Learner(job.network, mode="backprop", scaling="off",
+                              target_scaling="off")
             learner.replace_params(job.params)
             job.result = refine(learner, job.X, job.Y, job.settings, progress=report)
             job.state = "done"
