@@ -133,7 +133,7 @@ def test_oracle_gradient_matches_finite_differences(act: str, task_index: int) -
 def test_engine_backprop_step_is_minus_lr_times_gradient(act: str, task_index: int) -> None:
     net = networks_for(act)[task_index]
     comp = Learner(net, mode="backprop", seed=7, momentum=0.0, learning_rate=LEARNING_RATE,
-                   scaling="off", target_scaling="off")
+                   scaling="off", target_scaling="off", optimizer="sgd")
     rng = np.random.default_rng(200 + ACTIVATIONS.index(act))
     x, y = random_sample(net, rng)
     x32 = x.astype(np.float32)
@@ -166,7 +166,7 @@ def probe_learner(act: str) -> Learner:
     """A 1 -> 1 regression net whose backprop step exposes f(b) and f'(b) for x = 1, W = 0."""
     # No detection: the probe rewrites the parameters between steps, which is no explosion.
     return Learner(Network(1, [Dense(1, act)], task="regression"), mode="backprop", seed=0,
-                   scaling="off", target_scaling="off",
+                   scaling="off", target_scaling="off", optimizer="sgd",
                    momentum=0.0, learning_rate=1e-6, max_param_jump=1e30, soft_detection=False)
 
 

@@ -112,8 +112,9 @@ def initial_params(learner: Learner) -> list[tuple[np.ndarray, np.ndarray]]:
 def make_pair(net: Network, variant: str) -> tuple[Learner, OracleLearner]:
     """An engine learner and an oracle with the same settings and initial parameters."""
     mode, settings = VARIANTS[variant]
+    settings = {"learning_rate": 0.01, **settings}
     comp = Learner(net, mode=mode, seed=INIT_SEED, scaling="off", target_scaling="off",
-                   **settings)
+                   optimizer="sgd", **settings)  # the oracle's rule: SGD with momentum
     return comp, OracleLearner(net, initial_params(comp), mode=mode, **settings)
 
 
@@ -207,7 +208,7 @@ def test_lockstep_matches_oracle(net_name: str, variant: str, path: str) -> None
 def test_batch_holds_parameters_until_full(mode: str) -> None:
     net = NETWORKS["relu-5-12-3"]
     comp = Learner(net, mode=mode, seed=INIT_SEED, batch_size=4, scaling="off",
-                   target_scaling="off")
+                   target_scaling="off", optimizer="sgd", learning_rate=0.01)
     ref = OracleLearner(net, initial_params(comp), mode=mode, batch_size=4)
     comp_start = comp.arena.pbuf[0].copy()
     X, Y = make_data(net, 4, seed=7)

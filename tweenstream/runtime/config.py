@@ -19,6 +19,9 @@ _MAX_INT = 2**31 - 1
 _MAX_FLOAT = 1e30
 SCALINGS = ("auto", "online", "off")
 _CHOICES = ("mode", "scaling", "target_scaling", "optimizer")  # str fields, checked apart
+# Each optimiser's default step size, chosen with the optimiser itself by the sweep over the
+# real-stream suite (bench/streams/sweep.py; docs/benchmarks.md, "Choosing the defaults")
+LEARNING_RATES = {"sgd": 0.003, "adam": 0.003, "adagrad": 0.1}
 _F32_TINY = float(np.finfo(np.float32).tiny)
 
 
@@ -31,10 +34,11 @@ class TweenConfig:
     mode : {"tween", "tween-heuristic", "backprop", "hybrid"}
         Learning rule (TWEENING.md). ``hybrid`` tweens, then switches to backprop.
     learning_rate, momentum, grad_clip
-        Backprop: step size, SGD's heavy-ball momentum, elementwise gradient clip (None = off).
+        Backprop: step size (None: the optimiser's default, ``LEARNING_RATES``), SGD's
+        heavy-ball momentum, elementwise gradient clip (None = off).
     optimizer : {"sgd", "adam", "adagrad"}
         Backprop's optimiser (also hybrid's after its switch), with PyTorch's semantics:
-        ``"sgd"`` (default) is heavy-ball SGD with ``momentum``; ``"adam"`` is
+        ``"sgd"`` is heavy-ball SGD with ``momentum``; ``"adam"`` (default) is
         ``torch.optim.Adam`` (no weight decay, no amsgrad); ``"adagrad"`` is
         ``torch.optim.Adagrad`` (no learning-rate decay, accumulator starting at 0). Adam and
         AdaGrad step every ``batch_size`` samples (every sample by default) with the mean
@@ -94,10 +98,10 @@ class TweenConfig:
     """
 
     mode: str = "tween"
-    learning_rate: float = 0.01
+    learning_rate: float | None = None
     momentum: float = 0.9
     grad_clip: float | None = None
-    optimizer: str = "sgd"
+    optimizer: str = "adam"
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-8
@@ -178,6 +182,18 @@ class TweenConfig:
                                  f"in float32), found {value!r}")
         _check_range(self)
 
+    @property
+    def lr(self) -> float:
+        """The backprop step size in effect: ``learning_rate``, or the optimiser's default.
+
+        Examples
+        --------
+        >>> TweenConfig().lr, TweenConfig(optimizer="sgd").lr, TweenConfig(learning_rate=0.1).lr
+        (0.003, 0.003, 0.1)
+        """
+        return LEARNING_RATES[self.optimizer] if self.learning_rate is None else \
+            self.learning_rate
+
     def replace(self, **changes: Any) -> TweenConfig:
         """A copy with some fields changed (validated again)."""
         unknown = set(changes) - {f.name for f in fields(self)}
@@ -189,7 +205,7 @@ class TweenConfig:
         """Pack into the interpreter's float64 ``cfg`` and int64 ``icfg`` arrays."""
         cfg = np.zeros(lay.NFCFG, dtype=np.float64)
         icfg = np.zeros(lay.NICFG, dtype=np.int64)
-        cfg[lay.F_LR] = self.learning_rate
+        cfg[lay.F_LR] = self.lr
         cfg[lay.F_BP_MOMENTUM] = self.momentum
         cfg[lay.F_GRAD_CLIP] = np.inf if self.grad_clip is None else self.grad_clip
         cfg[lay.F_TWEEN_RATE] = self.tween_rate

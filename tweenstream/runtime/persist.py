@@ -173,6 +173,7 @@ def load_parts(path: str | os.PathLike[str]
         settings = dict(manifest["config"])
         settings.setdefault("scaling", "off")  # files from before the input stage: unscaled
         settings.setdefault("target_scaling", "off")
+        settings.setdefault("optimizer", "sgd")  # files from before Adam became the default
         config = TweenConfig(**settings)
         learner = Learner(network, config, seed=manifest["seed"])
     except (TypeError, ValueError, KeyError) as err:
