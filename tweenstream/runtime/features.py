@@ -84,8 +84,14 @@ class FeatureSlots:
         """
         raw[:] = self._blank
         slots = self.slots
+        get = slots.get
         new: list[Any] = []
         for k, v in x.items():
+            if type(v) is float and type(k) is str:  # the common case, in few steps
+                s = get(k)
+                if s is not None and v - v == 0.0:
+                    raw[s] = v
+                    continue
             tk = type(k)
             if tk is not str and tk is not int:  # True == 1 would find the slot of 1
                 k = _tagged(k)[0]
