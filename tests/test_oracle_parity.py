@@ -112,7 +112,7 @@ def initial_params(learner: Learner) -> list[tuple[np.ndarray, np.ndarray]]:
 def make_pair(net: Network, variant: str) -> tuple[Learner, OracleLearner]:
     """An engine learner and an oracle with the same settings and initial parameters."""
     mode, settings = VARIANTS[variant]
-    settings = {"learning_rate": 0.01, **settings}
+    settings = {"learning_rate": 0.01, "tween_rate": 1.0, **settings}  # the tested rates
     comp = Learner(net, mode=mode, seed=INIT_SEED, scaling="off", target_scaling="off",
                    optimizer="sgd", **settings)  # the oracle's rule: SGD with momentum
     return comp, OracleLearner(net, initial_params(comp), mode=mode, **settings)
@@ -208,7 +208,8 @@ def test_lockstep_matches_oracle(net_name: str, variant: str, path: str) -> None
 def test_batch_holds_parameters_until_full(mode: str) -> None:
     net = NETWORKS["relu-5-12-3"]
     comp = Learner(net, mode=mode, seed=INIT_SEED, batch_size=4, scaling="off",
-                   target_scaling="off", optimizer="sgd", learning_rate=0.01)
+                   target_scaling="off", optimizer="sgd", learning_rate=0.01,
+                   tween_rate=1.0)
     ref = OracleLearner(net, initial_params(comp), mode=mode, batch_size=4)
     comp_start = comp.arena.pbuf[0].copy()
     X, Y = make_data(net, 4, seed=7)
@@ -258,8 +259,7 @@ def test_depth_scale_on_a_deep_net(factor: float, cap: float) -> None:
     # 14 layers: depth d up to 13 exercises d' = 10 + ln(d - 9), and cap 5 the cap.
     net = Network(4, [Dense(5, "tanh") for _ in range(13)] + [Dense(3)])
     comp = Learner(net, mode="tween", seed=INIT_SEED, scaling="off", target_scaling="off",
-                   depth_scale_factor=factor,
-                   depth_scale_cap=cap)
+                   tween_rate=1.0, depth_scale_factor=factor, depth_scale_cap=cap)
     ref = OracleLearner(net, initial_params(comp), mode="tween", depth_scale_factor=factor,
                         depth_scale_cap=cap)
     comp_depth = [layer["depth_scale"] for layer in comp.state()["layers"]]

@@ -130,9 +130,10 @@ def _as_version_1(files):
 @pytest.mark.parametrize("mode", ["backprop", "hybrid"])
 def test_files_from_before_the_adaptive_optimisers_load(net_a, tmp_path, mode):
     X, y = quadrant_data(3_000, seed=4)
-    straight = Learner(net_a, mode=mode, seed=2, switch_after=500, batch_size=2)
+    was = {"optimizer": "sgd", "learning_rate": 0.01}  # the only optimiser of version 1
+    straight = Learner(net_a, mode=mode, seed=2, switch_after=500, batch_size=2, **was)
     straight.learn_many(X, y)
-    old = Learner(net_a, mode=mode, seed=2, switch_after=500, batch_size=2)
+    old = Learner(net_a, mode=mode, seed=2, switch_after=500, batch_size=2, **was)
     old.learn_many(X[:1_001], y[:1_001])
     path = tmp_path / "old.tsm"
     old.save(path)

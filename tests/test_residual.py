@@ -24,7 +24,9 @@ def test_rows_and_round_trip():
 
 def test_backprop_step_matches_the_oracle_gradient():
     net = Network(3, [Residual([Dense(4, "tanh"), Dense(3)])], task="regression")
-    model = Learner(net, mode="backprop", seed=0, scaling="off", learning_rate=1.0, momentum=0.0,
+    model = Learner(net, mode="backprop", seed=0, scaling="off", target_scaling="off",
+                    optimizer="sgd",
+                    learning_rate=1.0, momentum=0.0,
                     max_param_jump=1e9, soft_detection=False)
     p1, p2 = model.arena.layer_params(1), model.arena.layer_params(2)
     W1, b1, W2, b2 = (a.astype(np.float64) for a in (p1["W"], p1["b"], p2["W"], p2["b"]))

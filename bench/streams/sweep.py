@@ -43,11 +43,14 @@ GRID: list[dict[str, Any]] = [
     {"mode": "tween-heuristic"},
     # without the input stage (and, for regression, the target scaling)
     {"mode": "tween", "scaling": "off", "target_scaling": "off"},
-    {"mode": "backprop", "scaling": "off", "target_scaling": "off"},
-    # backprop with SGD
-    {"mode": "backprop", "learning_rate": 0.003},
-    {"mode": "backprop", "learning_rate": 0.03, "momentum": 0.0},
-    {"mode": "backprop", "learning_rate": 0.1, "momentum": 0.0},
+    {"mode": "backprop", "optimizer": "sgd", "learning_rate": 0.01, "scaling": "off",
+     "target_scaling": "off"},
+    # backprop with SGD (heavy-ball momentum 0.9 unless given; 0.01 was the default before)
+    {"mode": "backprop", "optimizer": "sgd", "learning_rate": 0.01},
+    {"mode": "hybrid", "optimizer": "sgd", "learning_rate": 0.01},
+    {"mode": "backprop", "optimizer": "sgd", "learning_rate": 0.003},
+    {"mode": "backprop", "optimizer": "sgd", "learning_rate": 0.03, "momentum": 0.0},
+    {"mode": "backprop", "optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.0},
     # backprop with Adam and AdaGrad
     {"mode": "backprop", "optimizer": "adam", "learning_rate": 0.001},
     {"mode": "backprop", "optimizer": "adam", "learning_rate": 0.003},
@@ -62,15 +65,15 @@ GRID: list[dict[str, Any]] = [
     {"mode": "tween", "tween_rate": 0.1},
     {"mode": "tween", "gradient_scale": 0.3},
     # hybrid: its backprop phase with Adam, and an early switch
-    {"mode": "hybrid", "optimizer": "adam", "learning_rate": 0.003},
-    {"mode": "hybrid", "optimizer": "adam", "learning_rate": 0.003, "switch_after": 1000},
+    {"mode": "hybrid", "switch_after": 1000},
     # hidden activation
     {"mode": "tween", "activation": "relu"},
     {"mode": "backprop", "optimizer": "adam", "learning_rate": 0.003, "activation": "relu"},
     {"mode": "backprop", "optimizer": "adagrad", "learning_rate": 0.1, "activation": "relu"},
     {"mode": "tween", "tween_rate": 0.3, "activation": "relu"},
     {"mode": "tween", "tween_rate": 0.5},
-    {"mode": "hybrid", "tween_rate": 0.3, "optimizer": "adagrad", "learning_rate": 0.1},
+    {"mode": "hybrid", "tween_rate": 0.3},
+    {"mode": "backprop", "activation": "relu"},
 ]
 
 

@@ -105,7 +105,7 @@ class TweenConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-8
-    tween_rate: float = 1.0
+    tween_rate: float = 0.3  # Loom's 1.0 overshoots on standardised inputs (the sweep)
     tween_momentum: float = 0.9
     gradient_scale: float = 0.1
     delta_clip: float = 1.0
