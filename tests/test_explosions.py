@@ -53,7 +53,8 @@ def test_sustained_explosions_back_off_to_the_floor(net_a):
 @pytest.mark.parametrize("mode", ["backprop", "tween", "tween-heuristic"])
 def test_burst_of_huge_targets(mode, target_scaling):
     """Unscaled, the explosion guard catches the burst; with the targets standardised (the
-    default) the burst is clipped to 8 standard deviations and nothing explodes."""
+    default) the burst is clipped to 8 standard deviations, in what is learned and in the
+    target statistics, which it barely moves."""
     net = Network(4, [Dense(16, "tanh"), Dense(1)], task="regression")
     model = Learner(net, mode=mode, seed=0, target_scaling=target_scaling)
     rng = np.random.default_rng(0)
@@ -64,9 +65,14 @@ def test_burst_of_huge_targets(mode, target_scaling):
 
     model.learn_many(*batch(4_000))
     mae_before = model.state()["running_mae"]
+    scaler = model._yscaler
+    std_before = None if scaler is None else float(scaler.std[0])
     model.learn_many(*batch(30, scale=1e6))
     st = model.state()
-    assert (st["explosions"] > 0 if target_scaling == "off" else st["explosions"] == 0)
+    if scaler is None:
+        assert st["explosions"] > 0
+    else:
+        assert float(scaler.std[0]) < 1.5 * std_before
     assert _finite(model)
     model.learn_many(*batch(4_000))
     assert _finite(model)

@@ -95,7 +95,9 @@ def test_norm_networks_learn_badly_scaled_inputs(norm, mode):
     X = rng.standard_normal((30_000, 6, 4)) * 1000 + 500
     y = (X[:, 0, 1] > X[:, 0, 0]).astype(np.int64)
     net = Network((6, 4), [norm, Flatten(), Dense(16, "tanh"), Dense(2)])
-    model = Learner(net, mode=mode, seed=0)
+    # the derivative-free rule was tuned at Loom's rate 1.0 here (0.3, the default, gives 0.85)
+    model = Learner(net, mode=mode, seed=0,
+                    **({"tween_rate": 1.0} if mode == "tween-heuristic" else {}))
     model.learn_many(X[:25_000].reshape(25_000, -1).astype(np.float32), y[:25_000])
     accuracy = (model.predict_many(X[25_000:].reshape(5_000, -1).astype(np.float32))
                 == y[25_000:]).mean()

@@ -57,7 +57,7 @@ def _save_and_stop(control: Control, proc: subprocess.Popen) -> None:
 
 def _assert_learned_once_in_order(folder: Path, X, y, messages: int, rows: int) -> None:
     """The daemon's saved model equals one learner that saw each message once, in order."""
-    reference = Learner(Network(8, [Dense(32, "tanh"), Dense(32, "tanh"), Dense(4)]),
+    reference = Learner(Network(8, [Dense(32, "relu"), Dense(32, "relu"), Dense(4)]),
                         mode="tween", seed=3)
     for i in range(messages):
         reference.learn_many(X[i * rows:(i + 1) * rows], y[i * rows:(i + 1) * rows])

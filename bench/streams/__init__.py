@@ -27,10 +27,10 @@ Models, each fresh for each stream and run in-process one after the other:
   regression), ``river-hat`` (Hoeffding Adaptive Tree, seed 42) and ``river-arf`` (Adaptive
   Random Forest, 10 trees, seed 42), each through ``predict_one`` then ``learn_one`` per sample;
 - tweenstream (``tweenstream_models.py``), library defaults in modes ``tween``, ``backprop``
-  and ``hybrid`` (``tween-heuristic`` with ``--heuristic``), network ``n -> Dense(32, tanh) ->
+  and ``hybrid`` (``tween-heuristic`` with ``--heuristic``), network ``n -> Dense(32, relu) ->
   classes`` (or ``-> 1`` for regression), seed 42, each measured two ways: ``learn_one``
   (``predict_one`` then ``learn_one`` per sample, on dicts) and ``learn_many`` (the whole
-  stream as one float32 array, scored by the learner's own test-then-train counters).
+  stream as one float64 array, scored by the learner's own test-then-train counters).
 
 Scores are prequential over the whole stream: accuracy (classification) or MAE (regression).
 µs per sample is the loop's wall time over the samples, compile time excluded. The table

@@ -8,7 +8,7 @@ For ``learn_many`` the whole stream is one float64 array whose column j holds th
 takes slot j in the dict path (the slots are a pure function of the keys in stream order), so
 both ways learn bit-identical models.
 
-Shapes: one hidden layer, ``n_features -> HIDDEN (tanh) -> n_classes`` (softmax
+Shapes: one hidden layer, ``n_features -> HIDDEN (relu) -> n_classes`` (softmax
 cross-entropy) or ``-> 1`` (squared error), the same for every stream.
 """
 
@@ -23,7 +23,7 @@ from tweenstream import Dense, Learner, Network
 from tweenstream.runtime.features import FeatureSlots
 
 HIDDEN = 32  # hidden units, every stream
-ACTIVATION = "tanh"  # hidden activation, every stream
+ACTIVATION = "relu"  # hidden activation, every stream: the sweep's best in every mode
 SEED = 42  # weight initialisation
 MODES = ("tween", "backprop", "hybrid", "tween-heuristic")
 

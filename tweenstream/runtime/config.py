@@ -1,6 +1,8 @@
 """TweenConfig: every learning setting, validated, and packed into the interpreter's arrays.
 
-Defaults are Loom's constants where TWEENING.md names one; the rest are documented in
+Defaults are Loom's constants where TWEENING.md names one, except where the sweep over the
+real-stream suite chose otherwise (the optimiser, the learning and tween rates, the input and
+target standardisation: docs/benchmarks.md, "Choosing the defaults"); all are documented in
 docs/tweening.md.
 """
 
