@@ -79,6 +79,7 @@ class Learner:
         self._yscaler = None if self._classify or c.target_scaling == "off" else \
             Scaler(k, c.scale_clip, c.scale_freeze_after)
         self._yr1 = np.zeros((1, 4 * k if self._yscaler else k), dtype=np.float32)
+        self._y64 = np.zeros((1, k), dtype=np.float64)
         self._out1 = np.zeros((1, k), dtype=np.float32)
         self._apply_config()
         self.reservoir = Reservoir(c.reservoir_size, network.n_inputs, k, self._classify,
@@ -244,8 +245,14 @@ class Learner:
         elif self._yscaler is None:
             self._yr1[0] = target(y, self.network.n_outputs)[0]
         else:
-            t = target(y, self.network.n_outputs, np.float64)
-            if not np.isfinite(t).all():
+            t = self._y64
+            if type(y) is float and t.shape[1] == 1:  # the common case, without NumPy calls
+                t[0, 0] = y
+                finite = y - y == 0.0
+            else:
+                t[0] = target(y, self.network.n_outputs, np.float64)[0]
+                finite = bool(np.isfinite(t).all())
+            if not finite:
                 raise ValueError("y has NaN or inf; nothing was learned. Clean or drop the "
                                  "sample")
         xin = self._input.one(x, learn=True)
