@@ -115,3 +115,26 @@ def test_the_replay_reservoir_adds_no_allocation_per_sample(net_a, recency):
     assert _traced_growth(lambda: model.learn_many(X, y)) <= _traced_growth(
         lambda: model.learn_many(X[:1], y[:1])) + 1_024
     assert len(model.reservoir) == 1_000
+
+
+def test_dict_samples_allocate_nothing_per_sample(net_a):
+    """Dicts go through the model's feature slots into buffers allocated once: after warm-up
+    Python's traced memory does not grow, and compiled code allocates only its boundary
+    records (a learn_one crosses twice: the input stage, then the engine)."""
+    X, y = quadrant_data(10_001, seed=3)
+    rows = [{f"f{j}": float(v) for j, v in enumerate(x)} for x in X]
+    labels = ["q" + str(c) for c in y.tolist()]  # str labels through the label map
+    model = Learner(net_a, mode="backprop", seed=0)
+
+    def learn(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            model.learn_one(rows[i], labels[i])
+
+    learn(0, 200)
+    per_call = _boundary_cost(lambda: learn(200, 201))
+    alloc0, free0 = _nrt()
+    learn(201, 5_201)
+    alloc1, free1 = _nrt()
+    assert alloc1 - alloc0 == 5_000 * per_call and free1 - free0 == alloc1 - alloc0
+    assert _traced_growth(lambda: learn(5_201, 10_001)) <= _traced_growth(lambda: learn(0, 1))
+    assert sorted(model.classes) == ["q0", "q1", "q2", "q3"]
