@@ -8,8 +8,9 @@ Examples
 >>> from tweenstream import Dense, Learner, Network
 >>> model = Learner(Network(4, [Dense(8, "relu"), Dense(3)]), mode="backprop")
 >>> model.learn_one([0.1, 0.2, 0.3, 0.4], 2)
->>> sorted(model.predict_proba_one([0.1, 0.2, 0.3, 0.4]))
-[0, 1, 2]
+>>> model.learn_one({"temp": 21.5, "room": "hall"}, 0)  # dicts: keys that come and go
+>>> sorted(model.predict_proba_one([0.1, 0.2, 0.3, 0.4]))  # the classes seen so far
+[0, 2]
 """
 
 from __future__ import annotations

@@ -42,9 +42,9 @@ class LabelMap:
     --------
     >>> labels = LabelMap(3)
     >>> labels.commit(labels.plan(["spam", "ham", 1]))
-    >>> labels.classes
-    ['spam', 1, 'ham']
-    >>> labels.index("ham"), labels.label(0)
+    >>> labels.classes  # 1 would keep unit 1, but "ham" took it first
+    ['spam', 'ham', 1]
+    >>> labels.index(1), labels.label(0)
     (2, 'spam')
     """
 

@@ -12,12 +12,12 @@ from tweenstream.runtime import layout as lay
 from tweenstream.runtime.arena import Arena
 from tweenstream.runtime.config import TweenConfig
 from tweenstream.runtime.engine import Engine, learner_engine, plan_kinds
-from tweenstream.runtime.inputs import check_ids, target, targets
+from tweenstream.runtime.inputs import check_ids
 from tweenstream.runtime.labels import LabelMap
 from tweenstream.runtime.plan import compile_plan, layer_table
 from tweenstream.runtime.reservoir import Reservoir
 from tweenstream.runtime.scaling import Scaler
-from tweenstream.runtime.stage import InputStage, scaling_on
+from tweenstream.runtime.stage import InputStage, TargetStage, scaling_on
 from tweenstream.runtime.update import layer_norms, reset_optimizer
 
 
@@ -76,10 +76,9 @@ class Learner:
         self._task = lay.T_CLASSIFICATION if self._classify else lay.T_REGRESSION
         k = network.n_outputs
         self._yc1 = np.zeros(1, dtype=np.int64)
-        self._yscaler = None if self._classify or c.target_scaling == "off" else \
-            Scaler(k, c.scale_clip, c.scale_freeze_after)
-        self._yr1 = np.zeros((1, 4 * k if self._yscaler else k), dtype=np.float32)
-        self._y64 = np.zeros((1, k), dtype=np.float64)
+        self._targets = TargetStage(k, None if self._classify or c.target_scaling == "off"
+                                    else Scaler(k, c.scale_clip, c.scale_freeze_after))
+        self._yr1 = self._targets.row  # the engine's one-sample target row (or placeholder)
         self._out1 = np.zeros((1, k), dtype=np.float32)
         self._apply_config()
         self.reservoir = Reservoir(c.reservoir_size, network.n_inputs, k, self._classify,
@@ -93,7 +92,8 @@ class Learner:
         c = self.config
         self._ltab = layer_table(self._plan, c.depth_scale_factor, c.depth_scale_cap)
         self._cfg, self._icfg = c.to_arrays(self._task)
-        for sc in (self._input.scaler, getattr(self, "_yscaler", None)):
+        targets = getattr(self, "_targets", None)
+        for sc in (self._input.scaler, targets.scaler if targets else None):
             if sc is not None:
                 sc.configure(c.scale_clip, c.scale_freeze_after)
         a = self.arena
@@ -222,9 +222,7 @@ class Learner:
             engine.predict_many(self._plan.table, a.pbuf, a.work, self._task, empty,
                                 self._out1[:0])
             self._input.warm()
-            if self._yscaler is not None:
-                k = self.network.n_outputs
-                self._yscaler.targets(np.zeros((0, k)), np.zeros((0, 4 * k), np.float32), False)
+            self._targets.warm()
 
     # --- learning -------------------------------------------------------------------------
     def learn_one(self, x: Any, y: Any) -> None:
@@ -242,24 +240,13 @@ class Learner:
                 plan = self.labels.plan((y,))
                 u = int(plan[0][0])
             self._yc1[0] = u
-        elif self._yscaler is None:
-            self._yr1[0] = target(y, self.network.n_outputs)[0]
         else:
-            t = self._y64
-            if type(y) is float and t.shape[1] == 1:  # the common case, without NumPy calls
-                t[0, 0] = y
-                finite = y - y == 0.0
-            else:
-                t[0] = target(y, self.network.n_outputs, np.float64)[0]
-                finite = bool(np.isfinite(t).all())
-            if not finite:
-                raise ValueError("y has NaN or inf; nothing was learned. Clean or drop the "
-                                 "sample")
+            self._targets.one(y)
         xin = self._input.one(x, learn=True)
         if self._vocab:
             check_ids(xin[0], self._vocab)
-        if self._yscaler is not None:
-            self._yscaler.targets(t, self._yr1, learn=True)
+        if not self._classify:
+            self._targets.learn()
         if self.engine.learn_many(*self._args, xin, self._yc1, self._yr1, True) >= 0:
             raise ValueError("x or y contains NaN or inf (or a value beyond float32's range, "
                              "about 3.4e38); nothing was learned. Clean or drop the sample")
@@ -268,7 +255,7 @@ class Learner:
             self.labels.commit(plan)  # type: ignore[union-attr]
         if self.reservoir is not None:  # inputs as given: refinement scales them anew
             self.reservoir.add_one(self._input.raw[0], self._yc1 if self._classify
-                                   else self._given_targets(self._yr1))
+                                   else self._targets.given(self._yr1))
 
     def learn_many(self, X: Any, Y: Any) -> None:
         """Learn from every row of ``X`` in order, inside compiled code.
@@ -280,22 +267,20 @@ class Learner:
         rows, dicts = stage.batch(X, learn=True)
         try:
             n = rows.shape[0]
+            if self._vocab:
+                check_ids(rows, self._vocab)
+            if not dicts:  # dict rows were checked as they were read
+                _check_finite(rows)
             plan = None
             if self._classify:
                 assert self.labels is not None
                 plan = self.labels.plan_many(Y, n)
                 Yc, Yr = plan[0], self._yr1
-            elif self._yscaler is None:
-                Yc, Yr = self._yc1, targets(Y, n, self.network.n_outputs)
-            else:
-                Yc, Yr = self._yc1, self._scaled_targets(Y, rows, dicts)
-            if self._vocab:
-                check_ids(rows, self._vocab)
+            else:  # last: standardised targets are counted into their statistics here
+                Yc, Yr = self._yc1, self._targets.batch(Y, n)
             if stage.passthrough(dicts):
                 self._learn_rows(rows, Yc, Yr)
             else:
-                if not dicts:
-                    _check_finite(rows)
                 for start, z in stage.chunks(rows, dicts, learn=True):
                     stop = start + z.shape[0]
                     if self._classify:
@@ -323,42 +308,20 @@ class Learner:
                              "that row")
         if self.reservoir is not None:
             self.reservoir.add_many(Xm if raw is None else raw,
-                                    Yc if self._classify else self._given_targets(Yr))
-
-    def _scaled_targets(self, Y: Any, rows: np.ndarray, dicts: bool) -> np.ndarray:
-        """The engine's (n, 4K) target rows for a batch whose inputs are checked first (the
-        target statistics learn from it here, so nothing after may refuse the batch)."""
-        k = self.network.n_outputs
-        T = targets(Y, rows.shape[0], k, np.float64)
-        ok = np.isfinite(T).all(axis=1)
-        if not ok.all():
-            raise ValueError(f"row {int(np.argmin(ok))}: y has NaN or inf; nothing was "
-                             "learned. Fix or drop that row")
-        if not dicts:
-            _check_finite(rows)
-        out = np.empty((T.shape[0], 4 * k), dtype=np.float32)
-        assert self._yscaler is not None
-        self._yscaler.targets(T, out, learn=True)
-        return out
-
-    def _given_targets(self, Yr: np.ndarray) -> np.ndarray:
-        """The targets as given, from the engine's target rows."""
-        k = self.network.n_outputs
-        return Yr if self._yscaler is None else Yr[:, k:2 * k]
+                                    Yc if self._classify else self._targets.given(Yr))
 
     def network_targets(self, Y: np.ndarray) -> np.ndarray:
         """The engine's target rows for regression targets ``Y`` (n, K), scaled with the
         current statistics (refinement learns them)."""
-        T = np.asarray(Y, np.float64).reshape(len(Y), -1)
-        if self._yscaler is None:
-            return np.ascontiguousarray(T, dtype=np.float32)
-        out = np.empty((T.shape[0], 4 * T.shape[1]), dtype=np.float32)
-        self._yscaler.targets(np.ascontiguousarray(T), out, learn=False)
-        return out
+        return self._targets.network(Y)
 
     def outputs(self, out: np.ndarray) -> np.ndarray:
         """Network outputs (n, K) in the targets' units (regression; in place)."""
-        return out if self._yscaler is None else self._yscaler.unscale(out)
+        return self._targets.outputs(out)
+
+    @property
+    def _yscaler(self) -> Scaler | None:
+        return self._targets.scaler
 
     # --- prediction -----------------------------------------------------------------------
     def _forward(self, Xm: np.ndarray, out: np.ndarray) -> np.ndarray:

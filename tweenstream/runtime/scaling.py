@@ -155,7 +155,7 @@ class Scaler:
     >>> sc.apply(np.array([[1.0, 10.0], [3.0, 10.0], [5.0, 10.0]]), out, learn=True)
     -1
     >>> out[2].tolist(), sc.mean.tolist()
-    ([1.0, 0.0], [3.0, 10.0])
+    ([3.0, 0.0], [3.0, 10.0])
     """
 
     def __init__(self, width: int, clip: float | None, freeze_after: int | None) -> None:

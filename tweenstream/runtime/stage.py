@@ -15,7 +15,7 @@ import numpy as np
 from tweenstream.models.network import Network
 from tweenstream.models.registry import kind_of
 from tweenstream.runtime.features import FeatureSlots
-from tweenstream.runtime.inputs import FeatureMap
+from tweenstream.runtime.inputs import FeatureMap, target, targets
 from tweenstream.runtime.scaling import Scaler
 
 CHUNK = 256
@@ -54,8 +54,8 @@ class InputStage:
     >>> stage = InputStage(Network(2, [Dense(2)]), scale=True, clip=8.0, freeze_after=None)
     >>> z = stage.one({"a": 1.0, "b": 5.0}, learn=True); stage.commit()
     >>> z = stage.one({"b": 7.0, "a": 3.0}, learn=True); stage.commit()
-    >>> z.tolist()
-    [[1.0, 1.0]]
+    >>> stage.one({"a": 5.0, "b": 9.0}, learn=False).tolist()  # mean 2 and 6, std 1
+    [[3.0, 3.0]]
     """
 
     def __init__(self, network: Network, scale: bool, clip: float | None,
@@ -180,3 +180,83 @@ class InputStage:
         for start, z in self.chunks(rows, dicts, learn=False):
             out[start:start + z.shape[0]] = z
         return out
+
+
+class TargetStage:
+    """The target side of a regression learner: targets standardised online (``scaler``), or
+    as given (``scaler`` None). The engine's target rows are (n, 4K) when standardised: the
+    scaled target, the target, and the std and mean that scaled it (``scaling.scale_targets``).
+
+    Examples
+    --------
+    >>> stage = TargetStage(1, Scaler(1, 8.0, None))
+    >>> for y in (10.0, 20.0, 30.0):
+    ...     stage.one(y); stage.learn()
+    >>> stage.row.tolist()  # 30 scaled with the mean 15 and std 5 of 10 and 20
+    [[3.0, 30.0, 5.0, 15.0]]
+    >>> round(float(stage.outputs(np.array([[1.0]], np.float32))[0, 0]), 3)  # 1 sd above 20
+    28.165
+    """
+
+    def __init__(self, k: int, scaler: Scaler | None) -> None:
+        self.k = k
+        self.scaler = scaler
+        self.row = np.zeros((1, 4 * k if scaler else k), dtype=np.float32)  # the engine's
+        self._y64 = np.zeros((1, k), dtype=np.float64)
+
+    def one(self, y: Any) -> None:
+        """Check one target into ``row`` (or, standardised, into a buffer ``learn`` scales);
+        ``ValueError`` for NaN or inf."""
+        if self.scaler is None:
+            self.row[0] = target(y, self.k)[0]
+            return
+        t = self._y64
+        if type(y) is float and self.k == 1:  # the common case, without NumPy calls
+            t[0, 0] = y
+            finite = y - y == 0.0
+        else:
+            t[0] = target(y, self.k, np.float64)[0]
+            finite = bool(np.isfinite(t).all())
+        if not finite:
+            raise ValueError("y has NaN or inf; nothing was learned. Clean or drop the sample")
+
+    def learn(self) -> None:
+        """Scale the target of ``one`` into ``row`` and count it (after x was accepted)."""
+        if self.scaler is not None:
+            self.scaler.targets(self._y64, self.row, learn=True)
+
+    def batch(self, Y: Any, n: int) -> np.ndarray:
+        """The engine's rows for a batch, counting the targets in the statistics: call it once
+        nothing else can refuse the batch. ``ValueError`` names the first non-finite row."""
+        if self.scaler is None:
+            return targets(Y, n, self.k)
+        T = targets(Y, n, self.k, np.float64)
+        ok = np.isfinite(T).all(axis=1)
+        if not ok.all():
+            raise ValueError(f"row {int(np.argmin(ok))}: y has NaN or inf; nothing was "
+                             "learned. Fix or drop that row")
+        out = np.empty((n, 4 * self.k), dtype=np.float32)
+        self.scaler.targets(T, out, learn=True)
+        return out
+
+    def given(self, rows: np.ndarray) -> np.ndarray:
+        """The targets as given, from the engine's rows."""
+        return rows if self.scaler is None else rows[:, self.k:2 * self.k]
+
+    def network(self, Y: np.ndarray) -> np.ndarray:
+        """The engine's rows for targets ``Y`` (n, K), scaled with the current statistics."""
+        T = np.ascontiguousarray(np.asarray(Y, np.float64).reshape(len(Y), -1))
+        if self.scaler is None:
+            return T.astype(np.float32)
+        out = np.empty((T.shape[0], 4 * T.shape[1]), dtype=np.float32)
+        self.scaler.targets(T, out, learn=False)
+        return out
+
+    def outputs(self, out: np.ndarray) -> np.ndarray:
+        """Network outputs (n, K) in the targets' units (in place)."""
+        return out if self.scaler is None else self.scaler.unscale(out)
+
+    def warm(self) -> None:
+        """Compile (or load) the kernel without scaling anything."""
+        if self.scaler is not None:
+            self.scaler.targets(self._y64[:0], np.zeros((0, 4 * self.k), np.float32), False)
