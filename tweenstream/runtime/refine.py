@@ -122,7 +122,7 @@ def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSetti
     >>> X = rng.uniform(-1, 1, (600, 2)).astype(np.float32)
     >>> y = (X[:, 0] > 0).astype(np.int64)
     >>> model = Learner(Network(2, [Dense(8, "tanh"), Dense(2)]), mode="tween")
-    >>> model.learn_many(X[:100], y[:100])  # a rough start: it also learns input statistics
+    >>> model.learn_many(X[:30], y[:30])  # a rough start: it also learns input statistics
     >>> result = refine(model, X, y, RefineSettings(epochs=20, learning_rate=0.1))
     >>> result.after["accuracy"] > result.before["accuracy"]
     True
