@@ -57,11 +57,12 @@ streams: $(STAMP)
 	$(PY) -m bench.streams
 
 # Every figure of docs/benchmarks.md, regenerated: speed benchmarks, accuracy suites, peers
-# (those installed), plots.
+# (those installed), the real-stream suite, plots.
 report: $(STAMP)
 	$(MAKE) bench
 	$(PY) -m bench.accuracy all
 	$(PY) -m bench.peers
+	$(PY) -m bench.streams --doc docs/benchmarks.md
 	$(PY) -m bench.accuracy report
 
 clean:

@@ -43,6 +43,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="raw records (default build/eval/streams.json)")
     p.add_argument("--markdown", type=Path, default=OUT / "streams.md",
                    help="the table and notes (default build/eval/streams.md)")
+    p.add_argument("--doc", type=Path, default=None,
+                   help="also put them between the streams markers of this Markdown file "
+                        "(make report: docs/benchmarks.md)")
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         p.error("--limit must be >= 1")
@@ -87,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(text)
     report.write(records, text, args.markdown, args.json, settings)
     print(f"written: {args.markdown}, {args.json}", file=sys.stderr)
+    if args.doc is not None:
+        from bench.report import update
+
+        args.doc.write_text(update(args.doc.read_text(), "streams", text.strip()))
+        print(f"written: the streams section of {args.doc}", file=sys.stderr)
     return 0
 
 
