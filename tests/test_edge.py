@@ -150,7 +150,7 @@ def test_hot_swap_pushed_by_path_and_by_watch(folder):
     (lambda f, p: b"\x08\x07garbage" * 10, "corrupt"),
     (lambda f, p: p.read_bytes()[:-40], "corrupt"),
     (lambda f, p: _model(f, "wide.onnx", net=Network(9, [Dense(4)]))[1].read_bytes(), "contract"),
-    (lambda f, p: _edited(p, f / "nan.onnx", lambda a: a.fill(np.nan)), "smoke"),
+    (lambda f, p: _edited(p, f / "nan.onnx", lambda a: a.fill(np.nan)), "non_finite"),
     (lambda f, p: _tampered(p), "checksum"),
 ])
 def test_bad_models_are_rejected_and_the_old_one_keeps_serving(folder, make, code):

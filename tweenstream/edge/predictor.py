@@ -28,6 +28,10 @@ class SwapRejected(CodedError):
     """A candidate model failed a check; ``code`` names which."""
 
 
+class PredictError(CodedError):
+    """A request the served model cannot answer; ``code`` names why."""
+
+
 @dataclass(frozen=True)
 class Served:
     """A checked model: its session, contract and description."""
@@ -36,6 +40,7 @@ class Served:
     contract: fmt.ModelContract
     description: dict[str, Any]
     source: str
+    data: bytes = b""  # the model file, kept as the last good copy
 
 
 def check(data: bytes, current: fmt.ModelContract | None, source: str) -> Served:
@@ -49,18 +54,23 @@ def check(data: bytes, current: fmt.ModelContract | None, source: str) -> Served
         why = current.compatible(contract)
         if why:
             raise SwapRejected("contract", why)
-    try:
+    bad = fmt.non_finite_weights(model)
+    if bad:
+        raise SwapRejected("non_finite", f"weights {bad!r} are not finite (NaN or inf)")
+    rng = np.random.default_rng(0)
+    probe = (rng.integers(0, contract.vocab, (4, contract.n_inputs)) if contract.vocab
+             else rng.standard_normal((4, contract.n_inputs))).astype(np.float32)
+    try:  # building the session and running it: onnxruntime raises its own classes
         sess = fmt.session(data)
-    except (RuntimeError, ValueError) as err:  # onnxruntime's errors derive from these
-        raise SwapRejected("runtime", str(err).splitlines()[0]) from None
-    probe = np.random.default_rng(0).standard_normal((4, contract.n_inputs)).astype(np.float32)
-    out = sess.run(None, {contract.input_name: probe})[0]
+        out = sess.run(None, {contract.input_name: probe})[0]
+    except fmt.RUNTIME_ERRORS as err:
+        raise SwapRejected("runtime", str(err).splitlines()[0][:300]) from None
     if out.shape != (4, contract.n_outputs):
         raise SwapRejected("smoke", f"output shape {out.shape}, expected "
                            f"(4, {contract.n_outputs})")
     if not np.isfinite(out).all():
         raise SwapRejected("smoke", "the smoke inference gives NaN or inf")
-    return Served(sess, contract, fmt.describe(model), source)
+    return Served(sess, contract, fmt.describe(model), source, data)
 
 
 class EdgePredictor:
@@ -98,12 +108,30 @@ class EdgePredictor:
         return self.served.contract
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Outputs (probabilities or values) for a float32 (n, n_inputs) batch."""
+        """Outputs (probabilities or values) for a float32 (n, n_inputs) batch.
+
+        ``PredictError`` (with a code) for token ids the model cannot take, an onnxruntime
+        failure, or an output that is not finite: never a NaN answered as a prediction.
+        """
         served = self.served  # one read: a swap between requests never splits one
+        vocab = served.contract.vocab
+        if vocab:
+            bad = ~((X >= 0) & (X < vocab) & (X == np.floor(X)))
+            if bad.any():
+                where = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise PredictError("bad_value", f"token ids must be integers in [0, {vocab}); "
+                                   f"found {X[where]} at position {where}")
         start = time.perf_counter()
-        out = served.session.run(None, {served.contract.input_name: X})[0]
+        try:
+            out = served.session.run(None, {served.contract.input_name: X})[0]
+        except fmt.RUNTIME_ERRORS as err:
+            raise PredictError("runtime", str(err).splitlines()[0][:300]) from None
         self._latency[self.requests % LATENCY_WINDOW] = time.perf_counter() - start
         self.requests += 1
+        if not np.isfinite(out).all():
+            rows = np.flatnonzero(~np.isfinite(out).all(axis=1))[:5].tolist()
+            raise PredictError("non_finite_output", f"the model's output is not finite for "
+                               f"rows {rows}")
         return out
 
     def swap(self, data: bytes, source: str) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from typing import Any, TextIO
 import numpy as np
 import zmq
 
-from tweenstream.edge.predictor import EdgePredictor
+from tweenstream.edge.predictor import EdgePredictor, PredictError
+from tweenstream.files import write_atomic
 from tweenstream.stream import protocol
 
 
@@ -27,10 +28,12 @@ class EdgeServer:
     """Serve ``predictor`` on ``endpoint`` until ``shutdown`` or a signal."""
 
     def __init__(self, predictor: EdgePredictor, endpoint: str, *, watch: Path | None = None,
-                 poll_ms: int = 50, log: TextIO | None = None) -> None:
+                 poll_ms: int = 50, log: TextIO | None = None,
+                 state_dir: Path | None = None) -> None:
         self.predictor = predictor
         self.endpoint = endpoint
         self.watch = watch
+        self.state_dir = state_dir
         self.poll_ms = poll_ms
         self._log = log if log is not None else sys.stderr
         self._stop = threading.Event()
@@ -64,6 +67,7 @@ class EdgeServer:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda signum, frame: self._stop.set())
         self.log("edge_serving", endpoint=self.bound, model=self.predictor.served.description)
+        self._keep_last_good()
         self.ready.set()
         try:
             while not self._stop.is_set():
@@ -109,7 +113,10 @@ class EdgeServer:
                 raise protocol.ProtocolError("unknown_kind", "an edge predictor only predicts")
         except protocol.ProtocolError as err:
             return protocol.error_reply(err.code, err.reason)
-        return protocol.prediction_reply(self.predictor.predict(np.array(msg.X)))
+        try:
+            return protocol.prediction_reply(self.predictor.predict(np.array(msg.X)))
+        except PredictError as err:
+            return protocol.error_reply(err.code, err.reason)
 
     def _swap(self, request: dict[str, Any], frames: list[Any]) -> dict[str, Any]:
         if frames:
@@ -125,7 +132,19 @@ class EdgeServer:
         reply = self.predictor.swap(data, source)
         self.log("swap" if reply["ok"] else "swap_rejected", source=source,
                  **{k: v for k, v in reply.items() if k in ("code", "reason")})
+        if reply["ok"]:
+            self._keep_last_good()
         return reply
+
+    def _keep_last_good(self) -> None:
+        """Write the served model to the state folder (atomically), for the next start."""
+        if self.state_dir is None:
+            return
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(last_good(self.state_dir), self.predictor.served.data)
+        except OSError as err:  # a full disk must not stop serving
+            self.log("last_good_not_written", reason=str(err))
 
     def _check_watch(self) -> None:
         stamp = self._stamp()
@@ -140,25 +159,40 @@ class EdgeServer:
         self._swap({}, [data])
 
 
+def last_good(state_dir: Path) -> Path:
+    """Where an edge keeps the last model that passed every check."""
+    return Path(state_dir) / "last-good.onnx"
+
+
 def add_edge(sub: Any) -> None:
     p = sub.add_parser("edge", help="serve an exported ONNX model (onnxruntime, no numba)")
     p.add_argument("model", type=Path)
     p.add_argument("--endpoint", default="tcp://127.0.0.1:5557")
     p.add_argument("--watch", type=Path, help="swap in this file whenever it changes")
     p.add_argument("--log", type=Path, help="write the JSON event log here (default stderr)")
+    p.add_argument("--state-dir", type=Path,
+                   help="keep the last model that passed every check here, and serve it when "
+                        "MODEL is refused at start (default: .edge-state beside MODEL)")
 
 
 def run_edge(args: Any) -> int:
     from tweenstream.edge.predictor import SwapRejected
 
+    state = getattr(args, "state_dir", None) or Path(args.model).parent / ".edge-state"
     try:
         predictor = EdgePredictor.from_file(args.model)
     except (SwapRejected, OSError) as err:
-        print(f"tweenstream edge: {args.model}: {err}", file=sys.stderr)
-        return 2
+        try:  # the watched file may hold a model the running edge refused: keep serving
+            predictor = EdgePredictor.from_file(last_good(state))
+        except (SwapRejected, OSError):
+            print(f"tweenstream edge: {args.model}: {err}", file=sys.stderr)
+            return 2
+        print(f"tweenstream edge: {args.model}: {err}; serving the last good model "
+              f"{last_good(state)}", file=sys.stderr)
     log = open(args.log, "a", buffering=1) if args.log else None
     try:
-        return EdgeServer(predictor, args.endpoint, watch=args.watch, log=log).run()
+        return EdgeServer(predictor, args.endpoint, watch=args.watch, log=log,
+                          state_dir=state).run()
     finally:
         if log is not None:
             log.close()

@@ -25,9 +25,9 @@ from tweenstream.export import format as fmt
 from tweenstream.export.format import session
 from tweenstream.export.graph import Graph
 from tweenstream.export.registry import converter
+from tweenstream.files import write_atomic
 from tweenstream.models.registry import kind_of
 from tweenstream.runtime.learner import Learner
-from tweenstream.runtime.persist import write_atomic
 
 
 class ExportError(RuntimeError):
@@ -79,6 +79,7 @@ def build_model(learner: Learner, labels: list[str] | None = None) -> onnx.Model
             fmt.META_FEATURES: json.dumps(learner.features or None),
             fmt.META_CLASSES: json.dumps(classes),
             fmt.META_SCALING: json.dumps(_scaling_meta(learner)),
+            fmt.META_INPUT: json.dumps(_input_meta(learner)),
             fmt.META_SAMPLES: str(learner.state()["samples_seen"]),
             fmt.META_INPUTS: str(net.n_inputs), fmt.META_DIGEST: fmt.weights_digest(model)}
     helper.set_model_props(model, meta)
@@ -101,6 +102,13 @@ def _input_stage(g: Graph, learner: Learner) -> str:
     c = float(np.float32(min(clip, 3.0e38)))
     return g.node("Clip", [x, g.constant("scale_lo", np.array(-c, np.float32)),
                            g.constant("scale_hi", np.array(c, np.float32))], "scaled")
+
+
+def _input_meta(learner: Learner) -> dict[str, Any]:
+    """What the flat float32 input row holds, for a consumer in any language."""
+    net = learner.network
+    return {"shape": list(net.input_shape), "layout": "row-major, flattened to one row per "
+            "sample", "dtype": "float32", "vocab": learner._vocab or None}
 
 
 def _scaling_meta(learner: Learner) -> dict[str, Any] | None:

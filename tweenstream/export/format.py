@@ -35,6 +35,7 @@ META_LABELS = "tweenstream.output_labels"
 META_FEATURES = "tweenstream.features"  # dict feature slots: [[name, slot], ...]
 META_CLASSES = "tweenstream.classes"  # class label of every output unit (null: none yet)
 META_SCALING = "tweenstream.scaling"  # the input standardisation inside the graph, or null
+META_INPUT = "tweenstream.input"  # {"shape", "layout", "vocab"}: what the flat input holds
 META_SAMPLES = "tweenstream.samples_learned"
 META_DIGEST = "tweenstream.weights_sha256"
 META_INPUTS = "tweenstream.n_inputs"
@@ -55,6 +56,8 @@ class ModelContract:
     output_name: str
     labels: tuple[str, ...]
     features: tuple[Any, ...] | None
+    classes: tuple[Any, ...] | None = None  # label of every output unit, None where free
+    vocab: int = 0  # token ids must be integers in [0, vocab) (0: real-valued inputs)
 
     def compatible(self, other: ModelContract) -> str:
         """Why ``other`` cannot replace this model, or '' if it can. A model whose dict
@@ -65,6 +68,14 @@ class ModelContract:
                 continue
             if mine != theirs:
                 return f"{field} is {theirs!r}, the served model has {mine!r}"
+        if self.classes is not None:  # a unit may gain a class, never change it
+            theirs_c = other.classes or (None,) * len(self.classes)
+            for k, (a, b) in enumerate(zip(self.classes, theirs_c, strict=True)):
+                if a is not None and a != b:
+                    return (f"classes: output unit {k} holds {a!r} in the served model, "
+                            f"{b!r} in this one")
+        if self.vocab != other.vocab:
+            return f"vocab is {other.vocab}, the served model has {self.vocab}"
         return ""
 
 
@@ -98,6 +109,28 @@ def weights_digest(model: onnx.ModelProto) -> str:
     return h.hexdigest()
 
 
+def _runtime_errors() -> tuple[type[BaseException], ...]:
+    """onnxruntime's exception classes (they derive from Exception, not from RuntimeError or
+    ValueError), with the two standard ones its Python layer raises."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    found = [v for v in vars(state).values()
+             if isinstance(v, type) and issubclass(v, Exception)]
+    return (RuntimeError, ValueError, *found)
+
+
+RUNTIME_ERRORS = _runtime_errors()
+
+
+def non_finite_weights(model: onnx.ModelProto) -> str:
+    """The first initializer holding NaN or inf, or ''."""
+    for init in model.graph.initializer:
+        arr = numpy_helper.to_array(init)
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            return init.name
+    return ""
+
+
 def metadata(model: onnx.ModelProto) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
@@ -114,13 +147,17 @@ def contract(model: onnx.ModelProto) -> ModelContract:
     try:
         labels = tuple(json.loads(meta[META_LABELS]))
         features = json.loads(meta.get(META_FEATURES, "null"))
+        classes = json.loads(meta.get(META_CLASSES, "null"))
+        shape = json.loads(meta.get(META_INPUT, "{}"))
+        vocab = int(shape.get("vocab") or 0) if isinstance(shape, dict) else 0
         n_inputs = int(meta[META_INPUTS])
     except (ValueError, TypeError) as err:
         raise FormatError("metadata", f"unreadable metadata ({err})") from None
     return ModelContract(n_inputs, len(labels), meta[META_TASK], graph.input[0].name,
                          graph.output[0].name, labels,
                          tuple(tuple(f) if isinstance(f, list) else f for f in features)
-                         if features is not None else None)
+                         if features is not None else None,
+                         tuple(classes) if isinstance(classes, list) else None, vocab)
 
 
 def verify(data: bytes) -> onnx.ModelProto:

@@ -54,6 +54,15 @@ class Graph:
 GELU_C = float(np.sqrt(2.0 / np.pi))
 
 
+def silu(g: Graph, x: str, prefix: str) -> str:
+    """silu(x) = x / (1 + exp(-x)): onnxruntime's Sigmoid loses precision for negative inputs
+    (0 at -20), so ``x * Sigmoid(x)`` missed the engine by up to 1.8e-4; this form stays within
+    float32 rounding."""
+    one = g.constant(f"{prefix}/silu_one", np.array(1.0, np.float32))
+    e = g.node("Exp", [g.node("Neg", [x], f"{prefix}/silu_neg")], f"{prefix}/silu_exp")
+    return g.node("Div", [x, g.node("Add", [one, e], f"{prefix}/silu_den")], f"{prefix}/silu")
+
+
 def activation(g: Graph, x: str, act: str, prefix: str) -> str:
     """Nodes computing ``act(x)`` with standard opset-17 ops; returns the output name.
 
@@ -73,8 +82,7 @@ def activation(g: Graph, x: str, act: str, prefix: str) -> str:
     if act == "sine":
         return g.node("Sin", [x], f"{prefix}/sin")
     if act == "silu":
-        s = g.node("Sigmoid", [x], f"{prefix}/silu_sigmoid")
-        return g.node("Mul", [x, s], f"{prefix}/silu")
+        return silu(g, x, prefix)
     if act == "gelu":  # 0.5 x (1 + tanh(c (x + k x^3)))
         x3 = g.node("Mul", [x, g.node("Mul", [x, x], f"{prefix}/gelu_x2")], f"{prefix}/gelu_x3")
         k = g.constant(f"{prefix}/gelu_k", np.array(0.044715, np.float32))

@@ -1,4 +1,5 @@
-"""ONNX converter of SwiGLU: per row MatMul + Add, Sigmoid, Mul, then the down projection."""
+"""ONNX converter of SwiGLU: per row MatMul + Add, silu (as x / (1 + Exp(-x))), Mul, then the
+down projection."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tweenstream.export.graph import Graph
+from tweenstream.export.graph import Graph, silu
 
 
 def convert_swiglu(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, prefix: str,
@@ -21,8 +22,7 @@ def convert_swiglu(g: Graph, spec: Any, params: dict[str, np.ndarray], x: str, p
 
     gate = affine("W_g", rows, params["W_g"], params["b_g"])
     up = affine("W_u", rows, params["W_u"], params["b_u"])
-    silu = g.node("Mul", [gate, g.node("Sigmoid", [gate], f"{prefix}/sig")], f"{prefix}/silu")
-    s = g.node("Mul", [silu, up], f"{prefix}/s")
+    s = g.node("Mul", [silu(g, gate, f"{prefix}/gate"), up], f"{prefix}/s")
     y = affine("W_d", s, params["W_d"], params["b_d"])
     return g.node("Reshape", [y, g.constant(f"{prefix}/flat_shape", np.array([0, -1]),
                                             np.int64)], f"{prefix}/flat")

@@ -1,0 +1,200 @@
+"""Hostile models and hostile requests against the edge: nothing ends it, nothing non-finite is
+served as ``ok``, a restart after a rejected swap serves the last good model, and a push cannot
+rename a model's classes."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from helpers import quadrant_data
+from onnx import helper, numpy_helper
+
+from tweenstream import Dense, Learner, Network
+from tweenstream.edge import EdgePredictor
+from tweenstream.edge.server import EdgeServer, run_edge
+from tweenstream.export import builder, export
+from tweenstream.export import format as fmt
+from tweenstream.models import Embedding, Flatten, SwiGLU
+from tweenstream.stream import protocol
+from tweenstream.stream.client import Control
+
+NET = Network(8, [Dense(16, "tanh"), Dense(4)])
+
+
+@pytest.fixture
+def folder():
+    path = Path(tempfile.mkdtemp(prefix="tsh-", dir="/tmp"))  # ipc paths must be short
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _trained(net: Network = NET, labels=None, seed: int = 0) -> Learner:
+    learner = Learner(net, mode="backprop", seed=seed)
+    X, y = quadrant_data(1000, seed=seed, n_features=net.n_inputs)
+    learner.learn_many(X, y if labels is None else [labels[c] for c in y])
+    return learner
+
+
+def _token_model() -> Learner:
+    learner = Learner(Network(6, [Embedding(10, 4), Flatten(), Dense(3)]), seed=0)
+    ids = np.random.default_rng(0).integers(0, 10, (300, 6)).astype(np.float32)
+    learner.learn_many(ids, ids[:, 0].astype(np.int64) % 3)
+    return learner
+
+
+def _rebuilt(model: onnx.ModelProto, change) -> bytes:
+    """A copy of ``model`` with ``change(model)`` applied and its checksum made to match."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    change(model)
+    for prop in model.metadata_props:
+        if prop.key == fmt.META_DIGEST:
+            prop.value = fmt.weights_digest(model)
+    return model.SerializeToString()
+
+
+class Edge:
+    """An EdgeServer in a thread over ipc."""
+
+    def __init__(self, predictor: EdgePredictor, folder: Path, **options) -> None:
+        self.server = EdgeServer(predictor, f"ipc://{folder}/edge", poll_ms=5,
+                                 log=open(folder / "edge.log", "a"), **options)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        assert self.server.ready.wait(30)
+        self.control = Control(self.server.bound, timeout=20, retries=1)
+
+    def ask(self, frames: list[bytes]) -> dict:
+        return protocol.unpack(self.control.request(frames, "hostile")[0])
+
+    def close(self) -> None:
+        self.control.shutdown()
+        self.thread.join(20)
+        self.control.close()
+        assert not self.thread.is_alive()
+
+
+# --- 2: SwiGLU's silu keeps its precision for large negative gates ------------------------
+def test_swiglu_parity_holds_for_large_negative_gates():
+    learner = Learner(Network(4, [SwiGLU(8, out=4), Dense(2)]), seed=0, scaling="off")
+    gate = learner.arena.layer_params(0)["W_g"]
+    gate[:] = -12.0  # gate pre-activations near -20 .. -60 for the inputs below
+    X = np.abs(np.random.default_rng(1).standard_normal((64, 4))).astype(np.float32) + 0.5
+    got = fmt.session(builder.build_model(learner).SerializeToString()).run(
+        None, {"input": X})[0]
+    assert np.abs(got - learner.predict_proba_many(X)).max() <= 1e-5
+
+
+# --- 3: token ids the engine refuses are refused at the edge, which keeps serving -----------
+@pytest.mark.parametrize("bad", [10.0, -1.0, 2.7, 1e9])
+def test_bad_token_ids_get_an_error_and_the_edge_keeps_serving(folder, bad):
+    learner = _token_model()
+    export(learner, folder / "ids.onnx")
+    edge = Edge(EdgePredictor.from_file(folder / "ids.onnx"), folder)
+    try:
+        good = np.zeros((2, 6), np.float32)
+        X = good.copy()
+        X[1, 3] = bad
+        reply = edge.ask(protocol.encode("predict", X))
+        assert reply["ok"] is False and reply["code"] == "bad_value", reply
+        assert "token ids" in reply["reason"]
+        np.testing.assert_allclose(edge.control.predict(good), learner.predict_proba_many(good),
+                                   atol=1e-5)
+    finally:
+        edge.close()
+
+
+# --- 4: a swap whose session build or smoke run raises is rejected -------------------------
+def test_a_swap_that_onnxruntime_cannot_build_or_run_is_rejected(folder):
+    model = builder.build_model(_trained())
+    edge = EdgePredictor(model.SerializeToString())
+
+    def wrong_width(m: onnx.ModelProto) -> None:  # declared 9 inputs, weights for 8
+        m.graph.input[0].type.tensor_type.shape.dim[1].dim_value = 9
+        for prop in m.metadata_props:
+            if prop.key == fmt.META_INPUTS:
+                prop.value = "9"
+
+    def unknown_op(m: onnx.ModelProto) -> None:  # a node onnxruntime has no kernel for
+        node = m.graph.node[-1]
+        m.graph.node.remove(node)
+        m.graph.node.append(helper.make_node("Softmax", list(node.input), list(node.output),
+                                             axis=5))
+
+    for change in (wrong_width, unknown_op):
+        reply = edge.swap(_rebuilt(model, change), "hostile")
+        assert reply["ok"] is False and reply["code"] in ("checker", "runtime"), reply
+    assert edge.predict(np.zeros((1, 8), np.float32)).shape == (1, 4)
+
+
+# --- 5: finite in, finite out -------------------------------------------------------------
+def test_a_model_with_an_infinite_weight_is_rejected():
+    model = builder.build_model(_trained())
+
+    def inf_weight(m: onnx.ModelProto) -> None:
+        init = next(i for i in m.graph.initializer if i.name.endswith("/W"))
+        arr = numpy_helper.to_array(init).copy()
+        arr.flat[0] = np.inf
+        init.CopyFrom(numpy_helper.from_array(arr, init.name))
+
+    edge = EdgePredictor(model.SerializeToString())
+    reply = edge.swap(_rebuilt(model, inf_weight), "hostile")
+    assert reply == {"ok": False, "code": "non_finite", "reason": reply["reason"]}
+    assert "not finite" in reply["reason"]
+
+
+def test_a_non_finite_prediction_is_an_error_not_ok(folder):
+    learner = _trained()
+    learner.arena.layer_params(1)["W"][:] = np.float32(3e38)  # finite, overflows on use
+    model = builder.build_model(learner)
+    edge = EdgePredictor(builder.build_model(_trained()).SerializeToString())
+    old = edge.served  # serve the overflowing model as if a check had let it through
+    edge.served = type(old)(fmt.session(model.SerializeToString()), old.contract,
+                            old.description, "hostile")
+    server = Edge(edge, folder)
+    try:
+        reply = server.ask(protocol.encode("predict", np.ones((2, 8), np.float32)))
+        assert reply["ok"] is False and reply["code"] == "non_finite_output", reply
+    finally:
+        server.close()
+
+
+# --- 6: a restart serves the last good model when the watched file was rejected -------------
+def test_a_restart_serves_the_last_good_model(folder):
+    good = folder / "watched.onnx"
+    export(_trained(), good)
+    edge = Edge(EdgePredictor.from_file(good), folder, watch=good, state_dir=folder / "state")
+    before = edge.control.predict(np.ones((1, 8), np.float32))
+    good.write_bytes(b"not a model")  # rejected by the running edge
+    edge.server._check_watch()
+    edge.close()
+
+    class Args:
+        model, endpoint, watch, log = good, f"ipc://{folder}/edge2", good, folder / "e2.log"
+        state_dir = folder / "state"
+
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(rc=run_edge(Args)), daemon=True)
+    thread.start()
+    with Control(f"ipc://{folder}/edge2", timeout=20, retries=2) as c:
+        np.testing.assert_array_equal(c.predict(np.ones((1, 8), np.float32)), before)
+        assert c.status()["source"].endswith("last-good.onnx")
+        c.shutdown()
+    thread.join(20)
+    assert result == {"rc": 0}
+
+
+# --- 8: a push cannot rename the served model's classes -----------------------------------
+def test_a_push_with_other_class_labels_is_rejected():
+    named = _trained(labels=["q0", "q1", "q2", "q3"])
+    edge = EdgePredictor(builder.build_model(named).SerializeToString())
+    renamed = builder.build_model(_trained())  # the same units, classes 0..3
+    reply = edge.swap(renamed.SerializeToString(), "pushed")
+    assert reply["ok"] is False and reply["code"] == "contract" and "classes" in reply["reason"]
+    grown = builder.build_model(named)  # the same classes: accepted
+    assert edge.swap(grown.SerializeToString(), "pushed")["ok"]
