@@ -198,3 +198,53 @@ def test_a_push_with_other_class_labels_is_rejected():
     assert reply["ok"] is False and reply["code"] == "contract" and "classes" in reply["reason"]
     grown = builder.build_model(named)  # the same classes: accepted
     assert edge.swap(grown.SerializeToString(), "pushed")["ok"]
+
+
+# --- hostile requests of every kind: each gets its code, and the edge keeps serving ---------
+def test_hostile_requests_get_codes_and_the_edge_keeps_serving(folder):
+    learner = _trained()
+    export(learner, folder / "m.onnx")
+    edge = Edge(EdgePredictor.from_file(folder / "m.onnx"), folder)
+    good = np.ones((2, 8), np.float32)
+    nan, inf = good.copy(), good.copy()
+    nan[0, 0], inf[1, 2] = np.nan, np.inf
+    hostile = {
+        "wrong_shape": protocol.encode("predict", np.ones((2, 7), np.float32)),
+        "nan": protocol.encode("predict", nan),
+        "garbage": [b"\xc1"],
+        "truncated": [protocol.pack({"v": 1, "kind": "predict"})],
+        "unknown_command": [protocol.pack({"cmd": 3})],
+    }
+    try:
+        for code, frames in hostile.items():
+            reply = edge.ask(frames)
+            assert reply["ok"] is False, (code, reply)
+        assert edge.ask(protocol.encode("predict", inf))["code"] == "nan"
+        np.testing.assert_allclose(edge.control.predict(good), learner.predict_proba_many(good),
+                                   atol=1e-5)
+    finally:
+        edge.close()
+
+
+# --- metadata a non-Python consumer can read with onnxruntime alone ------------------------
+def test_metadata_tells_a_consumer_what_to_feed_and_what_comes_back():
+    import json
+
+    import onnxruntime as ort
+
+    learner = _token_model()
+    sess = ort.InferenceSession(builder.build_model(learner).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    meta = sess.get_modelmeta().custom_metadata_map  # the same map the C API reads
+    shape = json.loads(meta[fmt.META_INPUT])
+    assert shape == {"shape": [6], "layout": "row-major, flattened to one row per sample",
+                     "dtype": "float32", "vocab": 10}
+    assert json.loads(meta[fmt.META_CLASSES]) == [0, 1, 2]
+    assert int(meta[fmt.META_INPUTS]) == sess.get_inputs()[0].shape[1] == 6
+    assert json.loads(meta[fmt.META_LABELS]) == ["0", "1", "2"]
+    assert meta[fmt.META_TASK] == "classification" and sess.get_outputs()[0].name == \
+        "probabilities"
+    scaled = builder.build_model(_trained())
+    meta = ort.InferenceSession(scaled.SerializeToString(), providers=["CPUExecutionProvider"]
+                                ).get_modelmeta().custom_metadata_map
+    assert json.loads(meta[fmt.META_SCALING])["standardise"] is True
