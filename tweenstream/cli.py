@@ -69,4 +69,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "refine-server": run_refine_server,
                 "export": run_export, "edge": run_edge, "demo": run_demo, "compile": run_compile,
                 "info": info}
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    except ModuleNotFoundError as err:
+        if err.name not in NEEDS_FULL_INSTALL:
+            raise
+        print(f"tweenstream {args.command}: needs {err.name}, which this install lacks (an "
+              "edge install has only what `tweenstream edge` needs); install the full package "
+              "with its dependencies to use it (docs/deployment.md, \"The edge predictor\")",
+              file=sys.stderr)
+        return 2
+
+
+# what an edge install leaves out (docs/deployment.md): the commands that need them say so
+NEEDS_FULL_INSTALL = ("numba", "llvmlite", "tqdm")
