@@ -74,6 +74,10 @@ class ModelContract:
                 if a is not None and a != b:
                     return (f"classes: output unit {k} holds {a!r} in the served model, "
                             f"{b!r} in this one")
+        for k, (a, b) in enumerate(zip(self.labels, other.labels, strict=True)):
+            if (self.classes is None or self.classes[k] is not None) and a != b:
+                return (f"output_labels: unit {k} is named {a!r} in the served model, {b!r} "
+                        "in this one")
         if self.vocab != other.vocab:
             return f"vocab is {other.vocab}, the served model has {self.vocab}"
         return ""
