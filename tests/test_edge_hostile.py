@@ -268,3 +268,22 @@ def test_a_push_with_other_output_names_is_rejected():
     assert "output_labels: unit 0 is named 'q0'" in reply["reason"]
     again = builder.build_model(learner, labels=["q0", "q1", "q2", "q3"])
     assert edge.swap(again.SerializeToString(), "pushed")["ok"]
+
+
+# --- 1: an Embedding network exports from the CLI and from the daemon ----------------------
+def test_a_token_id_network_exports_from_the_cli_and_the_daemon(folder):
+    from stream_helpers import Served
+
+    from tweenstream.cli import main
+
+    learner = _token_model()
+    learner.save(folder / "ids.tsm")
+    assert main(["export", str(folder / "ids.tsm"), str(folder / "cli.onnx")]) == 0
+    served = Served(learner)
+    try:
+        reply = served.control.export("daemon.onnx")
+        assert reply["state"] == "done", reply
+    finally:
+        served.stop()
+    edge = EdgePredictor.from_file(folder / "cli.onnx")
+    assert edge.contract.vocab == 10
