@@ -287,3 +287,20 @@ def test_a_token_id_network_exports_from_the_cli_and_the_daemon(folder):
         served.stop()
     edge = EdgePredictor.from_file(folder / "cli.onnx")
     assert edge.contract.vocab == 10
+
+
+def test_the_daemon_answers_bad_token_ids_with_a_code_and_keeps_serving():
+    from stream_helpers import Served
+
+    learner = _token_model()
+    served = Served(learner)
+    try:
+        X = np.zeros((2, 6), np.float32)
+        X[1, 2] = 10.0
+        reply = protocol.unpack(served.control.request(protocol.encode("predict", X),
+                                                       "predict")[0])
+        assert reply["ok"] is False and reply["code"] == "bad_value", reply
+        assert "token ids" in reply["reason"]
+        assert served.control.predict(np.zeros((1, 6), np.float32)).shape == (1, 3)
+    finally:
+        served.stop()

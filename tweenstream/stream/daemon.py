@@ -404,8 +404,12 @@ class Daemon:
             raise RuntimeError("decode returned a predict message without X")
         xb, _ = self._buffers(len(msg.X))
         np.copyto(xb, msg.X)
-        out = (self.learner.predict_proba_many(xb) if self.contract.classification
-               else self.learner.predict_many(xb).reshape(len(xb), -1))
+        try:
+            out = (self.learner.predict_proba_many(xb) if self.contract.classification
+                   else self.learner.predict_many(xb).reshape(len(xb), -1))
+        except (ValueError, FloatingPointError) as err:  # e.g. token ids out of range
+            self._reject(ProtocolError("bad_value", str(err)), "control")
+            return protocol.error_reply("bad_value", str(err))
         if msg.kind == "predict" and msg.ids is not None:
             self.labels.put(msg.ids, xb)
         self.counters["predictions"] += len(xb)
