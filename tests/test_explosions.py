@@ -65,7 +65,7 @@ def test_burst_of_huge_targets(mode, target_scaling):
 
     model.learn_many(*batch(4_000))
     mae_before = model.state()["running_mae"]
-    scaler = model._yscaler
+    scaler = model.target_scaler
     std_before = None if scaler is None else float(scaler.std[0])
     model.learn_many(*batch(30, scale=1e6))
     st = model.state()

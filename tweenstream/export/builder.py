@@ -54,10 +54,10 @@ def build_model(learner: Learner, labels: list[str] | None = None) -> onnx.Model
     out = fmt.OUTPUTS[net.task]
     if net.task == "classification":
         g.node("Softmax", [x], out, axis=-1)
-    elif learner._yscaler is not None:  # answers in the targets' units: out * std + mean
-        x = g.node("Mul", [x, g.constant("target_std", learner._yscaler.cache[2].copy())],
-                   "unscaled_0")
-        g.node("Add", [x, g.constant("target_mean", learner._yscaler.cache[0].copy())], out)
+    elif learner.target_scaler is not None:  # answers in the targets' units: out*std + mean
+        ts = learner.target_scaler
+        x = g.node("Mul", [x, g.constant("target_std", ts.cache[2].copy())], "unscaled_0")
+        g.node("Add", [x, g.constant("target_mean", ts.cache[0].copy())], out)
     else:
         g.node("Identity", [x], out)
     graph = helper.make_graph(

@@ -135,6 +135,33 @@ class LabelMap:
                             "convert them (e.g. Y.astype(int)) before learning")
         return self.plan(arr.tolist())
 
+    def best(self, scores: np.ndarray) -> Label | None:
+        """The class whose unit scores highest in ``scores`` (capacity,), among the classes
+        seen; None before the first."""
+        if len(self._unit) == self.capacity:
+            return self._labels[int(scores.argmax())]
+        if not self._unit:
+            return None
+        units = self.units()
+        return self._labels[int(units[scores[units].argmax()])]
+
+    def proba(self, p: np.ndarray) -> dict[Label | None, float]:
+        """``{class: probability}`` over the classes seen, from unit probabilities ``p``
+        (renormalised over those units; empty before the first class).
+
+        Examples
+        --------
+        >>> labels = LabelMap(3)
+        >>> labels.commit(labels.plan(["a"]))
+        >>> labels.proba(np.array([0.2, 0.5, 0.3])), labels.best(np.array([0.2, 0.5, 0.3]))
+        ({'a': 1.0}, 'a')
+        """
+        if len(self._unit) == self.capacity:
+            return {y: float(v) for y, v in zip(self._labels, p, strict=True)}
+        units = self.units()
+        total = float(p[units].sum())
+        return {self._labels[u]: float(p[u]) / total for u in units}
+
     def decode(self, out: np.ndarray) -> np.ndarray:
         """The predicted label of every row of unit scores ``out`` (n, capacity), among the
         classes seen: int64 if they are all ints, else object (None before any class)."""

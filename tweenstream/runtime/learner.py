@@ -269,7 +269,9 @@ class Learner:
             n = rows.shape[0]
             if self._vocab:
                 check_ids(rows, self._vocab)
-            if not dicts:  # dict rows were checked as they were read
+            if not dicts and (not stage.passthrough(dicts) or self.target_scaler is not None):
+                # before any statistics learn from the batch (dict rows were checked as they
+                # were read; unscaled arrays are checked by the engine's own first pass)
                 _check_finite(rows)
             plan = None
             if self._classify:
@@ -320,7 +322,8 @@ class Learner:
         return self._targets.outputs(out)
 
     @property
-    def _yscaler(self) -> Scaler | None:
+    def target_scaler(self) -> Scaler | None:
+        """The regression targets' standardisation (``runtime.scaling.Scaler``), or None."""
         return self._targets.scaler
 
     # --- prediction -----------------------------------------------------------------------
@@ -348,27 +351,16 @@ class Learner:
         seen so far (empty before the first)."""
         self._need_classifier("predict_proba_one")
         p = self._forward(self._input.one(x, learn=False), self._out1)[0]
-        labels = self.labels
-        assert labels is not None
-        if len(labels) == len(p):
-            return {labels.label(u): float(v) for u, v in enumerate(p)}
-        units = labels.units()
-        total = float(p[units].sum())
-        return {labels.label(u): float(p[u]) / total for u in units}
+        assert self.labels is not None
+        return self.labels.proba(p)
 
     def predict_one(self, x: Any) -> Any:
         """The predicted class label (None before any class was seen), or the predicted
         value(s) (regression)."""
         out = self._forward(self._input.one(x, learn=False), self._out1)[0]
         if self._classify:
-            labels = self.labels
-            assert labels is not None
-            if len(labels) == len(out):
-                return labels.label(int(out.argmax()))
-            if not len(labels):
-                return None
-            units = labels.units()
-            return labels.label(int(units[out[units].argmax()]))
+            assert self.labels is not None
+            return self.labels.best(out)
         out = self.outputs(self._out1)[0]
         return float(out[0]) if out.shape[0] == 1 else out.copy()
 
@@ -519,8 +511,9 @@ class Learner:
         sc = self._input.scaler
         if sc is not None:
             arrays.update(scale_stats=sc.stats, scale_seen=sc.seen)
-        if self._yscaler is not None:
-            arrays.update(target_stats=self._yscaler.stats, target_seen=self._yscaler.seen)
+        if self.target_scaler is not None:
+            arrays.update(target_stats=self.target_scaler.stats,
+                          target_seen=self.target_scaler.seen)
         if self._classify:
             arrays["seen_units"] = self._seen_units()
         if self.reservoir is not None:
@@ -559,8 +552,8 @@ class Learner:
         sc = self._input.scaler
         if sc is not None:
             sc.restore(arrays["scale_stats"], arrays["scale_seen"])
-        if self._yscaler is not None:
-            self._yscaler.restore(arrays["target_stats"], arrays["target_seen"])
+        if self.target_scaler is not None:
+            self.target_scaler.restore(arrays["target_stats"], arrays["target_seen"])
         self._input.slots = slots
         self.labels = labels
         self._rng.bit_generator.state = meta["rng_state"]

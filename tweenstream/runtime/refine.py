@@ -129,7 +129,7 @@ def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSetti
     """
     net = learner.network
     classification = net.task == "classification"
-    for stage, what in ((learner.scaler, "input"), (learner._yscaler, "target")):
+    for stage, what in ((learner.scaler, "input"), (learner.target_scaler, "target")):
         if stage is not None and not stage.fixed and stage.seen[0] == 0:
             raise ValueError(f"the learner's {what} standardisation has no statistics yet, so "
                              "refinement has nothing to scale with: let it learn from the "
