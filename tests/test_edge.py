@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import pytest
 from helpers import quadrant_data
+from hostile_models import rebuilt
 from onnx import numpy_helper
 from stream_helpers import Served
 
@@ -21,7 +22,6 @@ from tweenstream import Dense, Learner, Network
 from tweenstream.edge import EdgePredictor
 from tweenstream.edge.server import EdgeServer
 from tweenstream.export import export
-from tweenstream.export import format as fmt
 from tweenstream.stream.client import Control, Producer
 from tweenstream.stream.protocol import pack, unpack
 
@@ -46,15 +46,13 @@ def _model(folder: Path, name: str, seed: int = 0, net: Network = NET) -> tuple[
 
 def _edited(path: Path, out: Path, change) -> bytes:
     """A copy of an export with one initializer changed and its checksum made to match."""
-    model = onnx.load(path)
-    init = model.graph.initializer[0]
-    arr = numpy_helper.to_array(init).copy()
-    change(arr)
-    init.CopyFrom(numpy_helper.from_array(arr, init.name))
-    for prop in model.metadata_props:
-        if prop.key == fmt.META_DIGEST:
-            prop.value = fmt.weights_digest(model)
-    out.write_bytes(model.SerializeToString())
+    def edit(model: onnx.ModelProto) -> None:
+        init = model.graph.initializer[0]
+        arr = numpy_helper.to_array(init).copy()
+        change(arr)
+        init.CopyFrom(numpy_helper.from_array(arr, init.name))
+
+    out.write_bytes(rebuilt(onnx.load(path), edit))
     return out.read_bytes()
 
 

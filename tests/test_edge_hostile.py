@@ -10,10 +10,9 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from helpers import quadrant_data
-from onnx import helper, numpy_helper
+from hostile_models import fails_when_run, inf_weight, rebuilt, wrong_width
 
 from tweenstream import Dense, Learner, Network
 from tweenstream.edge import EdgePredictor
@@ -46,16 +45,6 @@ def _token_model() -> Learner:
     ids = np.random.default_rng(0).integers(0, 10, (300, 6)).astype(np.float32)
     learner.learn_many(ids, ids[:, 0].astype(np.int64) % 3)
     return learner
-
-
-def _rebuilt(model: onnx.ModelProto, change) -> bytes:
-    """A copy of ``model`` with ``change(model)`` applied and its checksum made to match."""
-    model = onnx.ModelProto.FromString(model.SerializeToString())
-    change(model)
-    for prop in model.metadata_props:
-        if prop.key == fmt.META_DIGEST:
-            prop.value = fmt.weights_digest(model)
-    return model.SerializeToString()
 
 
 class Edge:
@@ -119,24 +108,8 @@ def test_a_swap_that_onnxruntime_cannot_build_or_run_is_rejected(folder):
     model = builder.build_model(_trained())
     edge = EdgePredictor(model.SerializeToString())
 
-    def wrong_width(m: onnx.ModelProto) -> None:  # declared 9 inputs, weights for 8
-        m.graph.input[0].type.tensor_type.shape.dim[1].dim_value = 9
-        for prop in m.metadata_props:
-            if prop.key == fmt.META_INPUTS:
-                prop.value = "9"
-
-    def fails_when_run(m: onnx.ModelProto) -> None:  # passes the checker, fails in onnxruntime
-        softmax = m.graph.node[-1]  # logits (n, 4) -> (-1, 3): 4n values do not split in 3s
-        m.graph.initializer.extend([numpy_helper.from_array(np.array([-1, 3]), "bad_3"),
-                                    numpy_helper.from_array(np.array([-1, 4]), "bad_4")])
-        reshape = helper.make_node("Reshape", [softmax.input[0], "bad_3"], ["bad_r3"])
-        back = helper.make_node("Reshape", ["bad_r3", "bad_4"], ["bad_r4"])
-        softmax.input[0] = "bad_r4"
-        m.graph.node.insert(len(m.graph.node) - 1, reshape)
-        m.graph.node.insert(len(m.graph.node) - 1, back)
-
     for change in (wrong_width, fails_when_run):
-        reply = edge.swap(_rebuilt(model, change), "hostile")
+        reply = edge.swap(rebuilt(model, change), "hostile")
         assert reply["ok"] is False and reply["code"] in ("checker", "runtime"), reply
     assert edge.predict(np.zeros((1, 8), np.float32)).shape == (1, 4)
 
@@ -145,14 +118,8 @@ def test_a_swap_that_onnxruntime_cannot_build_or_run_is_rejected(folder):
 def test_a_model_with_an_infinite_weight_is_rejected():
     model = builder.build_model(_trained())
 
-    def inf_weight(m: onnx.ModelProto) -> None:
-        init = next(i for i in m.graph.initializer if i.name.endswith("/W"))
-        arr = numpy_helper.to_array(init).copy()
-        arr.flat[0] = np.inf
-        init.CopyFrom(numpy_helper.from_array(arr, init.name))
-
     edge = EdgePredictor(model.SerializeToString())
-    reply = edge.swap(_rebuilt(model, inf_weight), "hostile")
+    reply = edge.swap(rebuilt(model, inf_weight), "hostile")
     assert reply == {"ok": False, "code": "non_finite", "reason": reply["reason"]}
     assert "not finite" in reply["reason"]
 

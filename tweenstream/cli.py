@@ -82,4 +82,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # what an edge install leaves out (docs/deployment.md): the commands that need them say so
-NEEDS_FULL_INSTALL = ("numba", "llvmlite", "tqdm")
+NEEDS_FULL_INSTALL = ("numba", "llvmlite", "tqdm", "onnx", "ml_dtypes")

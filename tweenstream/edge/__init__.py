@@ -1,7 +1,7 @@
 """The edge predictor: serves exported ONNX models with onnxruntime, and hot-swaps them.
 
-It needs onnxruntime, onnx (for ``onnx.checker``), numpy, pyzmq and msgpack - never numba:
-nothing here imports the compiled engine.
+It needs onnxruntime, numpy, pyzmq and msgpack; never numba (nothing here imports the compiled
+engine), and the onnx package only for ``onnx.checker``, which runs where onnx is installed.
 """
 
 from tweenstream.edge.predictor import EdgePredictor, SwapRejected

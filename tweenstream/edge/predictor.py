@@ -1,11 +1,12 @@
 """EdgePredictor: one onnxruntime session behind a checked, atomic hot swap.
 
-A candidate model (bytes) replaces the served one only if every check passes: it parses and
-passes ``onnx.checker`` (full); its weights match the SHA-256 in its metadata; onnxruntime
-loads it; a smoke inference gives finite outputs of the right shape; and its contract (input
-and output names and sizes, task, feature names) equals the served model's. Otherwise it is
-rejected with a reason code and the old model keeps serving. The swap is one reference
-assignment between requests, so no request fails or sees half a model.
+A candidate model (bytes) replaces the served one only if every check passes: it parses (read
+by ``export.onnxfile``, without the onnx package) and passes ``onnx.checker`` (full) where onnx
+is installed; its weights match the SHA-256 in its metadata and are finite; onnxruntime loads
+it; a smoke inference gives finite outputs of the right shape; and its contract (input and
+output names and sizes, task, feature names, classes, vocabulary) fits the served model's.
+Otherwise it is rejected with a reason code and the old model keeps serving. The swap is one
+reference assignment between requests, so no request fails or sees half a model.
 """
 
 from __future__ import annotations
@@ -156,4 +157,4 @@ class EdgePredictor:
         return {"ok": True, "code": "ok", "model": self.served.description,
                 "source": self.served.source, "requests": self.requests,
                 "latency": latency, "swaps": self.swaps, "rejections": dict(self.rejections),
-                "last_rejection": self.last_rejection}
+                "last_rejection": self.last_rejection, "onnx_checker": fmt.CHECKER}

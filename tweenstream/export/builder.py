@@ -228,7 +228,7 @@ def _quantize(learner: Learner, data: bytes, out: Path,
         quantized = dst.read_bytes()
     q_model = onnx.load_model_from_string(quantized)
     q_model.metadata_props.clear()
-    helper.set_model_props(q_model, {**fmt.metadata(onnx.load_model_from_string(data)),
+    helper.set_model_props(q_model, {**fmt.metadata(data),
                                      fmt.META_DIGEST: fmt.weights_digest(q_model)})
     quantized = q_model.SerializeToString()
     write_atomic(out, quantized)

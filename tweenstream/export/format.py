@@ -1,7 +1,8 @@
 """The exported file format: pinned versions, stable names, metadata, and its checks.
 
-This module needs only ``onnx`` and ``numpy``: the edge predictor uses it to verify a model
-before serving it. Graph contract:
+This module needs only ``onnxruntime`` and ``numpy`` (files are read by ``onnxfile``): the edge
+predictor uses it to verify a model before serving it, and runs ``onnx.checker`` only where the
+``onnx`` package is installed. Graph contract:
 
 - one input ``input``: float32 ``[batch, n_inputs]``, batch dynamic;
 - one output: ``probabilities`` (classification, softmax over ``n_outputs`` classes) or
@@ -13,17 +14,14 @@ before serving it. Graph contract:
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import onnx
 import onnxruntime as ort
-from google.protobuf.message import DecodeError
-from onnx import numpy_helper
 
-from tweenstream.errors import CodedError
+from tweenstream.export.onnxfile import FormatError, ModelFile
 
 OPSET = 17  # supported by every onnxruntime >= 1.14, and so by the pinned range
 IR_VERSION = 8
@@ -40,9 +38,8 @@ META_SAMPLES = "tweenstream.samples_learned"
 META_DIGEST = "tweenstream.weights_sha256"
 META_INPUTS = "tweenstream.n_inputs"
 
-
-class FormatError(CodedError):
-    """A model file that is not a valid tweenstream export; ``code`` names the check."""
+__all__ = ["FormatError", "ModelContract", "ModelFile", "contract", "describe", "metadata",
+           "non_finite_weights", "session", "verify", "weights_digest"]
 
 
 @dataclass(frozen=True)
@@ -83,33 +80,48 @@ class ModelContract:
         return ""
 
 
-def session(model: onnx.ModelProto | bytes) -> ort.InferenceSession:
+ModelLike = Any  # a ModelFile, the bytes of a model, or an onnx.ModelProto
+
+
+def read(model: ModelLike) -> ModelFile:
+    """The checked fields of ``model``, whatever form it comes in.
+
+    Examples
+    --------
+    >>> read(b"").inputs
+    []
+    """
+    if isinstance(model, ModelFile):
+        return model
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return ModelFile.parse(bytes(model))
+    return ModelFile.parse(model.SerializeToString())  # an onnx.ModelProto
+
+
+def session(model: ModelLike) -> ort.InferenceSession:
     """An onnxruntime session tuned for single-sample latency: one intra-op and one inter-op
-    thread, sequential execution, every graph optimisation."""
+    thread, sequential execution, every graph optimisation. ``model``: bytes or a ModelProto."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    data = model if isinstance(model, bytes) else model.SerializeToString()
+    data = bytes(model) if isinstance(model, (bytes, bytearray)) else model.SerializeToString()
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
-def weights_digest(model: onnx.ModelProto) -> str:
+def weights_digest(model: ModelLike) -> str:
     """SHA-256 over every initializer's name and little-endian bytes, in name order.
 
     Examples
     --------
-    >>> g = onnx.helper.make_graph([], "g", [], [],
-    ...     [numpy_helper.from_array(np.ones(2, np.float32), "w")])
-    >>> len(weights_digest(onnx.helper.make_model(g)))
+    >>> len(weights_digest(b""))  # no initializers: the digest of nothing
     64
     """
     h = hashlib.sha256()
-    for init in sorted(model.graph.initializer, key=lambda t: t.name):
+    for init in sorted(read(model).initializers, key=lambda t: t.name):
         h.update(init.name.encode())
-        arr = numpy_helper.to_array(init)
-        h.update(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
+        h.update(init.values.tobytes())  # every dtype in onnxfile.DTYPES is little-endian
     return h.hexdigest()
 
 
@@ -126,27 +138,24 @@ def _runtime_errors() -> tuple[type[BaseException], ...]:
 RUNTIME_ERRORS = _runtime_errors()
 
 
-def non_finite_weights(model: onnx.ModelProto) -> str:
+def non_finite_weights(model: ModelLike) -> str:
     """The first initializer holding NaN or inf, or ''."""
-    for init in model.graph.initializer:
-        arr = numpy_helper.to_array(init)
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            return init.name
-    return ""
+    return next((t.name for t in read(model).initializers if not t.finite()), "")
 
 
-def metadata(model: onnx.ModelProto) -> dict[str, str]:
-    return {p.key: p.value for p in model.metadata_props}
+def metadata(model: ModelLike) -> dict[str, str]:
+    """The model's ``metadata_props`` as a dict (the ``META_*`` keys, among others)."""
+    return dict(read(model).metadata)
 
 
-def contract(model: onnx.ModelProto) -> ModelContract:
+def contract(model: ModelLike) -> ModelContract:
     """Read the contract of an exported model; ``FormatError`` if it has none."""
-    meta = metadata(model)
+    m = read(model)
+    meta = m.metadata
     missing = [k for k in (META_TASK, META_INPUTS, META_LABELS, META_DIGEST) if k not in meta]
     if missing:
         raise FormatError("metadata", f"not a tweenstream export: missing {missing}")
-    graph = model.graph
-    if len(graph.input) != 1 or len(graph.output) != 1:
+    if len(m.inputs) != 1 or len(m.outputs) != 1:
         raise FormatError("contract", "a tweenstream model has one input and one output")
     try:
         labels = tuple(json.loads(meta[META_LABELS]))
@@ -157,15 +166,24 @@ def contract(model: onnx.ModelProto) -> ModelContract:
         n_inputs = int(meta[META_INPUTS])
     except (ValueError, TypeError) as err:
         raise FormatError("metadata", f"unreadable metadata ({err})") from None
-    return ModelContract(n_inputs, len(labels), meta[META_TASK], graph.input[0].name,
-                         graph.output[0].name, labels,
+    return ModelContract(n_inputs, len(labels), meta[META_TASK], m.inputs[0], m.outputs[0],
+                         labels,
                          tuple(tuple(f) if isinstance(f, list) else f for f in features)
                          if features is not None else None,
                          tuple(classes) if isinstance(classes, list) else None, vocab)
 
 
-def verify(data: bytes) -> onnx.ModelProto:
-    """Parse and check exported bytes: protobuf, ``onnx.checker`` (full), opset, checksum."""
+# onnx.checker is run where the onnx package is installed; an edge install leaves it out, and
+# onnxruntime then checks the graph when it builds the session (the swap's runtime check)
+CHECKER = ("onnx.checker (full)" if importlib.util.find_spec("onnx") is not None
+           else "skipped: the onnx package is not installed (onnxruntime checks the graph "
+                "when it builds the session)")
+
+
+def _onnx_checker(data: bytes) -> None:
+    import onnx  # imported here: an edge install has no onnx, and the import takes ~1 s
+    from google.protobuf.message import DecodeError
+
     try:
         model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, RuntimeError) as err:
@@ -174,10 +192,26 @@ def verify(data: bytes) -> onnx.ModelProto:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
         raise FormatError("checker", str(err).splitlines()[0]) from None
-    domains = {op.domain for op in model.opset_import}
+
+
+def verify(data: bytes, checker: bool = True) -> ModelFile:
+    """Parse and check exported bytes: protobuf, opsets, checksum, contract, and
+    ``onnx.checker`` (full) when ``checker`` and the onnx package is installed.
+
+    Examples
+    --------
+    >>> verify(b"junk")
+    Traceback (most recent call last):
+    ...
+    tweenstream.export.onnxfile.FormatError: corrupt: not an ONNX model (a field runs past the end)
+    """
+    model = ModelFile.parse(data)
+    if checker and CHECKER.startswith("onnx"):
+        _onnx_checker(data)
+    domains = set(model.opsets)
     if not domains <= {"", "ai.onnx"}:
         raise FormatError("custom_ops", f"uses operator domains {sorted(domains)}")
-    expected = metadata(model).get(META_DIGEST)
+    expected = model.metadata.get(META_DIGEST)
     if expected is None:
         raise FormatError("metadata", "no weights checksum in the metadata")
     if weights_digest(model) != expected:
@@ -186,15 +220,22 @@ def verify(data: bytes) -> onnx.ModelProto:
     return model
 
 
-def describe(model: onnx.ModelProto) -> dict[str, Any]:
+def _count(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def describe(model: ModelLike) -> dict[str, Any]:
     """A JSON-able summary of an exported model."""
-    c = contract(model)
-    meta = metadata(model)
+    m = read(model)
+    c = contract(m)
+    meta = m.metadata
     return {"task": c.task, "inputs": c.n_inputs, "outputs": c.n_outputs,
             "input": c.input_name, "output": c.output_name, "labels": list(c.labels),
             "features": [list(f) if isinstance(f, tuple) else f for f in c.features]
             if c.features else None,
-            "samples_learned": int(meta.get(META_SAMPLES, "0")),
+            "samples_learned": _count(meta.get(META_SAMPLES, "0")),
             "tweenstream": meta.get(META_VERSION), "weights_sha256": meta[META_DIGEST],
-            "opset": max(op.version for op in model.opset_import),
-            "ir_version": model.ir_version}
+            "opset": max(m.opsets.values(), default=0), "ir_version": m.ir_version}
