@@ -111,3 +111,49 @@ def dense_update(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
 
 
 DENSE_KERNELS = Kernels(dense_forward, dense_signal, dense_update, dense_project_target)
+
+
+# --- batched prediction ---------------------------------------------------------------------
+BLOCK = 64  # rows per block of dense_predict_many: its two buffers hold BLOCK x widest layer
+
+
+@kernel
+def dense_block(row, pbuf, src, dst, nb):
+    """One Dense layer on ``nb`` rows at once: dst[r] = f(W src[r] + b) for r < nb.
+
+    ``src`` and ``dst`` are flat float32 buffers holding the rows back to back ((nb, n_in) and
+    (nb, n_out), C order). Rows go four at a time through each weight row, so W is read once per
+    four rows (the per-row forward reads it once per row), and the activation runs once over
+    the whole block.
+    """
+    nin, nout, code = row[C_NIN], row[C_NOUT], row[C_ACT]
+    w0, b0 = row[_W], row[_B]
+    W = matrix_f32(pbuf[P_PARAM, w0:w0 + nin * nout], nout, nin)
+    b = pbuf[P_PARAM, b0:b0 + nout]
+    X = matrix_f32(src, nb, nin)
+    Z = matrix_f32(dst, nb, nout)
+    r = 0
+    while r + 4 <= nb:
+        x0, x1, x2, x3 = X[r], X[r + 1], X[r + 2], X[r + 3]
+        for o in range(nout):
+            w = W[o]
+            s0 = s1 = s2 = s3 = np.float32(0.0)
+            for j in range(nin):
+                s0 += w[j] * x0[j]
+                s1 += w[j] * x1[j]
+                s2 += w[j] * x2[j]
+                s3 += w[j] * x3[j]
+            Z[r, o], Z[r + 1, o] = s0 + b[o], s1 + b[o]
+            Z[r + 2, o], Z[r + 3, o] = s2 + b[o], s3 + b[o]
+        r += 4
+    while r < nb:
+        x = X[r]
+        for o in range(nout):
+            w = W[o]
+            s = np.float32(0.0)
+            for j in range(nin):
+                s += w[j] * x[j]
+            Z[r, o] = s + b[o]
+        r += 1
+    z = dst[:nb * nout]
+    activate(z, z, code)

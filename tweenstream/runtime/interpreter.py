@@ -16,6 +16,7 @@ call.
 
 import numpy as np
 
+from tweenstream.runtime.dense import dense_block
 from tweenstream.runtime.dispatch import forward_layer, project_layer, signal_layer, update_layer
 from tweenstream.runtime.drift import plateau_update
 from tweenstream.runtime.layout import (
@@ -85,7 +86,7 @@ from tweenstream.runtime.layout import (
     W_SEEN,
     W_TGT,
 )
-from tweenstream.runtime.numba_config import inline, per_kinds, per_kinds_inline
+from tweenstream.runtime.numba_config import inline, kernel, per_kinds, per_kinds_inline
 from tweenstream.runtime.safety import check_step, explode
 from tweenstream.runtime.targets import (
     chain_targets,
@@ -445,6 +446,43 @@ def predict_many(table, pbuf, work, task, X, out):
             for k in range(K):
                 out[s, k] = A[oo + k]
 
+
+
+@kernel
+def dense_predict_many(table, pbuf, task, X, out, blk):
+    """``predict_many`` for a network of Dense layers only, up to ``dense.BLOCK`` rows at a
+    time through each layer (``dense.dense_block``): the same outputs as the row-by-row forward
+    up to the order of float32 sums. ``blk`` (2, BLOCK * widest layer) is scratch.
+    """
+    table, pbuf = unmanaged_i64(table), unmanaged_f32(pbuf)
+    X, out, blk = unmanaged_f32(X), unmanaged_f32(out), unmanaged_f32(blk)
+    L = table.shape[0]
+    K = table[L - 1, C_NOUT]
+    n, d = X.shape[0], X.shape[1]
+    B = blk.shape[1] // max(d, 1)
+    for i in range(L):
+        B = min(B, blk.shape[1] // table[i, C_NOUT])
+    for start in range(0, n, B):
+        nb = min(B, n - start)
+        src = blk[0]
+        for r in range(nb):
+            src[r * d:(r + 1) * d] = X[start + r]
+        for i in range(L):
+            dense_block(table[i], pbuf, blk[i % 2], blk[(i + 1) % 2], nb)
+        res = blk[L % 2]
+        for r in range(nb):
+            s = start + r
+            finite = True
+            for j in range(d):
+                if not np.isfinite(X[s, j]):
+                    finite = False
+            if not finite:  # as forward: a row that is not finite gets NaN
+                for k in range(K):
+                    out[s, k] = np.nan
+            elif task == T_CLASSIFICATION:
+                softmax(res[r * K:(r + 1) * K], out[s])
+            else:
+                out[s, :] = res[r * K:(r + 1) * K]
 
 
 @per_kinds

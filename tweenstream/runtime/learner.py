@@ -11,8 +11,10 @@ from tweenstream.models.registry import kind_of
 from tweenstream.runtime import layout as lay
 from tweenstream.runtime.arena import Arena
 from tweenstream.runtime.config import TweenConfig
+from tweenstream.runtime.dense import BLOCK
 from tweenstream.runtime.engine import Engine, learner_engine, plan_kinds
 from tweenstream.runtime.inputs import check_ids
+from tweenstream.runtime.interpreter import dense_predict_many
 from tweenstream.runtime.labels import LabelMap
 from tweenstream.runtime.plan import compile_plan, layer_table
 from tweenstream.runtime.reservoir import Reservoir
@@ -80,6 +82,10 @@ class Learner:
                                     else Scaler(k, c.scale_clip, c.scale_freeze_after))
         self._yr1 = self._targets.row  # the engine's one-sample target row (or placeholder)
         self._out1 = np.zeros((1, k), dtype=np.float32)
+        # networks of Dense layers predict batches BLOCK rows at a time (dense_predict_many)
+        widest = max([network.n_inputs, *(int(r[lay.C_NOUT]) for r in self._plan.table)])
+        self._block = np.zeros((2, BLOCK * widest), np.float32) \
+            if self._kinds == ("dense",) else None
         self._apply_config()
         self.reservoir = Reservoir(c.reservoir_size, network.n_inputs, k, self._classify,
                                    recency=c.reservoir_recency, seed=self.seed) \
@@ -221,6 +227,9 @@ class Learner:
             a = self.arena
             engine.predict_many(self._plan.table, a.pbuf, a.work, self._task, empty,
                                 self._out1[:0])
+            if self._block is not None:
+                dense_predict_many(self._plan.table, a.pbuf, self._task, empty, self._out1[:0],
+                                   self._block)
             self._input.warm()
             self._targets.warm()
 
@@ -331,7 +340,10 @@ class Learner:
         if self._vocab:
             check_ids(Xm, self._vocab)
         a = self.arena
-        self.engine.predict_many(self._plan.table, a.pbuf, a.work, self._task, Xm, out)
+        if self._block is not None:
+            dense_predict_many(self._plan.table, a.pbuf, self._task, Xm, out, self._block)
+        else:
+            self.engine.predict_many(self._plan.table, a.pbuf, a.work, self._task, Xm, out)
         if np.isnan(out).any():
             rows = np.flatnonzero(np.isnan(out).any(axis=1))
             if np.isfinite(Xm[rows]).all():
