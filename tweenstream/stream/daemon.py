@@ -55,6 +55,9 @@ PHASES = MODES  # set-phase accepts every mode; "hybrid" restarts the schedule
 _PAGE = 1000  # streams per 'streams' reply, at most
 
 
+MAX_GROUP_ROWS = 4096  # rows of consecutive messages learned in one call
+
+
 class Daemon:
     """One learner served over ZeroMQ. ``run()`` blocks until ``shutdown`` or a signal.
 
@@ -102,6 +105,7 @@ class Daemon:
         self._xbuf = np.zeros((0, net.n_inputs), dtype=np.float32)
         self._ybuf = np.zeros((0,) if self.contract.classification else (0, net.n_outputs),
                               dtype=np.int64 if self.contract.classification else np.float32)
+        self._bx, self._by = self._xbuf.copy(), self._ybuf.copy()  # one drain's learn rows
         self._started = time.monotonic()
         self._served_before = 0.0  # seconds served before the checkpoint we resumed from
         self._since_checkpoint = 0
@@ -186,7 +190,7 @@ class Daemon:
                     self._drain(control, self._on_control, 64, self.config.drain_seconds)
                 if data in ready and not self._stop.is_set():
                     self.intake.polls += 1
-                    if self._drain(data, self._on_data, 64, self.config.drain_seconds):
+                    if self._drain_data(data, 256, self.config.drain_seconds):
                         self.intake.backlogged += 1
                 now = time.monotonic()
                 self.intake.events()
@@ -253,15 +257,94 @@ class Daemon:
         return bool(int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
 
     # --- data ----------------------------------------------------------------------------
-    def _on_data(self, sock: zmq.Socket, frames: list[Any]) -> None:
+    def _drain_data(self, sock: zmq.Socket, most: int, seconds: float) -> bool:
+        """Receive up to ``most`` waiting messages and handle them as one batch (``_on_batch``);
+        True if more are waiting."""
+        deadline = time.monotonic() + seconds
+        batch: list[list[Any]] = []
+        for _ in range(most):
+            try:
+                batch.append(sock.recv_multipart(zmq.NOBLOCK, copy=False))
+            except zmq.Again:
+                break
+            if time.monotonic() > deadline:
+                break
         try:
-            msg = protocol.decode([f.buffer for f in frames], self.contract, self.config.limits)
-            if msg.kind not in ("learn", "label"):
-                raise ProtocolError("unknown_kind", f"{msg.kind} belongs on the control socket")
-        except ProtocolError as err:
-            self._reject(err, "data")
-            return
-        self._apply(msg)
+            self._on_batch(batch)
+        except Exception as err:  # a bug must not kill the daemon: count it, log it, go on
+            self._reject(ProtocolError("internal_error", repr(err)), "loop")
+        return bool(int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
+
+    def _on_data(self, sock: zmq.Socket | None, frames: list[Any]) -> None:
+        """Handle one data message (as a batch of one)."""
+        self._on_batch([frames])
+
+    def _on_batch(self, batch: list[list[Any]]) -> None:
+        """Decode every message, check the values of all their rows at once, admit each (seq,
+        stream) in order, and learn consecutive learn messages of one stream in one
+        ``learn_many`` call. Samples are learned in the order received; a message whose values
+        are bad is refused alone and before admission (its seq can be sent again)."""
+        msgs: list[protocol.Message] = []
+        for frames in batch:
+            try:
+                msg = protocol.decode_frames([f.buffer for f in frames], self.contract,
+                                             self.config.limits)
+                if msg.kind not in ("learn", "label"):
+                    raise ProtocolError("unknown_kind", f"{msg.kind} belongs on the control "
+                                        "socket")
+            except ProtocolError as err:
+                self._reject(err, "data")
+                continue
+            msgs.append(msg)
+        learn = [m for m in msgs if m.kind == "learn"]
+        xb, yb = self._rows(sum(m.rows for m in learn))
+        at: dict[int, int] = {}  # id(message) -> its first row in xb / yb
+        row = 0
+        for m in learn:
+            at[id(m)] = row
+            np.copyto(xb[row:row + m.rows], m.X)  # type: ignore[arg-type]  # learn: X and Y
+            np.copyto(yb[row:row + m.rows], m.Y)  # type: ignore[arg-type]
+            row += m.rows
+        bad: set[int] = set()
+        try:
+            protocol.check_values(xb[:row], yb[:row], self.contract)
+        except ProtocolError:  # the rare case: find the bad messages one by one
+            for m in learn:
+                try:
+                    protocol.check_values(m.X, m.Y, self.contract)
+                except ProtocolError as err:
+                    self._reject(err, "data")
+                    bad.add(id(m))
+        start = stop = 0  # the rows of the group being gathered
+        stats: StreamStats | None = None
+        sizes: list[int] = []  # rows of each message in the group
+        for m in msgs:
+            if m.kind == "label":
+                self._learn_group(stats, xb[start:stop], yb[start:stop], sizes)
+                sizes = []
+                self._apply(m)
+                continue
+            if id(m) in bad:
+                continue
+            s = self._admit(m)
+            if s is None:
+                continue
+            first = at[id(m)]
+            if sizes and (s is not stats or first != stop or stop - start >= MAX_GROUP_ROWS):
+                self._learn_group(stats, xb[start:stop], yb[start:stop], sizes)
+                sizes = []
+            if not sizes:
+                start, stats = first, s
+            stop = first + m.rows
+            sizes.append(m.rows)
+        self._learn_group(stats, xb[start:stop], yb[start:stop], sizes)
+
+    def _rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The batch buffers (rows of every learn message of one drain), grown as needed."""
+        if n > len(self._bx):
+            self._bx = np.zeros((n, self._bx.shape[1]), dtype=np.float32)
+            self._by = np.zeros((n, *self._by.shape[1:]), dtype=self._by.dtype)
+        return self._bx, self._by
 
     def _stream(self, name: str) -> StreamStats | None:
         stats = self.streams.get(name)
@@ -277,42 +360,55 @@ class Daemon:
             stats = self.streams[name] = StreamStats(active_at=self.clock())
         return stats
 
-    def _apply(self, msg: protocol.Message) -> None:
-        """Learn from a decoded learn / label / learn_predict message, at most once per seq."""
+    def _admit(self, msg: protocol.Message) -> StreamStats | None:
+        """The stream of a learn / label message if its seq is new (at most once per seq)."""
         stats = self._stream(msg.stream)
         if stats is None:
-            return
+            return None
         if msg.seq is not None:
             verdict = stats.seq.admit(msg.seq, strict=self.config.strict_order,
                                       max_jump=self.config.max_seq_jump)
             if verdict in ("duplicate", "ahead"):
                 self.counters[f"{verdict}s" if verdict == "duplicate" else "ahead"] += 1
-                return
+                return None
             if verdict == "jump":
                 self._reject(ProtocolError("seq_jump", f"stream {msg.stream!r}: seq {msg.seq} "
                              f"jumps more than {self.config.max_seq_jump} past "
                              f"{stats.seq.last}"), "data")
-                return
+                return None
         stats.active_at = self.clock()  # refused messages do not keep a stream alive
-        X: np.ndarray | None = msg.X
-        Y: np.ndarray | None = msg.Y
-        if msg.kind == "label" and Y is not None:
-            X, found = self.labels.take(msg.ids or ())
-            Y = Y[np.asarray(found, dtype=bool)]
-            self.counters["labels_unmatched"] += found.count(False)
-        if X is None or Y is None or len(X) == 0:
+        return stats
+
+    def _learn_group(self, stats: StreamStats | None, X: np.ndarray, Y: np.ndarray,
+                     sizes: list[int]) -> None:
+        """Learn the rows of admitted messages of one stream (``sizes``: rows per message) in
+        one call. If the learner refuses them (nothing was learned: it checks every row first;
+        the protocol has checked what it can judge, so this is e.g. a token id out of range),
+        learn them message by message, so that only the bad message is refused."""
+        if not sizes or stats is None:
             return
-        n = len(X)
-        xb, yb = self._buffers(n)
-        np.copyto(xb, X)
-        np.copyto(yb, Y)
-        before = self.learner.totals()
         try:
-            self.learner.learn_many(xb, yb)
-        except ValueError as err:  # values the protocol cannot judge, e.g. bad token ids
-            self._reject(ProtocolError("bad_value", str(err)), "data")
+            self._learn(stats, X, Y, len(sizes))
             return
+        except ValueError as err:
+            if len(sizes) == 1:
+                self._reject(ProtocolError("bad_value", str(err)), "data")
+                return
+        at = 0
+        for n in sizes:
+            try:
+                self._learn(stats, X[at:at + n], Y[at:at + n], 1)
+            except ValueError as err:
+                self._reject(ProtocolError("bad_value", str(err)), "data")
+            at += n
+
+    def _learn(self, stats: StreamStats, xb: np.ndarray, yb: np.ndarray, messages: int) -> None:
+        """Learn rows of one stream's messages and account for them; ``ValueError`` (nothing
+        learned) if the learner refuses them."""
+        before = self.learner.totals()
+        self.learner.learn_many(xb, yb)
         after = self.learner.totals()
+        n = len(xb)
         scored = after[0] - before[0]
         stats.record(scored, after[1] - before[1], after[2] - before[2])
         if self.config.refinement is not None and scored:
@@ -322,8 +418,33 @@ class Daemon:
             if started and started["ok"]:
                 self.log("refine_started", **started)
         self.counters["samples"] += n
-        self.counters["messages"] += 1
+        self.counters["messages"] += messages
         self._since_checkpoint += n
+
+    def _apply(self, msg: protocol.Message) -> None:
+        """Learn from one decoded label or learn_predict message (a learn_predict's values were
+        checked by ``decode``; a label's are checked here, before its seq is admitted)."""
+        if msg.kind == "label":
+            try:
+                protocol.check_values(None, msg.Y, self.contract)
+            except ProtocolError as err:
+                self._reject(err, "data")
+                return
+        stats = self._admit(msg)
+        if stats is None:
+            return
+        X: np.ndarray | None = msg.X
+        Y: np.ndarray | None = msg.Y
+        if msg.kind == "label" and Y is not None:
+            X, found = self.labels.take(msg.ids or ())
+            Y = Y[np.asarray(found, dtype=bool)]
+            self.counters["labels_unmatched"] += found.count(False)
+        if X is None or Y is None or len(X) == 0:
+            return
+        xb, yb = self._buffers(len(X))
+        np.copyto(xb, X)
+        np.copyto(yb, Y)
+        self._learn_group(stats, xb, yb, [len(X)])
 
     def _buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Writable buffers for n rows; they grow to the largest message seen, never shrink."""
