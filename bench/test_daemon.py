@@ -93,3 +93,44 @@ def test_predict_latency(benchmark, daemon):
     benchmark.extra_info.update(table="daemon", transport=transport, rows=1, samples=1,
                                 op="predict", p50=p50, p99=p99, p999=p999)
     benchmark(control.predict, x)
+
+
+ECHO = """
+import sys, zmq
+ctx = zmq.Context(); sock = ctx.socket(zmq.ROUTER); sock.bind(sys.argv[1])
+print(sock.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
+for _ in range(int(sys.argv[2])):
+    sock.send_multipart(sock.recv_multipart(copy=False), copy=False)
+"""
+
+
+def test_pyzmq_echo_floor(benchmark, daemon):
+    """The transport's floor: a ROUTER in its own process that echoes each request as is, over
+    the same transport, with the frames of a one-row predict request (the daemon and the edge
+    are compared with this, measured in the same run)."""
+    from tweenstream.stream import protocol
+
+    transport, *_ = daemon
+    folder = tempfile.mkdtemp(prefix="tse-", dir="/tmp")
+    endpoint = f"ipc://{folder}/echo" if transport == "ipc" else "tcp://127.0.0.1:*"
+    rounds = 3_000 + 2_000  # the latency loop, then pytest-benchmark's calls: it ends by itself
+    proc = subprocess.Popen([sys.executable, "-c", ECHO, endpoint, str(rounds)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        endpoint = proc.stdout.readline().strip()
+        frames = protocol.encode("predict", np.zeros((1, 8), np.float32))
+        with Control(endpoint, timeout=10, retries=1) as echo:
+            times = []
+            for _ in range(3_000):
+                t0 = time.perf_counter()
+                echo.request(frames, "echo")
+                times.append(time.perf_counter() - t0)
+            p50, p99, p999 = np.percentile(np.array(times) * 1e6, [50, 99, 99.9])
+            benchmark.extra_info.update(table="daemon", transport=transport, rows=1, samples=1,
+                                        op="echo", p50=p50, p99=p99, p999=p999)
+            benchmark.pedantic(echo.request, (frames, "echo"), rounds=2_000, iterations=1)
+    finally:
+        proc.kill()
+        proc.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -111,7 +111,10 @@ def test_predictions_match_the_engine_over_the_protocol(folder):
             <= 1e-5
         status = edge.control.status()
         assert status["requests"] == 2 and status["model"]["inputs"] == 8
-        assert {"p50_us", "p99_us", "p999_us"} == set(status["latency"])
+        # latency: whole requests (receive to send); inference_latency: onnxruntime alone
+        assert {"p50_us", "p99_us", "p999_us", "count"} == set(status["latency"])
+        assert status["latency"]["count"] == status["inference_latency"]["count"] == 2
+        assert status["latency"]["p50_us"] >= status["inference_latency"]["p50_us"]
         with pytest.raises(ValueError, match="wrong_shape"):
             edge.control.predict(np.zeros((1, 5), np.float32))
         assert edge.control.call("dance")["code"] == "unknown_command"

@@ -48,6 +48,8 @@ def test_over_tcp_loopback_with_system_chosen_ports(net_a):
             p.learn(X, y)
         s.wait(lambda st: st["samples_seen"] == 2000)
         assert s.control.predict(X[:2]).shape == (2, 4)
+        latency = s.control.status()["predict_latency"]  # receive to send, predictions only
+        assert latency["count"] == 1 and 0 < latency["p50_us"] == latency["p99_us"]
     finally:
         s.stop()
 

@@ -21,8 +21,7 @@ import onnxruntime as ort
 
 from tweenstream.errors import CodedError
 from tweenstream.export import format as fmt
-
-LATENCY_WINDOW = 8192
+from tweenstream.latency import LatencyWindow
 
 
 class SwapRejected(CodedError):
@@ -93,7 +92,7 @@ class EdgePredictor:
 
     def __init__(self, data: bytes, source: str = "initial") -> None:
         self.served = check(data, None, source)
-        self._latency = np.zeros(LATENCY_WINDOW, dtype=np.float64)
+        self.inference = LatencyWindow()  # onnxruntime's run alone; the server times requests
         self.requests = 0
         self.swaps = 0
         self.rejections: dict[str, int] = {}
@@ -127,7 +126,7 @@ class EdgePredictor:
             out = served.session.run(None, {served.contract.input_name: X})[0]
         except fmt.RUNTIME_ERRORS as err:
             raise PredictError("runtime", str(err).splitlines()[0][:300]) from None
-        self._latency[self.requests % LATENCY_WINDOW] = time.perf_counter() - start
+        self.inference.record(time.perf_counter() - start)
         self.requests += 1
         if not np.isfinite(out).all():
             rows = np.flatnonzero(~np.isfinite(out).all(axis=1))[:5].tolist()
@@ -148,13 +147,10 @@ class EdgePredictor:
         return {"ok": True, "code": "ok", "model": candidate.description}
 
     def status(self) -> dict[str, Any]:
-        """The served model, request count, latency percentiles (µs), swaps and rejections."""
-        n = min(self.requests, LATENCY_WINDOW)
-        latency = {}
-        if n:
-            p = np.percentile(self._latency[:n] * 1e6, [50, 99, 99.9])
-            latency = {"p50_us": float(p[0]), "p99_us": float(p[1]), "p999_us": float(p[2])}
+        """The served model, request count, onnxruntime's latency percentiles (µs), swaps and
+        rejections."""
         return {"ok": True, "code": "ok", "model": self.served.description,
                 "source": self.served.source, "requests": self.requests,
-                "latency": latency, "swaps": self.swaps, "rejections": dict(self.rejections),
+                "inference_latency": self.inference.summary(), "swaps": self.swaps,
+                "rejections": dict(self.rejections),
                 "last_rejection": self.last_rejection, "onnx_checker": fmt.CHECKER}

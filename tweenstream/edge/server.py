@@ -21,6 +21,7 @@ import zmq
 
 from tweenstream.edge.predictor import EdgePredictor, PredictError
 from tweenstream.files import write_atomic
+from tweenstream.latency import LatencyWindow
 from tweenstream.stream import protocol
 
 
@@ -40,6 +41,8 @@ class EdgeServer:
         self.ready = threading.Event()
         self.bound = ""
         self._seen = self._stamp()
+        self.latency = LatencyWindow()  # predict requests, from receive to send
+        self._timed = False
         c = predictor.contract
         self._contract = protocol.Contract(c.n_inputs, c.n_outputs, c.task == "classification")
 
@@ -77,8 +80,12 @@ class EdgeServer:
                             frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
                         except zmq.Again:
                             break
+                        start = time.perf_counter()
                         envelope, body = protocol.split_envelope([f.buffer for f in frames])
-                        sock.send_multipart([*envelope, *self._handle(body)])
+                        reply = self._handle(body)
+                        sock.send_multipart([*envelope, *reply])
+                        if self._timed:  # a prediction: from receive to send
+                            self.latency.record(time.perf_counter() - start)
                 self._check_watch()
         finally:
             sock.close(linger=1000)
@@ -87,6 +94,7 @@ class EdgeServer:
         return 0
 
     def _handle(self, body: list[Any]) -> list[bytes]:
+        self._timed = False
         if not body:
             return protocol.error_reply("truncated", "empty message")
         try:
@@ -96,8 +104,8 @@ class EdgeServer:
         if "cmd" not in first:
             return self._predict(body)
         cmd = first["cmd"]
-        if cmd == "status":
-            return [protocol.pack(self.predictor.status())]
+        if cmd == "status":  # latency: whole requests, receive to send
+            return [protocol.pack({**self.predictor.status(), "latency": self.latency.summary()})]
         if cmd == "shutdown":
             self.stop()
             return [protocol.pack({"ok": True, "code": "ok", "stopping": True})]
@@ -107,6 +115,7 @@ class EdgeServer:
                                     "status, swap, shutdown")
 
     def _predict(self, body: list[Any]) -> list[bytes]:
+        self._timed = True
         try:
             msg = protocol.decode(body, self._contract)
             if msg.kind != "predict":

@@ -30,6 +30,7 @@ import numpy as np
 import zmq
 
 from tweenstream import __version__
+from tweenstream.latency import LatencyWindow
 from tweenstream.modes import MODES
 from tweenstream.runtime.learner import Learner
 from tweenstream.stream import protocol
@@ -106,6 +107,8 @@ class Daemon:
         self._ybuf = np.zeros((0,) if self.contract.classification else (0, net.n_outputs),
                               dtype=np.int64 if self.contract.classification else np.float32)
         self._bx, self._by = self._xbuf.copy(), self._ybuf.copy()  # one drain's learn rows
+        self.latency = LatencyWindow()  # predict requests on the control socket
+        self._timed = False
         self._started = time.monotonic()
         self._served_before = 0.0  # seconds served before the checkpoint we resumed from
         self._since_checkpoint = 0
@@ -475,7 +478,9 @@ class Daemon:
     # --- control -------------------------------------------------------------------------
     def _on_control(self, sock: zmq.Socket, frames: list[Any]) -> None:
         """Exactly one reply per request, whatever the request holds."""
+        start = time.perf_counter()
         envelope, body = protocol.split_envelope([f.buffer for f in frames])
+        self._timed = False
         try:
             self._admin = self.config.curve is None or self.config.curve.is_admin(
                 _user_id(frames[-1]))
@@ -484,6 +489,8 @@ class Daemon:
             self._reject(ProtocolError("internal_error", repr(err)), "control")
             reply = protocol.error_reply("internal_error", f"{type(err).__name__} (logged)")
         sock.send_multipart([*envelope, *reply])
+        if self._timed:  # a prediction: from receive to send
+            self.latency.record(time.perf_counter() - start)
 
     def _control_reply(self, body: list[Any]) -> list[bytes]:
         if not body:
@@ -496,6 +503,7 @@ class Daemon:
             return protocol.error_reply(err.code, err.reason)
         if "cmd" in first:
             return [protocol.pack(self._command(first))]
+        self._timed = True
         return self._predict(body)
 
     def _command(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -558,7 +566,7 @@ class Daemon:
                 "intake": self.intake.summary(), "limits": self._limits(),
                 "exports": self.exports.summary()[-1:] if self.exports else [],
                 "refinement": self.config.refinement.summary() if self.config.refinement
-                else None}
+                else None, "predict_latency": self.latency.summary()}
 
     def _limits(self) -> dict[str, Any]:
         c = self.config
@@ -577,7 +585,7 @@ class Daemon:
                 "counters": dict(self.counters), "rejected_messages": dict(self.rejected),
                 "labels": self.labels.stats(), "intake": self.intake.summary(),
                 "refinement": self.config.refinement.summary() if self.config.refinement
-                else None}
+                else None, "predict_latency": self.latency.summary()}
 
     def _cmd_streams(self, request: dict[str, Any]) -> dict[str, Any]:
         """A page of streams, by name: ``offset`` and ``limit`` (at most 1,000)."""
