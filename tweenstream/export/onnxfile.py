@@ -13,8 +13,9 @@ Repeated reads of a singular message field merge, as protobuf defines it; malfor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -148,26 +149,28 @@ def _model(buf: memoryview) -> ModelFile:
     for number, _, value in _fields(buf):
         if number == 1:
             out.ir_version = _int(value)
-        elif number == 8:
-            domain, version = "", 0
-            for n2, _, v2 in _fields(_bytes(value)):
-                if n2 == 1:
-                    domain = _text(v2)
-                elif n2 == 2:
-                    version = _int(v2)
+        elif number == 8:  # OperatorSetIdProto: domain, version
+            domain, version = _pair(value, _int, 0)
             out.opsets[domain] = version
-        elif number == 14:
-            key = val = ""
-            for n2, _, v2 in _fields(_bytes(value)):
-                if n2 == 1:
-                    key = _text(v2)
-                elif n2 == 2:
-                    val = _text(v2)
-            out.metadata[key] = val
+        elif number == 14:  # StringStringEntryProto: key, value
+            key, text = _pair(value, _text, "")
+            out.metadata[key] = text
         elif number == 7:
             graphs.append(bytes(_bytes(value)))
     _graph(memoryview(b"".join(graphs)), out)  # repeated singular messages merge
     return out
+
+
+def _pair(value: int | memoryview, second: Callable[[Any], Any], default: Any
+          ) -> tuple[str, Any]:
+    """Fields 1 (a string) and 2 (read by ``second``) of a small message."""
+    first, other = "", default
+    for number, _, v in _fields(_bytes(value)):
+        if number == 1:
+            first = _text(v)
+        elif number == 2:
+            other = second(v)
+    return first, other
 
 
 def _bytes(value: int | memoryview) -> memoryview:
