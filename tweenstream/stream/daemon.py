@@ -278,10 +278,6 @@ class Daemon:
             self._reject(ProtocolError("internal_error", repr(err)), "loop")
         return bool(int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
 
-    def _on_data(self, sock: zmq.Socket | None, frames: list[Any]) -> None:
-        """Handle one data message (as a batch of one)."""
-        self._on_batch([frames])
-
     def _on_batch(self, batch: list[list[Any]]) -> None:
         """Decode every message, check the values of all their rows at once, admit each (seq,
         stream) in order, and learn consecutive learn messages of one stream in one
