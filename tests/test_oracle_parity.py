@@ -74,6 +74,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "tween-custom": ("tween", {"tween_rate": 0.5, "gradient_scale": 0.3, "tween_momentum": 0.5,
                                "delta_clip": 0.01}),
     "tween-chain-gate-strict": ("tween", {"chain_gate": True, "ignore_threshold": 0.999}),
+    "backprop-diagnostics-3": ("backprop", {"diagnostics_every": 3}),
+    "tween-diagnostics-3": ("tween", {"diagnostics_every": 3}),
+    "tween-chain-gate-diagnostics-3": ("tween", {"chain_gate": True, "diagnostics_every": 3}),
     "tween-multipliers": ("tween", {"weight_rate_multiplier": 0.01,  # heuristic-only settings
                                     "bias_rate_multiplier": 0.1}),
     "heuristic-custom": ("tween-heuristic", {"tween_rate": 0.5, "delta_clip": 0.005,

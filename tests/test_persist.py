@@ -88,7 +88,7 @@ def _flip_weight_byte(files):
     (lambda p: _rewrite(p, lambda f: f.update({"manifest.json": b"{nope"})),
      r"manifest is not valid JSON"),
     (lambda p: _rewrite(p, _manifest(lambda m: m.update(format_version=99))),
-     r"format version 99 is not supported by this tweenstream \(reads up to 2\)"),
+     r"format version 99 is not supported by this tweenstream \(reads up to 3\)"),
     (lambda p: _rewrite(p, _manifest(lambda m: m.update(format="other"))),
      r"not a tweenstream model file"),
     (lambda p: _rewrite(p, _manifest(lambda m: m["network"]["layers"][0].update(units=33))),
@@ -109,15 +109,28 @@ def test_missing_file(tmp_path):
         load(tmp_path / "absent.tsm")
 
 
+def _as_version_2(files):
+    """Rewrite a model file as tweenstream wrote it before ``diagnostics_every``: format
+    version 2, no ist[N_DIAG_AT], no such setting."""
+    _as_older(files, 2, ("diagnostics_every",),
+              (("ist", lambda a: np.delete(a, layout.N_DIAG_AT)),))
+
+
 def _as_version_1(files):
     """Rewrite a model file as tweenstream wrote it before adam/adagrad: format version 1, a
     4-row pbuf (no P_SQ), no ist[N_OPT_STEP], and a config without the optimiser fields."""
+    _as_version_2(files)
+    _as_older(files, 1, ("optimizer", "beta1", "beta2", "epsilon"),
+              (("pbuf", lambda a: np.delete(a, layout.P_SQ, axis=0)),
+               ("ist", lambda a: np.delete(a, layout.N_OPT_STEP))))
+
+
+def _as_older(files, version, settings, drops):
     m = json.loads(files["manifest.json"])
-    m["format_version"] = 1
-    for name in ("optimizer", "beta1", "beta2", "epsilon"):
+    m["format_version"] = version
+    for name in settings:
         del m["config"][name]
-    for name, drop in (("pbuf", lambda a: np.delete(a, layout.P_SQ, axis=0)),
-                       ("ist", lambda a: np.delete(a, layout.N_OPT_STEP))):
+    for name, drop in drops:
         arr = drop(np.lib.format.read_array(io.BytesIO(files[f"{name}.npy"])))
         npy = io.BytesIO()
         np.lib.format.write_array(npy, arr)
@@ -130,7 +143,8 @@ def _as_version_1(files):
 @pytest.mark.parametrize("mode", ["backprop", "hybrid"])
 def test_files_from_before_the_adaptive_optimisers_load(net_a, tmp_path, mode):
     X, y = quadrant_data(3_000, seed=4)
-    was = {"optimizer": "sgd", "learning_rate": 0.01}  # the only optimiser of version 1
+    # the only optimiser of version 1; diagnostics on every sample, as before version 3
+    was = {"optimizer": "sgd", "learning_rate": 0.01, "diagnostics_every": 1}
     straight = Learner(net_a, mode=mode, seed=2, switch_after=500, batch_size=2, **was)
     straight.learn_many(X, y)
     old = Learner(net_a, mode=mode, seed=2, switch_after=500, batch_size=2, **was)
@@ -147,6 +161,30 @@ def test_files_from_before_the_adaptive_optimisers_load(net_a, tmp_path, mode):
         assert np.array_equal(arr, resumed._arrays()[name]), name
     assert not resumed.arena.pbuf[layout.P_SQ].any()
     resumed.learn_many(X[1_001:], y[1_001:])
+    for name, arr in straight._arrays().items():
+        assert np.array_equal(arr, resumed._arrays()[name]), name
+
+
+@pytest.mark.parametrize("mode", ["backprop", "tween"])
+def test_version_2_files_load_with_diagnostics_on_every_sample(net_a, tmp_path, mode):
+    X, y = quadrant_data(2_000, seed=5)
+    straight = Learner(net_a, mode=mode, seed=3, diagnostics_every=1)
+    straight.learn_many(X, y)
+    old = Learner(net_a, mode=mode, seed=3, diagnostics_every=1)
+    old.learn_many(X[:777], y[:777])
+    path = tmp_path / "old.tsm"
+    old.save(path)
+    _rewrite(path, _as_version_2)
+    with zipfile.ZipFile(path) as zf:  # the file really has the old layout
+        assert json.loads(zf.read("manifest.json"))["format_version"] == 2
+        assert np.lib.format.read_array(io.BytesIO(zf.read("ist.npy"))).shape[0] == \
+            layout.NIST - 1
+    resumed = load(path)
+    assert resumed.config.diagnostics_every == 1
+    assert resumed.state()["diagnostics_at"] == 777
+    for name, arr in old._arrays().items():
+        assert np.array_equal(arr, resumed._arrays()[name]), name
+    resumed.learn_many(X[777:], y[777:])
     for name, arr in straight._arrays().items():
         assert np.array_equal(arr, resumed._arrays()[name]), name
 

@@ -12,7 +12,10 @@ Readings of points the spec leaves implicit (the engine agrees with all of them)
 - a layer skipped by the link-budget gate changes nothing for that sample, momentum included;
   inside a batch it adds nothing to the sum, and the mean still divides by ``batch_size``;
 - the heuristic output target of a regressor is ``y`` itself, not clamped to the output range;
-- the rate multipliers act in ``tween-heuristic`` only, never in ``tween``.
+- the rate multipliers act in ``tween-heuristic`` only, never in ``tween``;
+- gaps, budgets and the barrier are recorded on samples 1, k + 1, 2k + 1, ... for
+  ``diagnostics_every`` = k, and on every sample in modes that learn from budgets (heuristic,
+  chain tween with the gate); the other samples keep the last recorded values.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "weight_rate_multiplier": 0.01,  # heuristic only; Loom's values are the defaults
     "bias_rate_multiplier": 0.1,
     "batch_size": 1,
+    "diagnostics_every": 1,  # gaps, budgets, barrier: on samples 1, k + 1, 2k + 1, ...
 }
 MODES = ("backprop", "tween", "tween-heuristic")
 TYPE_RATE_DENSE = 1.0
@@ -186,11 +190,17 @@ class OracleLearner:
             self.correct += int(guess == int(y))
             self.classes.add(int(y))
         self.seen += 1
+        gap, budget = self.gap.copy(), self.budget.copy()
         if self.mode == "tween-heuristic":
             dW, db = self._heuristic_deltas(x, y)
         else:
             dW, db = self._chain_deltas(x, y)
-        self.barrier = np.cumprod(self.budget)
+        k = self.cfg["diagnostics_every"]
+        if (self.mode == "tween-heuristic" or (self.mode == "tween" and self.cfg["chain_gate"])
+                or (self.seen - 1) % k == 0):
+            self.barrier = np.cumprod(self.budget)
+        else:  # not a diagnostic sample: the last recorded values stay
+            self.gap, self.budget = gap, budget
         self._apply(dW, db)
 
     def learn_many(self, X: Any, Y: Any) -> None:

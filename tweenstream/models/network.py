@@ -124,7 +124,7 @@ class Network:
         slots = self.n_inputs + self.n_outputs
         for spec, in_shape, out_shape in self.rows:
             slots += int(np.prod(out_shape)) + sum(kind_of(spec).scratch_sizes(spec, in_shape))
-        return 4 * (5 * self.param_count + 6 * slots) + 32 * len(self.rows) + 8 * (12 + 81)
+        return 4 * (5 * self.param_count + 6 * slots) + 32 * len(self.rows) + 8 * (12 + 82)
 
     def summary(self, show: bool = True) -> str:
         """A table of the plan rows: kind, output shape, parameters; then the totals.

@@ -43,6 +43,7 @@ from tweenstream.runtime.layout import (
     F_WEIGHT_MULT,
     I_BATCH,
     I_CHAIN_GATE,
+    I_DIAG_EVERY,
     I_LOCAL_DERIV,
     I_MODE,
     I_OPTIMIZER,
@@ -103,21 +104,22 @@ _F32 = np.float32
 # --- the network head: loss, prequential score, output signal ---------------------------------
 @inline
 def softmax(z, p):
-    """p = softmax(z) (float64 inside); returns (log-sum-exp of z, index of the largest z)."""
+    """p = softmax(z) in float32, as the exported graph's Softmax computes it; returns
+    (log-sum-exp of z, index of the largest z)."""
     m = z[0]
     best = 0
     for k in range(1, z.shape[0]):
         if z[k] > m:
             m = z[k]
             best = k
-    total = 0.0
+    total = _F32(0.0)
     for k in range(z.shape[0]):
-        e = np.exp(np.float64(z[k] - m))
+        e = np.exp(z[k] - m)
         p[k] = e
         total += e
     for k in range(z.shape[0]):
         p[k] = p[k] / total
-    return np.log(total) + m, best
+    return np.log(np.float64(total)) + m, best
 
 
 @inline
@@ -168,8 +170,12 @@ def head(table, work, task, c, y):
 
 # --- the two sweeps -----------------------------------------------------------------------------
 @per_kinds_inline
-def chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, phase, accumulate):
-    """Backward sweep for backprop and chain-rule tween: targets, gaps, signal, update."""
+def chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, phase, accumulate, diagnose):
+    """Backward sweep for backprop and chain-rule tween: targets, gaps, signal, update.
+
+    Backprop learns from the signal alone: it computes targets, gaps and link budgets only
+    when ``diagnose``; tween needs the targets, and their gaps and budgets when ``diagnose``.
+    """
     L = table.shape[0]
     s = _F32(cfg[F_GRADIENT_SCALE])
     rate = fst[S_RATE]
@@ -181,11 +187,16 @@ def chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, phase, accumulate
         m = cfg[F_TWEEN_MOMENTUM]
         lim = _F32(cfg[F_DELTA_CLIP])
         va, vb, vc = _F32(m), _F32(1.0 - m), _F32(1.0)
+    targets = phase == M_TWEEN or diagnose
     for i in range(L - 1, -1, -1):
         row = table[i]
-        gap, budget = chain_targets(row, work, s, _F32(ltab[i, LT_LO]), _F32(ltab[i, LT_HI]))
-        diag[D_GAP, i] = gap
-        diag[D_BUDGET, i] = budget
+        budget = 0.5
+        if targets:
+            gap, budget = chain_targets(row, work, s, _F32(ltab[i, LT_LO]),
+                                        _F32(ltab[i, LT_HI]), diagnose)
+            if diagnose:
+                diag[D_GAP, i] = gap
+                diag[D_BUDGET, i] = budget
         signal_layer(row, pbuf, work, i > 0)
         coef = 1.0
         if phase == M_TWEEN:
@@ -287,6 +298,11 @@ def step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, x, c, y):
     bad = 0
     dirty = False
     loss, score, metric = 0.0, 0.0, 0.0
+    # gaps, budgets and the soft trigger: every sample where the mode learns from them,
+    # otherwise on every I_DIAG_EVERY-th (the first sample included)
+    every = icfg[I_DIAG_EVERY]
+    diagnose = (phase == M_HEURISTIC or (phase == M_TWEEN and icfg[I_CHAIN_GATE] != 0)
+                or every <= 1 or (ist[N_SEEN] - 1) % every == 0)
     if phase == M_HEURISTIC:
         A = work[W_ACT]
         finite = True
@@ -310,7 +326,8 @@ def step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, x, c, y):
         if not np.isfinite(loss):
             bad = R_OUTPUT
         else:
-            chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, phase, accumulate)
+            chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, phase, accumulate,
+                        diagnose)
     if bad != 0:
         ist[N_REJECTED] += 1
         explode(table, pbuf, diag, cfg, fst, ist, bad, dirty)
@@ -335,7 +352,7 @@ def step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, x, c, y):
             ist[N_UPDATES] += 1
     else:
         ist[N_UPDATES] += 1
-    if check_step(table, pbuf, diag, cfg, icfg, fst, ist) == 0:
+    if check_step(table, pbuf, diag, cfg, icfg, fst, ist, diagnose) == 0 and diagnose:
         depth_barrier(diag)
     if icfg[I_MODE] == M_HYBRID and phase == M_TWEEN and ist[N_SWITCHED_AT] < 0:
         hybrid_schedule(pbuf, cfg, icfg, fst, ist, score)
@@ -428,7 +445,8 @@ def learn_many(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, X, Yc, Yr, va
 def predict_many(table, pbuf, work, task, X, out):
     """Forward every row of X; probabilities (classification) or outputs go to ``out`` (n, K).
 
-    Rows that are not finite get NaN outputs. Mutates only ``work`` and ``out``.
+    Rows that are not finite get NaN outputs. Returns the number of rows with a NaN output
+    (the caller needs no pass of its own over ``out``). Mutates only ``work`` and ``out``.
     """
     table, pbuf, work = unmanaged_i64(table), unmanaged_f32(pbuf), unmanaged_f32(work)
     X, out = unmanaged_f32(X), unmanaged_f32(out)
@@ -439,12 +457,24 @@ def predict_many(table, pbuf, work, task, X, out):
         if not forward(table, pbuf, work, X[s]):
             for k in range(K):
                 out[s, k] = np.nan
-            continue
-        if task == T_CLASSIFICATION:
+        elif task == T_CLASSIFICATION:
             softmax(A[oo:oo + K], out[s])
         else:
             for k in range(K):
                 out[s, k] = A[oo + k]
+    return nan_rows(out)
+
+
+@inline
+def nan_rows(out):
+    """The number of rows of ``out`` (n, K) holding a NaN."""
+    bad = 0
+    for s in range(out.shape[0]):
+        for k in range(out.shape[1]):
+            if out[s, k] != out[s, k]:
+                bad += 1
+                break
+    return bad
 
 
 
@@ -452,7 +482,8 @@ def predict_many(table, pbuf, work, task, X, out):
 def dense_predict_many(table, pbuf, task, X, out, blk):
     """``predict_many`` for a network of Dense layers only, up to ``dense.BLOCK`` rows at a
     time through each layer (``dense.dense_block``): the same outputs as the row-by-row forward
-    up to the order of float32 sums. ``blk`` (2, BLOCK * widest layer) is scratch.
+    up to the order of float32 sums. ``blk`` (2, BLOCK * widest layer) is scratch. Returns
+    the number of rows with a NaN output, as ``predict_many``.
     """
     table, pbuf = unmanaged_i64(table), unmanaged_f32(pbuf)
     X, out, blk = unmanaged_f32(X), unmanaged_f32(out), unmanaged_f32(blk)
@@ -483,6 +514,7 @@ def dense_predict_many(table, pbuf, task, X, out, blk):
                 softmax(res[r * K:(r + 1) * K], out[s])
             else:
                 out[s, :] = res[r * K:(r + 1) * K]
+    return nan_rows(out)
 
 
 @per_kinds
@@ -508,5 +540,5 @@ def accumulate_gradients(table, ltab, pbuf, work, diag, cfg, icfg, fst, X, Yc, Y
         forward(table, pbuf, work, X[r])
         loss, _, _ = head(table, work, icfg[I_TASK], c, y)
         total += loss
-        chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, M_BACKPROP, True)
+        chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, M_BACKPROP, True, False)
     return total

@@ -139,7 +139,8 @@ I_CHAIN_GATE = 9
 I_SOFT_DETECT = 10
 I_STREAK_RESET = 11  # clean steps after which the explosion streak is forgotten
 I_OPTIMIZER = 12  # backprop's optimiser: O_SGD, O_ADAM or O_ADAGRAD
-NICFG = 13
+I_DIAG_EVERY = 13  # gaps, budgets and the soft trigger every this many samples
+NICFG = 14
 
 # --- backprop optimisers --------------------------------------------------------------------
 O_SGD = 0
@@ -180,7 +181,8 @@ N_WIN_BAD = 13
 N_EVENT_HEAD = 14  # ring position of the next event record
 N_EMA_STARTED = 15  # the gap EMAs have been started (by the first clean step)
 N_OPT_STEP = 16  # adam/adagrad steps since the optimiser state was last reset (bias correction)
-N_EVENTS = 17  # start of the event ring: pairs (sample index, reason)
+N_DIAG_AT = 17  # the sample (N_SEEN) at which gaps and link budgets were last computed
+N_EVENTS = 18  # start of the event ring: pairs (sample index, reason)
 EVENT_RING = 32
 NIST = N_EVENTS + 2 * EVENT_RING
 

@@ -341,10 +341,10 @@ class Learner:
             check_ids(Xm, self._vocab)
         a = self.arena
         if self._block is not None:
-            dense_predict_many(self._plan.table, a.pbuf, self._task, Xm, out, self._block)
+            bad = dense_predict_many(self._plan.table, a.pbuf, self._task, Xm, out, self._block)
         else:
-            self.engine.predict_many(self._plan.table, a.pbuf, a.work, self._task, Xm, out)
-        if np.isnan(out).any():
+            bad = self.engine.predict_many(self._plan.table, a.pbuf, a.work, self._task, Xm, out)
+        if bad:
             rows = np.flatnonzero(np.isnan(out).any(axis=1))
             if np.isfinite(Xm[rows]).all():
                 raise FloatingPointError(f"the model's output is not finite for rows "
@@ -439,7 +439,9 @@ class Learner:
 
         Keys: mode, phase, samples_seen, updates, adaptive_rate, explosions, rollbacks,
         rejected, samples_since_rollback, running_loss, running_accuracy (or running_mae),
-        prequential_accuracy (or prequential_mae), switched_at, recent_explosions, layers.
+        prequential_accuracy (or prequential_mae), switched_at, recent_explosions,
+        diagnostics_every, diagnostics_at (the sample at which the layers' gaps, link budgets
+        and depth barriers were last computed; 0 before any), layers.
         """
         a, f, n = self.arena, self.arena.fst, self.arena.ist
         scored = max(int(n[lay.N_SEEN] - n[lay.N_REJECTED]), 1)
@@ -473,6 +475,8 @@ class Learner:
             f"prequential_{metric}": float(f[lay.S_METRIC_SUM]) / scored,
             "switched_at": None if switched < 0 else switched,
             "recent_explosions": events,
+            "diagnostics_every": self.config.diagnostics_every,
+            "diagnostics_at": int(n[lay.N_DIAG_AT]),
             "layers": layers,
         }
 

@@ -1,6 +1,6 @@
 """Saving and loading learners: a zip of a JSON manifest and raw ``.npy`` arrays, never pickle.
 
-Layout of a model file (format version 2)::
+Layout of a model file (format version 3)::
 
     manifest.json   format, version, network, config, seed, features, RNG state, and for every
                     array its dtype, shape and SHA-256
@@ -8,7 +8,10 @@ Layout of a model file (format version 2)::
 
 Version 1 files (before the adam and adagrad optimisers) have a 4-row ``pbuf`` (no ``P_SQ``)
 and no ``ist[N_OPT_STEP]``; ``load`` reads them with both zero, which is the state of a learner
-that has never taken an Adam or AdaGrad step. Version 2 adds nothing else.
+that has never taken an Adam or AdaGrad step. Version 2 adds nothing else. Version 2 files
+have no ``ist[N_DIAG_AT]`` and no ``diagnostics_every`` setting: they computed their
+diagnostics on every sample, and load with ``diagnostics_every=1`` and the counter at their last
+sample.
 
 Writes are atomic (temporary file, fsync, rename), so a crash never leaves half a file under the
 final name. A file that is truncated, corrupt or from a newer format raises ``ModelFileError``
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from tweenstream.runtime.learner import Learner
 
 FORMAT = "tweenstream.learner"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAX_MANIFEST_BYTES = 1 << 20
 
 
@@ -137,14 +140,14 @@ def load_parts(path: str | os.PathLike[str]
     except (zipfile.BadZipFile, EOFError, OSError) as err:
         raise ModelFileError(f"{path}: not a readable model file (truncated or corrupt: {err})"
                              ) from None
-    if manifest["format_version"] < 2:
-        arrays = _from_version_1(arrays)
+    arrays = _upgrade(arrays, manifest["format_version"])
     try:
         network = Network.from_dict(manifest["network"])
         settings = dict(manifest["config"])
         settings.setdefault("scaling", "off")  # files from before the input stage: unscaled
         settings.setdefault("target_scaling", "off")
         settings.setdefault("optimizer", "sgd")  # files from before Adam became the default
+        settings.setdefault("diagnostics_every", 1)  # before version 3: every sample
         config = TweenConfig(**settings)
         learner = Learner(network, config, seed=manifest["seed"])
     except (TypeError, ValueError, KeyError) as err:
@@ -169,18 +172,22 @@ def load_parts(path: str | os.PathLike[str]
     return learner, extra, extra_arrays
 
 
-def _from_version_1(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A version 1 file's arrays in today's layout: the pbuf row ``P_SQ`` and the counter
-    ``ist[N_OPT_STEP]`` are inserted as zeros. Arrays of any other shape are left alone (the
-    shape check that follows names them)."""
+def _upgrade(arrays: dict[str, np.ndarray], version: int) -> dict[str, np.ndarray]:
+    """An older file's arrays in today's layout. Version 1: the pbuf row ``P_SQ`` and the
+    counter ``ist[N_OPT_STEP]`` are inserted as zeros. Versions 1 and 2: ``ist[N_DIAG_AT]`` is
+    inserted as the last sample seen (they computed diagnostics on every sample). Arrays of any
+    other shape are left alone (the shape check that follows names them)."""
     from tweenstream.runtime import layout as lay
 
     out = dict(arrays)
     pbuf, ist = arrays.get("pbuf"), arrays.get("ist")
-    if pbuf is not None and pbuf.ndim == 2 and pbuf.shape[0] == lay.NPROW - 1:
+    missing = 2 if version < 2 else 1 if version < 3 else 0
+    if version < 2 and pbuf is not None and pbuf.ndim == 2 and pbuf.shape[0] == lay.NPROW - 1:
         out["pbuf"] = np.insert(pbuf, lay.P_SQ, np.zeros(pbuf.shape[1], pbuf.dtype), axis=0)
-    if ist is not None and ist.ndim == 1 and ist.shape[0] == lay.NIST - 1:
-        out["ist"] = np.insert(ist, lay.N_OPT_STEP, np.zeros(1, ist.dtype))
+    if missing and ist is not None and ist.ndim == 1 and ist.shape[0] == lay.NIST - missing:
+        if version < 2:
+            ist = np.insert(ist, lay.N_OPT_STEP, np.zeros(1, ist.dtype))
+        out["ist"] = np.insert(ist, lay.N_DIAG_AT, ist[lay.N_SEEN])
     return out
 
 

@@ -69,15 +69,18 @@ def gap_and_budget(a, t):
 
 
 @inline
-def chain_targets(row, work, s, lo, hi):
-    """Chain-rule targets t = clamp(a + s * g) into ``W_TGT``; returns (gap, budget)."""
+def chain_targets(row, work, s, lo, hi, measure):
+    """Chain-rule targets t = clamp(a + s * g) into ``W_TGT``; returns (gap, budget), or
+    (0, 0.5) without computing them unless ``measure``."""
     oo, n = row[C_OUT], row[C_NOUT]
     a = work[W_ACT, oo:oo + n]
     g = work[W_DELTA, oo:oo + n]
     t = work[W_TGT, oo:oo + n]
     for j in range(n):
         t[j] = min(max(a[j] + s * g[j], lo), hi)
-    return gap_and_budget(a, t)
+    if measure:
+        return gap_and_budget(a, t)
+    return 0.0, 0.5
 
 
 @inline
