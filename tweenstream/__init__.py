@@ -20,22 +20,44 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# every layer kind, then the rest of the public API
+LAYERS = ("AvgPool2D", "Conv1D", "Conv2D", "Dense", "Embedding", "Flatten", "LSTM", "LayerNorm",
+          "MaxPool2D", "MultiHeadAttention", "RMSNorm", "RNN", "Residual", "SwiGLU")
 _EXPORTS = {
-    "Dense": "tweenstream.models",
+    **{name: "tweenstream.models" for name in LAYERS},
     "Network": "tweenstream.models",
     "Learner": "tweenstream.runtime",
     "TweenConfig": "tweenstream.runtime",
     "load": "tweenstream.runtime.persist",
     "save": "tweenstream.runtime.persist",
+    "ModelFileError": "tweenstream.runtime.persist",
     "compile_kinds": "tweenstream.runtime.warmup",
 }
-__all__ = ["Dense", "Learner", "Network", "TweenConfig", "__version__", "compile_kinds", "load",
+__all__ = ["LSTM", "RNN", "AvgPool2D", "Conv1D", "Conv2D", "Dense", "Embedding", "Flatten",
+           "LayerNorm", "Learner", "MaxPool2D", "ModelFileError", "MultiHeadAttention", "Network",
+           "RMSNorm", "Residual", "SwiGLU", "TweenConfig", "__version__", "compile_kinds", "load",
            "save"]
 
 if TYPE_CHECKING:
-    from tweenstream.models import Dense, Network
+    from tweenstream.models import (
+        LSTM,
+        RNN,
+        AvgPool2D,
+        Conv1D,
+        Conv2D,
+        Dense,
+        Embedding,
+        Flatten,
+        LayerNorm,
+        MaxPool2D,
+        MultiHeadAttention,
+        Network,
+        Residual,
+        RMSNorm,
+        SwiGLU,
+    )
     from tweenstream.runtime import Learner, TweenConfig
-    from tweenstream.runtime.persist import load, save
+    from tweenstream.runtime.persist import ModelFileError, load, save
     from tweenstream.runtime.warmup import compile_kinds
 
 
@@ -43,3 +65,7 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'tweenstream' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

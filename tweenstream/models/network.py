@@ -100,6 +100,17 @@ class Network:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Network is immutable; build a new one")
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        """Pickled (and copied) as its ``to_dict`` description, rebuilt by ``from_dict``."""
+        return Network.from_dict, (self.to_dict(),)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Network:
+        """Immutable: a copy is the network itself."""
+        return self
+
+    def __copy__(self) -> Network:
+        return self
+
     @property
     def in_shapes(self) -> tuple[Shape, ...]:
         """Input shape of every layer."""

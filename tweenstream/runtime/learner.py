@@ -510,16 +510,64 @@ class Learner:
         return self.labels.classes if self.labels is not None else []
 
     # --- copies and files -------------------------------------------------------------------
-    def clone(self, include_state: bool = False) -> Learner:
+    def clone(self, new_params: dict[str, Any] | None = None,
+              include_state: bool = False) -> Learner:
         """A new learner with the same network, settings and seed.
 
-        As in River, the clone is fresh (untrained) unless ``include_state`` is true, in which
-        case it is an exact copy that continues identically.
+        As in River, the clone is fresh (untrained), with ``new_params`` (settings, ``seed``
+        or ``network``) replacing the current ones; with ``include_state`` (and no
+        ``new_params``) it is an exact copy that continues identically.
+
+        Examples
+        --------
+        >>> from tweenstream import Dense, Network
+        >>> model = Learner(Network(2, [Dense(2)]), seed=1)
+        >>> model.learn_one([0.5, 0.5], 1)
+        >>> fresh = model.clone({"seed": 5, "tween_rate": 0.1})
+        >>> fresh.seed, fresh.config.tween_rate, fresh.state()["samples_seen"]
+        (5, 0.1, 0)
         """
-        other = Learner(self.network, self.config, seed=self.seed)
+        if not isinstance(new_params, (dict, type(None))):
+            raise TypeError(f"new_params must be a dict of settings, found "
+                            f"{type(new_params).__name__}")
+        params = dict(new_params or {})
+        if params and include_state:
+            raise ValueError("a copy with its state keeps its settings: pass new_params or "
+                             "include_state, not both")
+        network = params.pop("network", self.network)
+        seed = params.pop("seed", self.seed)
+        config = self.config.replace(**params) if params else self.config
+        other = Learner(network, config, seed=seed)
         if include_state:
             other._restore(self._arrays(), self._meta())
         return other
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickle as a model file's bytes (JSON manifest and arrays): unpickling rebuilds the
+        learner through ``persist.from_bytes``, never from pickled internals.
+
+        Examples
+        --------
+        >>> import pickle
+        >>> from tweenstream import Dense, Network
+        >>> model = Learner(Network(2, [Dense(2)]), seed=1)
+        >>> model.learn_one([0.5, 0.5], 1)
+        >>> pickle.loads(pickle.dumps(model)).state()["samples_seen"]
+        1
+        """
+        from tweenstream.runtime.persist import from_bytes, to_bytes
+
+        return from_bytes, (to_bytes(self),)
+
+    def __copy__(self) -> Learner:
+        """A copy is a deep copy: a learner's buffers are never shared."""
+        return self.__deepcopy__({})
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Learner:
+        """An exact, independent copy, through the model-file format as pickling is."""
+        from tweenstream.runtime.persist import from_bytes, to_bytes
+
+        return from_bytes(to_bytes(self))
 
     def _arrays(self) -> dict[str, np.ndarray]:
         a = self.arena

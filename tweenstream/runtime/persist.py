@@ -67,6 +67,20 @@ def save(learner: Learner, path: str | os.PathLike[str], extra: dict[str, Any] |
     >>> bool((load(path).arena.params == model.arena.params).all())
     True
     """
+    write_atomic(path, to_bytes(learner, extra, extra_arrays))
+
+
+def to_bytes(learner: Learner, extra: dict[str, Any] | None = None,
+             extra_arrays: dict[str, np.ndarray] | None = None) -> bytes:
+    """The bytes ``save`` writes: a model file in memory (``from_bytes`` reads it back).
+
+    Examples
+    --------
+    >>> from tweenstream import Dense, Learner, Network
+    >>> model = Learner(Network(3, [Dense(2)]), seed=4)
+    >>> bool((from_bytes(to_bytes(model)).arena.params == model.arena.params).all())
+    True
+    """
     from tweenstream import __version__
 
     arrays = learner._arrays()
@@ -93,7 +107,25 @@ def save(learner: Learner, path: str | os.PathLike[str], extra: dict[str, Any] |
             npy = io.BytesIO()
             np.lib.format.write_array(npy, np.ascontiguousarray(arr), allow_pickle=False)
             zf.writestr(f"{name}.npy", npy.getvalue())
-    write_atomic(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def from_bytes(data: bytes) -> Learner:
+    """A learner from the bytes of a model file (``to_bytes``); ``ModelFileError`` on any
+    defect. This is what ``pickle`` calls to rebuild a ``Learner``: it reads the JSON manifest
+    and the ``.npy`` arrays (never pickled objects), with every check ``load`` makes."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ModelFileError(f"a model file's bytes were expected, found {type(data).__name__}")
+    return load_parts(_InMemory(bytes(data)))[0]
+
+
+class _InMemory(io.BytesIO):
+    """The bytes of a model file where ``load_parts`` expects a path (errors name it so)."""
+
+    def __str__(self) -> str:
+        return "<model bytes>"
+
+    __repr__ = __str__
 
 
 def load(path: str | os.PathLike[str]) -> Learner:
