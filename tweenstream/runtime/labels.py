@@ -53,6 +53,8 @@ class LabelMap:
         self._unit: dict[tuple[int, Label], int] = {}
         self._labels: list[Label | None] = [None] * self.capacity
         self.seen = np.zeros(self.capacity, dtype=np.bool_)  # units holding a class
+        self._held: list[int] = []  # the same units, sorted (kept by commit)
+        self._held_units = np.zeros(0, dtype=np.int64)
 
     # --- lookups -----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -77,7 +79,7 @@ class LabelMap:
 
     def units(self) -> np.ndarray:
         """Units that hold a class (int64), in unit order."""
-        return np.flatnonzero(self.seen)
+        return self._held_units
 
     # --- changes -----------------------------------------------------------------------------
     def plan(self, ys: Iterable[Any]) -> tuple[np.ndarray, list[tuple[tuple[int, Label], int]]]:
@@ -138,12 +140,17 @@ class LabelMap:
     def best(self, scores: np.ndarray) -> Label | None:
         """The class whose unit scores highest in ``scores`` (capacity,), among the classes
         seen; None before the first."""
-        if len(self._unit) == self.capacity:
-            return self._labels[int(scores.argmax())]
-        if not self._unit:
+        held = self._held
+        if len(held) > 16:  # NumPy pays off on many classes; a loop is faster on a few
+            return self._labels[int(held[int(scores[self._held_units].argmax())])]
+        if not held:
             return None
-        units = self.units()
-        return self._labels[int(units[scores[units].argmax()])]
+        best = held[0]
+        top = scores[best]
+        for u in held:
+            if scores[u] > top:
+                best, top = u, scores[u]
+        return self._labels[best]
 
     def proba(self, p: np.ndarray) -> dict[Label | None, float]:
         """``{class: probability}`` over the classes seen, from unit probabilities ``p``
@@ -156,11 +163,10 @@ class LabelMap:
         >>> labels.proba(np.array([0.2, 0.5, 0.3])), labels.best(np.array([0.2, 0.5, 0.3]))
         ({'a': 1.0}, 'a')
         """
-        if len(self._unit) == self.capacity:
-            return {y: float(v) for y, v in zip(self._labels, p, strict=True)}
         units = self.units()
-        total = float(p[units].sum())
-        return {self._labels[u]: float(p[u]) / total for u in units}
+        q = p[units].astype(np.float64)  # in float64, so that they sum to 1 to ~1e-16
+        q /= q.sum()
+        return {self._labels[u]: float(v) for u, v in zip(units.tolist(), q, strict=True)}
 
     def decode(self, out: np.ndarray) -> np.ndarray:
         """The predicted label of every row of unit scores ``out`` (n, capacity), among the
@@ -188,6 +194,9 @@ class LabelMap:
             self._unit[k] = u
             self._labels[u] = k[1]
             self.seen[u] = True
+        if plan[1]:
+            self._held_units = np.flatnonzero(self.seen)
+            self._held = self._held_units.tolist()
 
     # --- files -------------------------------------------------------------------------------
     def to_list(self) -> list[Label | None]:
