@@ -45,6 +45,28 @@ class _Estimator:
     settings: dict[str, Any] | None
     learner: Learner | None
 
+    def _setup(self, layers: Any, mode: str, optimizer: str, learning_rate: float | None,
+               tween_rate: float, scaling: str, n_features: int | None, seed: int,
+               settings: dict[str, Any] | None) -> None:
+        """Keep the constructor's arguments as they are (River reads them back by name) and
+        check them by building a learner: a bad setting fails here, not on the first sample."""
+        if n_features is not None and (isinstance(n_features, bool)
+                                       or not isinstance(n_features, int) or n_features < 1):
+            raise ValueError(f"n_features must be a positive int or None, found {n_features!r}")
+        if settings is not None and not isinstance(settings, dict):
+            raise TypeError(f"settings must be a dict of TweenConfig fields or None, found "
+                            f"{type(settings).__name__}")
+        self.layers, self.mode, self.optimizer = layers, mode, optimizer
+        self.learning_rate, self.tween_rate, self.scaling = learning_rate, tween_rate, scaling
+        self.n_features, self.seed, self.settings = n_features, seed, settings
+        self.learner = None
+        self._new_learner(n_features or _MIN_WIDTH)
+
+    def _new_learner(self, width: int) -> Learner:
+        return Learner(self._network(width), mode=self.mode, optimizer=self.optimizer,
+                       learning_rate=self.learning_rate, tween_rate=self.tween_rate,
+                       scaling=self.scaling, seed=self.seed, **(self.settings or {}))
+
     def _n_outputs(self) -> int:
         raise NotImplementedError
 
@@ -60,26 +82,13 @@ class _Estimator:
         if self.learner is None:
             if not isinstance(x, dict):
                 raise TypeError(f"x must be a dict of features, found {type(x).__name__}")
-            width = self.n_features or max(_MIN_WIDTH, 2 * len(x))
-            self.learner = Learner(self._network(width), mode=self.mode,
-                                   optimizer=self.optimizer, learning_rate=self.learning_rate,
-                                   tween_rate=self.tween_rate, scaling=self.scaling,
-                                   seed=self.seed, **(self.settings or {}))
+            self.learner = self._new_learner(self.n_features or max(_MIN_WIDTH, 2 * len(x)))
         return self.learner
 
     def _records(self, X: Any) -> list[dict[Any, Any]]:
         """A pandas frame's rows as dicts, without missing values (River's convention)."""
         return [{k: v for k, v in row.items() if v == v}
                 for row in X.to_dict(orient="records")]
-
-
-def _check_common(n_features: int | None, settings: Any) -> None:
-    if n_features is not None and (isinstance(n_features, bool)
-                                   or not isinstance(n_features, int) or n_features < 1):
-        raise ValueError(f"n_features must be a positive int or None, found {n_features!r}")
-    if settings is not None and not isinstance(settings, dict):
-        raise TypeError(f"settings must be a dict of TweenConfig fields or None, found "
-                        f"{type(settings).__name__}")
 
 
 class MLPClassifier(_Estimator, base.MiniBatchClassifier):
@@ -125,24 +134,11 @@ class MLPClassifier(_Estimator, base.MiniBatchClassifier):
                  tween_rate: float = 0.3, scaling: str = "auto", n_features: int | None = None,
                  max_classes: int = 10, seed: int = 0,
                  settings: dict[str, Any] | None = None) -> None:
-        _check_common(n_features, settings)
         if isinstance(max_classes, bool) or not isinstance(max_classes, int) or max_classes < 2:
             raise ValueError(f"max_classes must be an int >= 2, found {max_classes!r}")
-        self.layers = layers
-        self.mode = mode
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.tween_rate = tween_rate
-        self.scaling = scaling
-        self.n_features = n_features
         self.max_classes = max_classes
-        self.seed = seed
-        self.settings = settings
-        self.learner = None
-        # a bad setting fails here, not on the first sample
-        Learner(self._network(n_features or _MIN_WIDTH), mode=mode, optimizer=optimizer,
-                learning_rate=learning_rate, tween_rate=tween_rate, scaling=scaling, seed=seed,
-                **(settings or {}))
+        self._setup(layers, mode, optimizer, learning_rate, tween_rate, scaling, n_features,
+                    seed, settings)
 
     def _n_outputs(self) -> int:
         return self.max_classes
@@ -214,20 +210,8 @@ class MLPRegressor(_Estimator, base.MiniBatchRegressor):
                  optimizer: str = "adam", learning_rate: float | None = None,
                  tween_rate: float = 0.3, scaling: str = "auto", n_features: int | None = None,
                  seed: int = 0, settings: dict[str, Any] | None = None) -> None:
-        _check_common(n_features, settings)
-        self.layers = layers
-        self.mode = mode
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.tween_rate = tween_rate
-        self.scaling = scaling
-        self.n_features = n_features
-        self.seed = seed
-        self.settings = settings
-        self.learner = None
-        Learner(self._network(n_features or _MIN_WIDTH), mode=mode, optimizer=optimizer,
-                learning_rate=learning_rate, tween_rate=tween_rate, scaling=scaling, seed=seed,
-                **(settings or {}))
+        self._setup(layers, mode, optimizer, learning_rate, tween_rate, scaling, n_features,
+                    seed, settings)
 
     def _n_outputs(self) -> int:
         return 1
