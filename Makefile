@@ -11,7 +11,7 @@ export NUMBA_CACHE_DIR := $(CURDIR)/build/numba-cache/$(SRC_HASH)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,river]'
+	$(PY) -m pip install --quiet -e '.[test,river,sklearn]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -27,7 +27,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -q tests
 
 doctest: $(STAMP)
-	$(PY) -m pytest -q --doctest-modules tweenstream -p no:cacheprovider
+	$(PY) -m pytest -q --doctest-modules tweenstream --doctest-glob=README.md README.md -p no:cacheprovider
 
 bench: $(STAMP)
 	$(PY) -m pytest -q bench --benchmark-only --benchmark-columns=min,median,mean,stddev,rounds --benchmark-json=build/bench.json

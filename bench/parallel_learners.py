@@ -35,13 +35,13 @@ def aggregate(mode: str, threads: int) -> float:
     for _ in range(3):
         start = threading.Barrier(threads + 1)
 
-        def run(job: tuple[Learner, np.ndarray, np.ndarray]) -> None:
+        def run(job: tuple[Learner, np.ndarray, np.ndarray], go: threading.Barrier) -> None:
             model, X, y = job
-            start.wait()
+            go.wait()
             for _ in range(BATCHES):
                 model.learn_many(X, y)
 
-        workers = [threading.Thread(target=run, args=(job,)) for job in jobs]
+        workers = [threading.Thread(target=run, args=(job, start)) for job in jobs]
         for w in workers:
             w.start()
         start.wait()

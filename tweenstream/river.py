@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from river import base
 
-from tweenstream.models import Dense, Network
+from tweenstream.estimators import build_learner
 from tweenstream.runtime.learner import Learner
 
 _MIN_WIDTH = 16
@@ -53,9 +53,6 @@ class _Estimator:
         if n_features is not None and (isinstance(n_features, bool)
                                        or not isinstance(n_features, int) or n_features < 1):
             raise ValueError(f"n_features must be a positive int or None, found {n_features!r}")
-        if settings is not None and not isinstance(settings, dict):
-            raise TypeError(f"settings must be a dict of TweenConfig fields or None, found "
-                            f"{type(settings).__name__}")
         self.layers, self.mode, self.optimizer = layers, mode, optimizer
         self.learning_rate, self.tween_rate, self.scaling = learning_rate, tween_rate, scaling
         self.n_features, self.seed, self.settings = n_features, seed, settings
@@ -63,19 +60,16 @@ class _Estimator:
         self._new_learner(n_features or _MIN_WIDTH)
 
     def _new_learner(self, width: int) -> Learner:
-        return Learner(self._network(width), mode=self.mode, optimizer=self.optimizer,
-                       learning_rate=self.learning_rate, tween_rate=self.tween_rate,
-                       scaling=self.scaling, seed=self.seed, **(self.settings or {}))
+        return build_learner(self.layers, width, self._n_outputs(), self._task(), self.seed,
+                             self.settings, mode=self.mode, optimizer=self.optimizer,
+                             learning_rate=self.learning_rate, tween_rate=self.tween_rate,
+                             scaling=self.scaling)
 
     def _n_outputs(self) -> int:
         raise NotImplementedError
 
     def _task(self) -> str:
         raise NotImplementedError
-
-    def _network(self, width: int) -> Network:
-        hidden = (Dense(32, "tanh"),) if self.layers is None else tuple(self.layers)
-        return Network(width, [*hidden, Dense(self._n_outputs())], task=self._task())
 
     def _learner_for(self, x: dict[Any, Any]) -> Learner:
         """The learner, built on the first sample learned."""

@@ -147,7 +147,7 @@ class Network:
         row  layer                       output shape    params
           0  dense (tanh)                (32,)              288
           1  dense (linear)              (4,)               132
-        total parameters 420, arena 10,360 bytes, task classification
+        total parameters 420, arena 10,368 bytes, task classification
         """
         lines = [f"{'row':>3}  {'layer':<26}  {'output shape':<14} {'params':>7}"]
         for i, (spec, in_shape, out_shape) in enumerate(self.rows):

@@ -122,18 +122,22 @@ def dense_block(row, pbuf, src, dst, nb):
     """One Dense layer on ``nb`` rows at once: dst[r] = f(W src[r] + b) for r < nb.
 
     ``src`` and ``dst`` are flat float32 buffers holding the rows back to back ((nb, n_in) and
-    (nb, n_out), C order). Rows go four at a time through each weight row, so W is read once per
-    four rows (the per-row forward reads it once per row), and the activation runs once over
-    the whole block.
+    (nb, n_out), C order), with room for ``nb`` rounded up to a multiple of 4. Rows go four at a
+    time through each weight row, so W is read once per four rows (the per-row forward reads it
+    once per row), and the activation runs once over the whole block. A last group of fewer
+    than four rows is padded with whatever the buffer holds (its results are never read), so
+    every row takes the same instructions: a row's output does not depend on its place in the
+    batch, bit for bit.
     """
     nin, nout, code = row[C_NIN], row[C_NOUT], row[C_ACT]
     w0, b0 = row[_W], row[_B]
     W = matrix_f32(pbuf[P_PARAM, w0:w0 + nin * nout], nout, nin)
     b = pbuf[P_PARAM, b0:b0 + nout]
-    X = matrix_f32(src, nb, nin)
-    Z = matrix_f32(dst, nb, nout)
+    padded = (nb + 3) // 4 * 4
+    X = matrix_f32(src, padded, nin)
+    Z = matrix_f32(dst, padded, nout)
     r = 0
-    while r + 4 <= nb:
+    while r < padded:
         x0, x1, x2, x3 = X[r], X[r + 1], X[r + 2], X[r + 3]
         for o in range(nout):
             w = W[o]
@@ -146,14 +150,5 @@ def dense_block(row, pbuf, src, dst, nb):
             Z[r, o], Z[r + 1, o] = s0 + b[o], s1 + b[o]
             Z[r + 2, o], Z[r + 3, o] = s2 + b[o], s3 + b[o]
         r += 4
-    while r < nb:
-        x = X[r]
-        for o in range(nout):
-            w = W[o]
-            s = np.float32(0.0)
-            for j in range(nin):
-                s += w[j] * x[j]
-            Z[r, o] = s + b[o]
-        r += 1
     z = dst[:nb * nout]
     activate(z, z, code)

@@ -493,6 +493,7 @@ def dense_predict_many(table, pbuf, task, X, out, blk):
     B = blk.shape[1] // max(d, 1)
     for i in range(L):
         B = min(B, blk.shape[1] // table[i, C_NOUT])
+    B = B // 4 * 4  # dense_block pads a block to a multiple of 4 rows
     for start in range(0, n, B):
         nb = min(B, n - start)
         src = blk[0]

@@ -139,9 +139,10 @@ def load_with_extra(path: str | os.PathLike[str]) -> tuple[Learner, dict[str, An
     return learner, extra
 
 
-def load_parts(path: str | os.PathLike[str]
+def load_parts(path: str | os.PathLike[str] | io.BytesIO
                ) -> tuple[Learner, dict[str, Any], dict[str, np.ndarray]]:
-    """Load a learner, the ``extra`` dict and the ``extra_arrays`` saved with it.
+    """Load a learner, the ``extra`` dict and the ``extra_arrays`` saved with it (``path`` may
+    also be an in-memory file).
 
     Examples
     --------
