@@ -18,12 +18,19 @@ def _parser() -> argparse.ArgumentParser:
     from tweenstream.demo import add_demo
     from tweenstream.edge.server import add_edge
     from tweenstream.export.commands import add_export
-    from tweenstream.stream.commands import add_keys, add_send, add_serve, add_status
+    from tweenstream.stream.commands import (
+        add_config,
+        add_keys,
+        add_send,
+        add_serve,
+        add_status,
+    )
     from tweenstream.stream.refine_commands import add_refine_server
 
     parser = argparse.ArgumentParser(prog="tweenstream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     add_serve(sub)
+    add_config(sub)
     add_send(sub)
     add_status(sub)
     add_keys(sub)
@@ -61,11 +68,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tweenstream.demo import run_demo
     from tweenstream.edge.server import run_edge
     from tweenstream.export.commands import run_export
-    from tweenstream.stream.commands import run_keys, run_send, run_serve, run_status
+    from tweenstream.stream.commands import (
+        run_config,
+        run_keys,
+        run_send,
+        run_serve,
+        run_status,
+        with_config_file,
+    )
     from tweenstream.stream.refine_commands import run_refine_server
 
-    args = _parser().parse_args(argv)
-    handlers = {"serve": run_serve, "send": run_send, "status": run_status, "keys": run_keys,
+    parser = _parser()
+    serve_parser = _subparser(parser, "serve")
+    args = parser.parse_args(argv)
+    if args.command == "serve":  # the config file's values become the flags' defaults
+        from tweenstream.stream.serve_file import ConfigFileError
+
+        try:
+            args = with_config_file(parser, serve_parser, argv, args)
+        except ConfigFileError as err:
+            print(f"tweenstream serve: {err}", file=sys.stderr)
+            return 2
+    handlers = {"config": lambda a: run_config(a, serve_parser), "serve": run_serve,
+                "send": run_send, "status": run_status, "keys": run_keys,
                 "refine-server": run_refine_server,
                 "export": run_export, "edge": run_edge, "demo": run_demo, "compile": run_compile,
                 "info": info}
@@ -79,6 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
               "with its dependencies to use it (docs/deployment.md, \"The edge predictor\")",
               file=sys.stderr)
         return 2
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]
+    raise KeyError(name)
 
 
 # what an edge install leaves out (docs/deployment.md): the commands that need them say so

@@ -302,6 +302,10 @@ class Control:
     def set_phase(self, phase: str) -> dict[str, Any]:
         return self.call("set-phase", phase=phase)
 
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """Change learner settings of the running model (``Learner.configure``'s checks)."""
+        return self.call("configure", settings=settings)
+
     def save(self, name: str, overwrite: bool = False) -> dict[str, Any]:
         """Save the model as ``name`` (a file name) in the daemon's output folder."""
         return self.call("save", name=name, overwrite=overwrite)

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +100,58 @@ def add_serve(sub: Any) -> None:
     p.add_argument("--allow-any-key", action="store_true",
                    help="with --curve-secret: admit every client key as producer and reader")
     p.add_argument("--log", type=Path, help="write the JSON event log here (default stderr)")
+    p.add_argument("--config", type=Path,
+                   help="a TOML file of [serve], [network] and [settings] (flags win over it; "
+                        "see tweenstream config --print-defaults)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a learner setting (any TweenConfig field), e.g. learning_rate=0.01; "
+                        "repeatable, wins over the config file")
     add_refine_flags(p)
+
+
+def add_config(sub: Any) -> None:
+    p = sub.add_parser("config", help="write the default serve config file")
+    p.add_argument("--print-defaults", action="store_true", required=True,
+                   help="print a commented TOML file of every serve flag and learner setting "
+                        "at its default")
+
+
+def run_config(args: argparse.Namespace, serve_parser: argparse.ArgumentParser) -> int:
+    """Print the commented default config file."""
+    from tweenstream.stream.serve_file import defaults_text
+
+    sys.stdout.write(defaults_text(serve_parser))
+    return 0
+
+
+def with_config_file(parser: argparse.ArgumentParser, serve_parser: argparse.ArgumentParser,
+                     argv: Any, args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` of ``serve`` parsed again over its ``--config`` file: the file's [serve] and
+    [network] values become the flags' defaults (so flags win), and its [settings] are kept
+    as ``args.file_settings``. ``ConfigFileError`` names a bad file or key."""
+    from tweenstream.stream.serve_file import read_config
+
+    if args.config is None:
+        args.file_settings = {}
+        return args
+    defaults = {a.dest: a.default for a in serve_parser._actions}
+    tables = read_config(args.config, defaults)
+    serve_parser.set_defaults(**tables["serve"], **tables["network"])
+    again = parser.parse_args(argv)
+    again.file_settings = tables["settings"]
+    return again
 
 
 def run_serve(args: argparse.Namespace) -> int:
     """Build (or resume) the learner and serve it until shutdown or a signal."""
     from tweenstream.runtime.persist import ModelFileError
     from tweenstream.stream.daemon import Daemon, ServeConfig
+    from tweenstream.stream.serve_file import merged_settings, parse_set
 
     log = open(args.log, "a", buffering=1) if args.log else None
     try:
         try:
+            settings = merged_settings(getattr(args, "file_settings", {}), parse_set(args.set))
             curve = Curve.from_files(args.curve_secret, args.allow_keys, args.admin_keys,
                                      args.allow_any_key) if args.curve_secret else None
             if (args.allow_keys or args.admin_keys or args.allow_any_key) \
@@ -130,7 +172,11 @@ def run_serve(args: argparse.Namespace) -> int:
                 strict_order=args.strict_order, metrics_interval=args.metrics_interval,
                 label_capacity=args.label_capacity, label_max_age=args.label_max_age,
                 curve=curve, refinement=refinement_from_args(args))
-            daemon = Daemon.resume(_fallback(args), config, log=log)
+            daemon = Daemon.resume(_fallback(args, settings), config, log=log)
+            # a resumed model takes the settings given too (those a live learner can change)
+            daemon.learner.configure(**settings)
+            daemon.log("settings", settings=asdict(daemon.learner.config),
+                       given=sorted(settings), config_file=str(args.config or ""))
         except (ValueError, TypeError, ModelFileError, OSError) as err:
             print(f"tweenstream serve: {err}", file=sys.stderr)
             return 2
@@ -152,7 +198,7 @@ def _targets(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def _fallback(args: argparse.Namespace) -> Any:
+def _fallback(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
     """The learner to use when there is no checkpoint: the --model file or a built-in net."""
     from tweenstream.models import Dense, Network
     from tweenstream.models.activations import canonical_activation
@@ -165,9 +211,9 @@ def _fallback(args: argparse.Namespace) -> Any:
     act = canonical_activation(args.activation, "--activation")
     net = Network(args.inputs, [*(Dense(h, act) for h in args.hidden), Dense(args.outputs)],
                   task=args.task)
-    return lambda: Learner(net, mode=args.mode, seed=args.seed,
-                           reservoir_size=args.reservoir or 0,
-                           reservoir_recency=args.reservoir_recency)
+    given = {"reservoir_size": args.reservoir or 0,
+             "reservoir_recency": args.reservoir_recency, **settings}
+    return lambda: Learner(net, mode=args.mode, seed=args.seed, **given)
 
 
 def add_send(sub: Any) -> None:

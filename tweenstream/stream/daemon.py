@@ -23,6 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -121,6 +122,7 @@ class Daemon:
             "checkpoint": self._cmd_checkpoint, "set-phase": self._cmd_set_phase,
             "save": self._cmd_save, "export": self._cmd_export, "shutdown": self._cmd_shutdown,
             "refine": self._cmd_refine, "reset-stream": self._cmd_reset_stream,
+            "configure": self._cmd_configure,
         }
         if state is not None:
             self.streams, self._served_before = parse_state(state, self.labels)
@@ -562,7 +564,8 @@ class Daemon:
                 "intake": self.intake.summary(), "limits": self._limits(),
                 "exports": self.exports.summary()[-1:] if self.exports else [],
                 "refinement": self.config.refinement.summary() if self.config.refinement
-                else None, "predict_latency": self.latency.summary()}
+                else None, "predict_latency": self.latency.summary(),
+                "settings": asdict(self.learner.config), "serve": self.config.describe()}
 
     def _limits(self) -> dict[str, Any]:
         c = self.config
@@ -620,6 +623,21 @@ class Daemon:
         if path is None:
             return _fail("checkpoint_too_large", "over --checkpoint-budget; see the log")
         return {"ok": True, "code": "ok", "path": str(path)}
+
+    def _cmd_configure(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Change learner settings (``settings``: a map of TweenConfig fields) of the running
+        model, with the checks of ``Learner.configure``; everything learned is kept."""
+        settings = request.get("settings")
+        if not isinstance(settings, dict) or not settings \
+                or not all(isinstance(k, str) for k in settings):
+            return _fail("bad_request", "settings must be a non-empty map of TweenConfig "
+                         "fields to values, e.g. {\"learning_rate\": 0.01}")
+        try:
+            self.learner.configure(**settings)
+        except (TypeError, ValueError) as err:
+            return _fail("bad_request", str(err))
+        self.log("configured", settings=settings)
+        return {"ok": True, "code": "ok", "settings": asdict(self.learner.config)}
 
     def _cmd_set_phase(self, request: dict[str, Any]) -> dict[str, Any]:
         phase = request.get("phase")

@@ -28,7 +28,7 @@ READ = frozenset({"status", "metrics", "streams", "acked", "job"})
 # Documents the admin commands (a test checks every command is in exactly one set); the daemon
 # itself treats anything not in READ as admin, so a new command is never open by accident.
 ADMIN = frozenset({"shutdown", "set-phase", "save", "export", "refine", "checkpoint",
-                   "reset-stream"})
+                   "reset-stream", "configure"})
 LOCAL_TRANSPORTS = ("ipc://", "inproc://")
 
 
