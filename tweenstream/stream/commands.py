@@ -62,6 +62,9 @@ def add_serve(sub: Any) -> None:
                         "it can stop the daemon)")
     p.add_argument("--metrics", help="metrics PUB endpoint (off by default)")
     p.add_argument("--metrics-interval", type=_positive(float), default=1.0)
+    p.add_argument("--prometheus", metavar="HOST:PORT",
+                   help="serve Prometheus metrics over HTTP at HOST:PORT (off by default; "
+                        "needs the [prometheus] extra)")
     p.add_argument("--checkpoint-dir", type=Path)
     p.add_argument("--checkpoint-every", type=_positive(int), default=100_000,
                    help="samples between checkpoints")
@@ -160,7 +163,7 @@ def run_serve(args: argparse.Namespace) -> int:
                                  "--curve-secret")
             config = ServeConfig(
                 data=args.data, control=args.control, insecure_control=args.insecure_control,
-                metrics=args.metrics, subscribe=args.sub,
+                metrics=args.metrics, prometheus=args.prometheus, subscribe=args.sub,
                 checkpoint_dir=str(args.checkpoint_dir) if args.checkpoint_dir else None,
                 checkpoint_every=args.checkpoint_every,
                 checkpoint_interval=args.checkpoint_interval, keep_checkpoints=args.keep,

@@ -109,6 +109,7 @@ class Daemon:
                               dtype=np.int64 if self.contract.classification else np.float32)
         self._bx, self._by = self._xbuf.copy(), self._ybuf.copy()  # one drain's learn rows
         self.latency = LatencyWindow()  # predict requests on the control socket
+        self.exporter: Any = None  # the Prometheus endpoint, while serving with one
         self._timed = False
         self._started = time.monotonic()
         self._served_before = 0.0  # seconds served before the checkpoint we resumed from
@@ -176,6 +177,13 @@ class Daemon:
         restrict_ipc(self.bound["control"])
         if metrics is not None:
             self.bound["metrics"] = _endpoint(metrics)
+        exporter = None
+        if self.config.prometheus is not None:
+            from tweenstream.stream.prometheus import Exporter
+
+            exporter = self.exporter = Exporter(self.config.prometheus)
+            self.bound["prometheus"] = exporter.url
+            exporter.update(self._snapshot())
         self.intake.watch(data)
         self._install_signals()
         poller = zmq.Poller()
@@ -202,8 +210,11 @@ class Daemon:
                 self._poll_refinement()
                 self._maybe_checkpoint(now)
                 self._sweep(now)
-                if metrics is not None and now >= next_metrics:
-                    metrics.send_multipart([b"metrics", protocol.pack(self.metrics())])
+                if now >= next_metrics:
+                    if metrics is not None:
+                        metrics.send_multipart([b"metrics", protocol.pack(self.metrics())])
+                    if exporter is not None:
+                        exporter.update(self._snapshot())
                     next_metrics = now + self.config.metrics_interval
                 self._status_line(now)
         finally:
@@ -217,6 +228,8 @@ class Daemon:
             for sock in (control, metrics):
                 if sock is not None:
                     sock.close(linger=self.config.linger_ms)
+            if exporter is not None:
+                exporter.close()
             if auth is not None:
                 auth.stop()
             ctx.term()
@@ -488,7 +501,10 @@ class Daemon:
             reply = protocol.error_reply("internal_error", f"{type(err).__name__} (logged)")
         sock.send_multipart([*envelope, *reply])
         if self._timed:  # a prediction: from receive to send
-            self.latency.record(time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            self.latency.record(seconds)
+            if self.exporter is not None:
+                self.exporter.observe_predict(seconds)
 
     def _control_reply(self, body: list[Any]) -> list[bytes]:
         if not body:
@@ -565,7 +581,8 @@ class Daemon:
                 "exports": self.exports.summary()[-1:] if self.exports else [],
                 "refinement": self.config.refinement.summary() if self.config.refinement
                 else None, "predict_latency": self.latency.summary(),
-                "settings": asdict(self.learner.config), "serve": self.config.describe()}
+                "settings": asdict(self.learner.config), "serve": self.config.describe(),
+                "endpoints": dict(self.bound)}
 
     def _limits(self) -> dict[str, Any]:
         c = self.config
@@ -585,6 +602,13 @@ class Daemon:
                 "labels": self.labels.stats(), "intake": self.intake.summary(),
                 "refinement": self.config.refinement.summary() if self.config.refinement
                 else None, "predict_latency": self.latency.summary()}
+
+    def _snapshot(self) -> dict[str, Any]:
+        """What the Prometheus endpoint reads: ``metrics()`` and the checkpoint's age."""
+        snap = self.metrics()
+        snap["checkpoint_age_s"] = (time.monotonic() - self._last_checkpoint
+                                    if self.store is not None else None)
+        return snap
 
     def _cmd_streams(self, request: dict[str, Any]) -> dict[str, Any]:
         """A page of streams, by name: ``offset`` and ``limit`` (at most 1,000)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from tweenstream.stream.prometheus import parse_address
 from tweenstream.stream.protocol import Limits
 from tweenstream.stream.refinement import Refinement
 from tweenstream.stream.security import Curve
@@ -26,6 +27,7 @@ class ServeConfig:
     control: str | None = None  # None: an ipc socket only this user can reach
     insecure_control: bool = False  # allow a tcp control endpoint without CURVE
     metrics: str | None = None
+    prometheus: str | None = None  # HOST:PORT of a Prometheus metrics endpoint (off by default)
     subscribe: bool = False  # data socket is SUB instead of PULL
     checkpoint_dir: str | None = None
     checkpoint_every: int = 100_000  # samples
@@ -53,6 +55,8 @@ class ServeConfig:
     refinement: Refinement | None = None  # backprop refinement (needs a learner reservoir)
 
     def __post_init__(self) -> None:
+        if self.prometheus is not None:
+            parse_address(self.prometheus)
         if self.queue_bytes is not None and not (type(self.queue_bytes) is int
                                                  and self.queue_bytes > 0):
             raise ValueError(f"queue_bytes must be a positive int, found {self.queue_bytes!r}")
