@@ -1,5 +1,5 @@
-"""The ``tweenstream`` command: serve, send, status, keys, refine-server, export, edge, demo,
-compile, info.
+"""The ``tweenstream`` command: serve, config, send, status, top, keys, refine-server, export,
+edge, demo, compile, info.
 
 Subcommands import what they need when they run: ``edge`` and ``status`` never load numba.
 """
@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
         add_status,
     )
     from tweenstream.stream.refine_commands import add_refine_server
+    from tweenstream.stream.top import add_top
 
     parser = argparse.ArgumentParser(prog="tweenstream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     add_edge(sub)
     add_demo(sub)
     add_compile(sub)
+    add_top(sub)
     info = sub.add_parser("info", help="describe a saved model")
     info.add_argument("model", type=Path)
     return parser
@@ -77,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with_config_file,
     )
     from tweenstream.stream.refine_commands import run_refine_server
+    from tweenstream.stream.top import run_top
 
     parser = _parser()
     serve_parser = _subparser(parser, "serve")
@@ -93,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "send": run_send, "status": run_status, "keys": run_keys,
                 "refine-server": run_refine_server,
                 "export": run_export, "edge": run_edge, "demo": run_demo, "compile": run_compile,
-                "info": info}
+                "info": info, "top": run_top}
     try:
         return handlers[args.command](args)
     except ModuleNotFoundError as err:

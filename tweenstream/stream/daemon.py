@@ -582,7 +582,9 @@ class Daemon:
                 "refinement": self.config.refinement.summary() if self.config.refinement
                 else None, "predict_latency": self.latency.summary(),
                 "settings": asdict(self.learner.config), "serve": self.config.describe(),
-                "endpoints": dict(self.bound)}
+                "endpoints": dict(self.bound),
+                "checkpoint_age_s": round(time.monotonic() - self._last_checkpoint, 3)
+                if self.store is not None else None}
 
     def _limits(self) -> dict[str, Any]:
         c = self.config
