@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -90,3 +93,31 @@ class ServerThread:
         self.server.stop()
         self.thread.join(20)
         assert not self.thread.is_alive()
+
+
+@contextlib.contextmanager
+def serve_process(folder: Any, *flags: str, stderr: Any = None
+                  ) -> Iterator[subprocess.Popen]:
+    """``tweenstream serve`` in a process of its own, with ipc data and control endpoints and
+    its log in ``folder``; killed on the way out if it has not stopped by itself."""
+    cmd = [sys.executable, "-m", "tweenstream", "serve", "--data", f"ipc://{folder}/data",
+           "--control", f"ipc://{folder}/ctl", "--log", f"{folder}/log", *flags]
+    proc = subprocess.Popen(cmd, stderr=stderr, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def short_folder() -> Iterator[Any]:
+    """A temporary folder under /tmp (ipc paths must be short), removed afterwards."""
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix="ts-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +11,7 @@ import zmq
 
 prometheus_client = pytest.importorskip("prometheus_client")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from stream_helpers import serve_process, short_folder  # noqa: E402
 
 from tweenstream.stream.client import Control, Producer  # noqa: E402
 from tweenstream.stream.prometheus import parse_address  # noqa: E402
@@ -24,9 +20,8 @@ from tweenstream.stream.settings import ServeConfig  # noqa: E402
 
 @pytest.fixture
 def folder():
-    path = Path(tempfile.mkdtemp(prefix="ts-", dir="/tmp"))  # ipc paths must be short
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with short_folder() as path:
+        yield path
 
 
 def _scrape(url: str) -> dict:
@@ -53,13 +48,9 @@ def _until(fetch, done, timeout: float = 60.0):
 
 
 def test_a_scrape_shows_what_the_daemon_did(folder):
-    cmd = [sys.executable, "-m", "tweenstream", "serve", "--data", f"ipc://{folder}/data",
-           "--control", f"ipc://{folder}/ctl", "--checkpoint-dir", str(folder / "ck"),
-           "--prometheus", "127.0.0.1:0", "--metrics-interval", "0.05", "--mode", "tween",
-           "--log", str(folder / "log")]
-    proc = subprocess.Popen(cmd)
     m = (("model", "default"),)
-    try:
+    with serve_process(folder, "--checkpoint-dir", str(folder / "ck"), "--prometheus",
+                       "127.0.0.1:0", "--metrics-interval", "0.05", "--mode", "tween") as proc:
         with Control(f"ipc://{folder}/ctl", timeout=120, retries=1) as control:
             url = control.status()["endpoints"]["prometheus"]
             assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics")
@@ -92,10 +83,6 @@ def test_a_scrape_shows_what_the_daemon_did(folder):
                         (("le", "+Inf"), *m))] >= 5
             assert control.shutdown()["ok"]
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     with pytest.raises(OSError):  # the endpoint stopped with the daemon
         urllib.request.urlopen(url, timeout=2)
 

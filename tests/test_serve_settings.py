@@ -6,14 +6,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import asdict
-from pathlib import Path
 
 import pytest
+from stream_helpers import serve_process, short_folder
 
 from tweenstream.cli import _parser, _subparser, main
 from tweenstream.runtime.config import TweenConfig
@@ -29,9 +27,8 @@ else:
 
 @pytest.fixture
 def folder():
-    path = Path(tempfile.mkdtemp(prefix="ts-", dir="/tmp"))  # ipc paths must be short
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with short_folder() as path:
+        yield path
 
 
 def _defaults() -> dict:
@@ -107,20 +104,13 @@ def test_flags_win_over_the_file(folder):
     assert parse_set(args.set) == {"learning_rate": 0.02}
 
 
-def _serve(folder: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "tweenstream", "serve", "--data", f"ipc://{folder}/data",
-           "--control", f"ipc://{folder}/ctl", "--log", str(folder / "log"), *extra]
-    return subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-
-
 def test_a_daemon_takes_its_settings_from_the_file_and_flags_and_changes_them_live(folder):
     path = folder / "serve.toml"
     path.write_text("[serve]\nmax_streams = 7\n[network]\ninputs = 3\nhidden = [8]\n"
                     "mode = 'backprop'\n[settings]\nlearning_rate = 0.05\nmomentum = 0.5\n"
                     "optimizer = 'sgd'\n")
-    proc = _serve(folder, "--config", str(path), "--set", "learning_rate=0.02",
-                  "--set", "diagnostics_every=5")
-    try:
+    with serve_process(folder, "--config", str(path), "--set", "learning_rate=0.02",
+                       "--set", "diagnostics_every=5") as proc:
         with Control(f"ipc://{folder}/ctl", timeout=120, retries=1) as control:
             st = control.status()
             s = st["settings"]
@@ -141,10 +131,6 @@ def test_a_daemon_takes_its_settings_from_the_file_and_flags_and_changes_them_li
             assert control.status()["settings"]["learning_rate"] == 0.001  # nothing changed
             assert control.shutdown()["ok"]
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     events = [json.loads(line) for line in (folder / "log").read_text().splitlines()]
     started = [e for e in events if e.get("event") == "settings"]
     assert started and started[0]["settings"]["learning_rate"] == 0.02
@@ -157,7 +143,8 @@ def test_a_daemon_takes_its_settings_from_the_file_and_flags_and_changes_them_li
     (["--config", "{folder}/absent.toml"], "cannot read the config file"),
 ])
 def test_bad_settings_stop_serve_before_it_starts(folder, flags, message):
-    proc = _serve(folder, *(f.format(folder=folder) for f in flags))
-    _, err = proc.communicate(timeout=120)
+    with serve_process(folder, *(f.format(folder=folder) for f in flags),
+                       stderr=subprocess.PIPE) as proc:
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
     assert message in err and "Traceback" not in err

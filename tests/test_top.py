@@ -6,17 +6,16 @@ import os
 import pty
 import re
 import select
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("rich")
+
+from stream_helpers import serve_process, short_folder
 
 from tweenstream.stream.client import Control, Producer
 from tweenstream.stream.top import Model, sparkline
@@ -26,9 +25,8 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 @pytest.fixture
 def folder():
-    path = Path(tempfile.mkdtemp(prefix="ts-", dir="/tmp"))  # ipc paths must be short
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with short_folder() as path:
+        yield path
 
 
 def test_sparklines_and_rates():
@@ -71,11 +69,8 @@ def _run_in_pty(cmd: list[str], timeout: float = 120.0) -> tuple[int, str]:
 
 
 def test_top_draws_a_running_daemon_in_a_terminal(folder):
-    serve = subprocess.Popen([sys.executable, "-m", "tweenstream", "serve", "--data",
-                              f"ipc://{folder}/data", "--control", f"ipc://{folder}/ctl",
-                              "--checkpoint-dir", str(folder / "ck"), "--mode", "tween",
-                              "--log", str(folder / "log")])
-    try:
+    with serve_process(folder, "--checkpoint-dir", str(folder / "ck"), "--mode",
+                       "tween") as serve:
         with Control(f"ipc://{folder}/ctl", timeout=120, retries=1) as control:
             control.status()
             rng = np.random.default_rng(0)
@@ -95,10 +90,6 @@ def test_top_draws_a_running_daemon_in_a_terminal(folder):
             assert any(ch in screen for ch in "▁▂▃▄▅▆▇█")
             assert control.shutdown()["ok"]
         assert serve.wait(timeout=30) == 0
-    finally:
-        if serve.poll() is None:
-            serve.kill()
-            serve.wait()
 
 
 def test_top_says_when_the_daemon_does_not_answer(folder):
