@@ -1,5 +1,5 @@
 """``python -m bench.parallel_learners``: aggregate samples/s of independent learners (one per
-stream) learning at once, one per thread, against one learner alone.
+stream or model) learning at once, one per thread, for 1, 2 and 8 learners.
 
 The compiled step releases the GIL (``nogil``), so learners of different streams run on
 different cores inside one process. Shape A, tween and backprop (library defaults otherwise),
@@ -53,11 +53,12 @@ def aggregate(mode: str, threads: int) -> float:
 
 
 def main() -> None:
-    print("| mode | 1 learner samples/s | 2 learners, 2 threads, samples/s | scaling |")
+    print("| mode | 1 learner samples/s | 2 learners, 2 threads | 8 learners, 8 threads |")
     print("|---|---|---|---|")
     for mode in ("tween", "backprop"):
-        one, two = aggregate(mode, 1), aggregate(mode, 2)
-        print(f"| {mode} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x |", flush=True)
+        one, two, eight = (aggregate(mode, n) for n in (1, 2, 8))
+        print(f"| {mode} | {one:,.0f} | {two:,.0f} ({two / one:.2f}x) | {eight:,.0f} "
+              f"({eight / one:.2f}x) |", flush=True)
 
 
 if __name__ == "__main__":
