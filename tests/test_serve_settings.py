@@ -17,7 +17,13 @@ from tweenstream.cli import _parser, _subparser, main
 from tweenstream.runtime.config import TweenConfig
 from tweenstream.stream.client import Control
 from tweenstream.stream.commands import with_config_file
-from tweenstream.stream.serve_file import ConfigFileError, parse_set, read_config
+from tweenstream.stream.serve_file import (
+    ConfigFileError,
+    _value,
+    flag_defaults,
+    parse_set,
+    read_config,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,7 +38,7 @@ def folder():
 
 
 def _defaults() -> dict:
-    return {a.dest: a.default for a in _subparser(_parser(), "serve")._actions}
+    return flag_defaults(_subparser(_parser(), "serve"))
 
 
 def test_set_flags_are_read_and_checked_like_the_python_api():
@@ -47,7 +53,7 @@ def test_set_flags_are_read_and_checked_like_the_python_api():
             parse_set(pairs)
         key, _, text = pairs[0].partition("=")
         with pytest.raises(error) as api:  # the very message of TweenConfig
-            TweenConfig(**{key: parse_set.__globals__["_value"](text)})
+            TweenConfig(**{key: _value(text)})
         assert str(found.value) == str(api.value)
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_set(["learning_rate"])

@@ -132,13 +132,12 @@ def with_config_file(parser: argparse.ArgumentParser, serve_parser: argparse.Arg
     """``args`` of ``serve`` parsed again over its ``--config`` file: the file's [serve] and
     [network] values become the flags' defaults (so flags win), and its [settings] are kept
     as ``args.file_settings``. ``ConfigFileError`` names a bad file or key."""
-    from tweenstream.stream.serve_file import read_config
+    from tweenstream.stream.serve_file import flag_defaults, read_config
 
     if args.config is None:
         args.file_settings = {}
         return args
-    defaults = {a.dest: a.default for a in serve_parser._actions}
-    tables = read_config(args.config, defaults)
+    tables = read_config(args.config, flag_defaults(serve_parser))
     serve_parser.set_defaults(**tables["serve"], **tables["network"])
     again = parser.parse_args(argv)
     again.file_settings = tables["settings"]

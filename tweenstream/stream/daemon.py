@@ -583,8 +583,7 @@ class Daemon:
                 else None, "predict_latency": self.latency.summary(),
                 "settings": asdict(self.learner.config), "serve": self.config.describe(),
                 "endpoints": dict(self.bound),
-                "checkpoint_age_s": round(time.monotonic() - self._last_checkpoint, 3)
-                if self.store is not None else None}
+                "checkpoint_age_s": self._checkpoint_age()}
 
     def _limits(self) -> dict[str, Any]:
         c = self.config
@@ -608,9 +607,14 @@ class Daemon:
     def _snapshot(self) -> dict[str, Any]:
         """What the Prometheus endpoint reads: ``metrics()`` and the checkpoint's age."""
         snap = self.metrics()
-        snap["checkpoint_age_s"] = (time.monotonic() - self._last_checkpoint
-                                    if self.store is not None else None)
+        snap["checkpoint_age_s"] = self._checkpoint_age()
         return snap
+
+    def _checkpoint_age(self) -> float | None:
+        """Seconds since the last checkpoint (None without a checkpoint folder)."""
+        if self.store is None:
+            return None
+        return round(time.monotonic() - self._last_checkpoint, 3)
 
     def _cmd_streams(self, request: dict[str, Any]) -> dict[str, Any]:
         """A page of streams, by name: ``offset`` and ``limit`` (at most 1,000)."""

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from tweenstream.modes import PHASES
+
 # prometheus_client is imported where it is used: ServeConfig checks an address with
 # parse_address on installs without the extra
 
 LATENCY_BUCKETS = (5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.05, 0.25, 1.0)
-PHASES = ("backprop", "tween", "tween-heuristic", "hybrid")
 
 
 def parse_address(text: str) -> tuple[str, int]:

@@ -39,6 +39,19 @@ class ConfigFileError(ValueError):
     """A config file that cannot be used: unreadable, not TOML, or holding an unknown key."""
 
 
+def flag_defaults(serve_parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The serve parser's destinations and their defaults (what ``read_config`` accepts).
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> _ = parser.add_argument("--max-streams", type=int, default=1024)
+    >>> flag_defaults(parser)["max_streams"]
+    1024
+    """
+    return {a.dest: a.default for a in serve_parser._actions if a.option_strings}
+
+
 def read_config(path: str | Path, serve_flags: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The tables of a config file, checked: ``{"serve": ..., "network": ..., "settings": ...}``.
 
@@ -153,11 +166,11 @@ def defaults_text(serve_parser: argparse.ArgumentParser) -> str:
              "# the command line win over this file (tweenstream serve --config FILE).", ""]
     network: list[tuple[str, Any, str]] = []
     serve: list[tuple[str, Any, str]] = []
-    for action in serve_parser._actions:
-        dest = action.dest
-        if dest in _NOT_IN_FILE or not action.option_strings:
+    helps = {a.dest: a.help or "" for a in serve_parser._actions}
+    for dest, default in flag_defaults(serve_parser).items():
+        if dest in _NOT_IN_FILE:
             continue
-        entry = (dest, action.default, (action.help or "").replace("\n", " "))
+        entry = (dest, default, helps[dest])
         (network if dest in NETWORK_KEYS else serve).append(entry)
     for table, entries in (("network", network), ("serve", serve)):
         lines.append(f"[{table}]")
