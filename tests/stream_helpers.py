@@ -22,8 +22,10 @@ from tweenstream.stream.daemon import Daemon, ServeConfig
 class Served:
     """Start a daemon in a thread; ``stop()`` shuts it down and checks the thread ended."""
 
-    def __init__(self, learner: Learner, control_keys: tuple[Any, Any] | None = None,
-                 **settings: Any) -> None:
+    def __init__(self, learner: Learner | Callable[[ServeConfig], Daemon],
+                 control_keys: tuple[Any, Any] | None = None, **settings: Any) -> None:
+        """``learner``: the one model to serve, or a function that builds the daemon from the
+        config (e.g. ``Daemon.serve`` of several models)."""
         self.folder = tempfile.mkdtemp(prefix="ts-", dir="/tmp")  # ipc paths must be short
         if settings.pop("tcp", False):  # loopback, ports chosen by the system
             endpoints = {"data": "tcp://127.0.0.1:*", "control": "tcp://127.0.0.1:*",
@@ -36,7 +38,10 @@ class Served:
         self.config = replace(base, **settings)
         self.outputs = f"{self.folder}/ck/exports"  # where save and export write by default
         self._keys = control_keys or (None, None)
-        self._start(Daemon(learner, self.config, log=io.StringIO()))
+        self._build = learner if callable(learner) and not isinstance(learner, Learner) \
+            else None
+        self._start(self._build(self.config) if self._build is not None
+                    else Daemon(learner, self.config, log=io.StringIO()))
 
     def _start(self, daemon: Daemon) -> None:
         self.daemon = daemon
@@ -53,6 +58,9 @@ class Served:
     def restart(self) -> None:
         """Shut down (which checkpoints) and resume from the checkpoint folder."""
         self.stop(keep_files=True)
+        if self._build is not None:
+            self._start(self._build(self.config))
+            return
         fallback = self.daemon.learner.clone
         self._start(Daemon.resume(fallback, self.config, log=io.StringIO()))
 

@@ -109,7 +109,8 @@ def test_stale_temporaries_are_removed_at_start(net_a, tmp_path):
     Daemon.resume(lambda: Learner(net_a), ServeConfig(
         data="inproc://a", control="inproc://b", checkpoint_dir=str(tmp_path)), log=log)
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
-    assert '"event": "temporaries_removed", "count": 1' in log.getvalue()
+    events = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert any(e["event"] == "temporaries_removed" and e["count"] == 1 for e in events)
 
 
 def test_waiting_label_inputs_survive_a_restart(net_a):

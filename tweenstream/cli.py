@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigFileError as err:
             print(f"tweenstream serve: {err}", file=sys.stderr)
             return 2
-    handlers = {"config": lambda a: run_config(a, serve_parser), "serve": run_serve,
+    handlers = {"config": lambda a: run_config(a, serve_parser),
+                "serve": lambda a: run_serve(a, serve_parser),
                 "send": run_send, "status": run_status, "keys": run_keys,
                 "refine-server": run_refine_server,
                 "export": run_export, "edge": run_edge, "demo": run_demo, "compile": run_compile,
@@ -107,6 +108,24 @@ def main(argv: Sequence[str] | None = None) -> int:
               "with its dependencies to use it (docs/deployment.md, \"The edge predictor\")",
               file=sys.stderr)
         return 2
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    """The parser of ``tweenstream serve`` (its flags, types and defaults)."""
+    return _subparser(_parser(), "serve")
+
+
+def serve_defaults() -> argparse.Namespace:
+    """The ``serve`` flags at their defaults, as ``run_serve`` receives them.
+
+    Examples
+    --------
+    >>> serve_defaults().max_streams
+    1024
+    """
+    args = _parser().parse_args(["serve"])
+    args.file_settings, args.file_models = {}, {}
+    return args
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:

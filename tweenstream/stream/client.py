@@ -286,50 +286,67 @@ class Control:
                            f"tries of {self.timeout:g} s")
 
     def call(self, cmd: str, **args: Any) -> dict[str, Any]:
-        """Run a command; returns the reply map ``{ok, code, reason?, ...}``."""
-        reply = self.request([protocol.pack({"cmd": cmd, **args})], cmd)
+        """Run a command; returns the reply map ``{ok, code, reason?, ...}``. Arguments that
+        are None are left out (``model=None``: the daemon's only model, or all of them)."""
+        request = {"cmd": cmd, **{k: v for k, v in args.items() if v is not None}}
+        reply = self.request([protocol.pack(request)], cmd)
         return protocol.unpack(reply[0], REPLY_BYTES)
 
-    def status(self) -> dict[str, Any]:
-        return self.call("status")
+    # Commands about one model take ``model``: a daemon serving one model needs none.
+    def status(self, model: str | None = None) -> dict[str, Any]:
+        return self.call("status", model=model)
 
-    def metrics(self) -> dict[str, Any]:
-        return self.call("metrics")
+    def metrics(self, model: str | None = None) -> dict[str, Any]:
+        return self.call("metrics", model=model)
 
-    def checkpoint(self) -> dict[str, Any]:
-        return self.call("checkpoint")
+    def models(self) -> dict[str, Any]:
+        """Every model the daemon serves: routes, contract and figures."""
+        return self.call("models")
 
-    def set_phase(self, phase: str) -> dict[str, Any]:
-        return self.call("set-phase", phase=phase)
+    def add_model(self, name: str, **table: Any) -> dict[str, Any]:
+        """Serve a new model ``name``; ``table`` holds the keys of a config file's
+        ``[models.NAME]`` table (``routes``, ``inputs``, ``settings``, ...)."""
+        return self.call("add-model", model=name, table=table)
 
-    def configure(self, **settings: Any) -> dict[str, Any]:
-        """Change learner settings of the running model (``Learner.configure``'s checks)."""
-        return self.call("configure", settings=settings)
+    def remove_model(self, name: str) -> dict[str, Any]:
+        """Stop serving model ``name`` after a last checkpoint (its files are kept)."""
+        return self.call("remove-model", model=name)
 
-    def save(self, name: str, overwrite: bool = False) -> dict[str, Any]:
+    def checkpoint(self, model: str | None = None) -> dict[str, Any]:
+        return self.call("checkpoint", model=model)
+
+    def set_phase(self, phase: str, model: str | None = None) -> dict[str, Any]:
+        return self.call("set-phase", phase=phase, model=model)
+
+    def configure(self, model: str | None = None, **settings: Any) -> dict[str, Any]:
+        """Change learner settings of a running model (``Learner.configure``'s checks)."""
+        return self.call("configure", settings=settings, model=model)
+
+    def save(self, name: str, overwrite: bool = False, model: str | None = None
+             ) -> dict[str, Any]:
         """Save the model as ``name`` (a file name) in the daemon's output folder."""
-        return self.call("save", name=name, overwrite=overwrite)
+        return self.call("save", name=name, overwrite=overwrite, model=model)
 
     def export(self, name: str, *, push: str | None = None, overwrite: bool = False,
-               wait: float = 120.0) -> dict[str, Any]:
+               wait: float = 120.0, model: str | None = None) -> dict[str, Any]:
         """Export ONNX as ``name`` in the daemon's output folder (and push it to the daemon's
         configured target ``push``); waits up to ``wait`` seconds for the job to end and
         returns its record (``state`` is ``running`` if it has not)."""
-        started = self.call("export", name=name, push=push, overwrite=overwrite)
+        started = self.call("export", name=name, push=push, overwrite=overwrite, model=model)
         if not started.get("ok"):
             return started
         deadline = time.monotonic() + wait
         while True:
-            job = self.call("job", job=started["job"])
+            job = self.call("job", job=started["job"], model=model)
             if job.get("state") != "running" or time.monotonic() > deadline:
                 return job
             time.sleep(0.02)  # polling a job, bounded by the deadline
 
-    def streams(self) -> dict[str, Any]:
+    def streams(self, model: str | None = None) -> dict[str, Any]:
         """Every stream's summary, fetched page by page."""
         out: dict[str, Any] = {}
         while True:
-            page = self.call("streams", offset=len(out))
+            page = self.call("streams", offset=len(out), model=model)
             if not page.get("ok"):
                 raise ValueError(f"{page.get('code')}: {page.get('reason')}")
             out.update(page["streams"])
@@ -343,16 +360,20 @@ class Control:
     def shutdown(self) -> dict[str, Any]:
         return self.call("shutdown")
 
-    def predict(self, X: Any, *, ids: list[Any] | None = None) -> np.ndarray:
-        """Probabilities (classification) or outputs for each row of X, shape (n, k).
+    def predict(self, X: Any, *, ids: list[Any] | None = None, stream: str = "default",
+                model: str | None = None) -> np.ndarray:
+        """Probabilities (classification) or outputs for each row of X, shape (n, k), from
+        the model ``model`` names or ``stream`` is routed to.
 
         With ``ids`` the daemon keeps the inputs until a ``label`` message names them.
         """
-        return self._predict(protocol.encode("predict", X, ids=ids), "predict")
+        frames = protocol.encode("predict", X, ids=ids, stream=stream, model=model)
+        return self._predict(frames, "predict")
 
-    def learn_predict(self, X: Any, y: Any, *, seq: int, stream: str = "default") -> np.ndarray:
+    def learn_predict(self, X: Any, y: Any, *, seq: int, stream: str = "default",
+                      model: str | None = None) -> np.ndarray:
         """Predictions made before learning from (X, y)."""
-        frames = protocol.encode("learn_predict", X, y, seq=seq, stream=stream)
+        frames = protocol.encode("learn_predict", X, y, seq=seq, stream=stream, model=model)
         return self._predict(frames, "learn_predict")
 
     def _predict(self, frames: list[bytes], what: str) -> np.ndarray:

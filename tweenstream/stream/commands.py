@@ -20,8 +20,7 @@ import numpy as np
 from tweenstream.modes import MODES
 from tweenstream.stream.client import Control, Producer
 from tweenstream.stream.flags import positive as _positive
-from tweenstream.stream.refine_commands import add_refine_flags, refinement_from_args
-from tweenstream.stream.security import Curve
+from tweenstream.stream.refine_commands import add_refine_flags
 
 # The compiled engine is imported inside the commands that learn, so that ``tweenstream edge``
 # and ``tweenstream status`` run where numba is not installed.
@@ -102,10 +101,13 @@ def add_serve(sub: Any) -> None:
                    help="folder of operator public certificates (admin commands)")
     p.add_argument("--allow-any-key", action="store_true",
                    help="with --curve-secret: admit every client key as producer and reader")
+    p.add_argument("--learner-threads", type=_positive(int),
+                   help="threads that learn different models at once (default: one per core "
+                        "this process may use)")
     p.add_argument("--log", type=Path, help="write the JSON event log here (default stderr)")
     p.add_argument("--config", type=Path,
-                   help="a TOML file of [serve], [network] and [settings] (flags win over it; "
-                        "see tweenstream config --print-defaults)")
+                   help="a TOML file of [serve], [network], [settings] and [models.NAME] "
+                        "tables (flags win over it; see tweenstream config --print-defaults)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a learner setting (any TweenConfig field), e.g. learning_rate=0.01; "
                         "repeatable, wins over the config file")
@@ -130,55 +132,49 @@ def run_config(args: argparse.Namespace, serve_parser: argparse.ArgumentParser) 
 def with_config_file(parser: argparse.ArgumentParser, serve_parser: argparse.ArgumentParser,
                      argv: Any, args: argparse.Namespace) -> argparse.Namespace:
     """``args`` of ``serve`` parsed again over its ``--config`` file: the file's [serve] and
-    [network] values become the flags' defaults (so flags win), and its [settings] are kept
-    as ``args.file_settings``. ``ConfigFileError`` names a bad file or key."""
+    [network] values become the flags' defaults (so flags win), and its [settings] and
+    [models.NAME] tables are kept as ``args.file_settings`` and ``args.file_models``.
+    ``ConfigFileError`` names a bad file or key."""
     from tweenstream.stream.serve_file import flag_defaults, read_config
 
     if args.config is None:
-        args.file_settings = {}
+        args.file_settings, args.file_models = {}, {}
         return args
     tables = read_config(args.config, flag_defaults(serve_parser))
     serve_parser.set_defaults(**tables["serve"], **tables["network"])
     again = parser.parse_args(argv)
-    again.file_settings = tables["settings"]
+    again.file_settings, again.file_models = tables["settings"], tables["models"]
     return again
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    """Build (or resume) the learner and serve it until shutdown or a signal."""
+def run_serve(args: argparse.Namespace, serve_parser: argparse.ArgumentParser | None = None
+              ) -> int:
+    """Build (or resume) the models and serve them until shutdown or a signal: the config
+    file's ``[models.NAME]``, or one model of the flags that every stream goes to."""
+    from functools import partial
+
     from tweenstream.runtime.persist import ModelFileError
-    from tweenstream.stream.daemon import Daemon, ServeConfig
+    from tweenstream.stream.daemon import Daemon
+    from tweenstream.stream.model_plans import default_plan, plan_from_table, serve_config
     from tweenstream.stream.serve_file import merged_settings, parse_set
 
     log = open(args.log, "a", buffering=1) if args.log else None
     try:
         try:
-            settings = merged_settings(getattr(args, "file_settings", {}), parse_set(args.set))
-            curve = Curve.from_files(args.curve_secret, args.allow_keys, args.admin_keys,
-                                     args.allow_any_key) if args.curve_secret else None
-            if (args.allow_keys or args.admin_keys or args.allow_any_key) \
-                    and not args.curve_secret:
-                raise ValueError("--allow-keys, --admin-keys and --allow-any-key need "
-                                 "--curve-secret")
-            config = ServeConfig(
-                data=args.data, control=args.control, insecure_control=args.insecure_control,
-                metrics=args.metrics, prometheus=args.prometheus, subscribe=args.sub,
-                checkpoint_dir=str(args.checkpoint_dir) if args.checkpoint_dir else None,
-                checkpoint_every=args.checkpoint_every,
-                checkpoint_interval=args.checkpoint_interval, keep_checkpoints=args.keep,
-                checkpoint_budget=args.checkpoint_budget,
-                output_dir=str(args.output_dir) if args.output_dir else None,
-                push_targets=_targets(args.push_target), push_timeout=args.push_timeout,
-                rcvhwm=args.rcvhwm, queue_bytes=args.queue_bytes, max_streams=args.max_streams,
-                stream_ttl=args.stream_ttl, max_seq_jump=args.max_seq_jump,
-                strict_order=args.strict_order, metrics_interval=args.metrics_interval,
-                label_capacity=args.label_capacity, label_max_age=args.label_max_age,
-                curve=curve, refinement=refinement_from_args(args))
-            daemon = Daemon.resume(_fallback(args, settings), config, log=log)
-            # a resumed model takes the settings given too (those a live learner can change)
-            daemon.learner.configure(**settings)
-            daemon.log("settings", settings=asdict(daemon.learner.config),
-                       given=sorted(settings), config_file=str(args.config or ""))
+            file_settings = getattr(args, "file_settings", {})
+            flag_settings = parse_set(args.set)
+            settings = merged_settings(file_settings, flag_settings)
+            builder = partial(plan_from_table, args=args, settings=file_settings,
+                              flag_settings=flag_settings, parser=serve_parser)
+            tables = getattr(args, "file_models", {})
+            plans = {name: builder(name, table) for name, table in tables.items()} if tables \
+                else {"default": default_plan(args, settings)}
+            config = serve_config(args)
+            daemon = Daemon.serve(plans, config, log=log, builder=builder)
+            for name, model in daemon.models.items():
+                daemon.log("settings", model=name, settings=asdict(model.learner.config),
+                           given=sorted(plans[name].settings if name in plans else {}),
+                           config_file=str(args.config or ""))
         except (ValueError, TypeError, ModelFileError, OSError) as err:
             print(f"tweenstream serve: {err}", file=sys.stderr)
             return 2
@@ -186,36 +182,6 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         if log is not None:
             log.close()
-
-
-def _targets(pairs: list[str]) -> dict[str, str]:
-    """``NAME=ENDPOINT`` flags as a dict; raises ``ValueError`` on a malformed one."""
-    out = {}
-    for pair in pairs:
-        name, sep, endpoint = pair.partition("=")
-        if not sep or not name or "://" not in endpoint:
-            raise ValueError(f"--push-target expects NAME=ENDPOINT like "
-                             f"edge1=tcp://10.0.0.5:5557, found {pair!r}")
-        out[name] = endpoint
-    return out
-
-
-def _fallback(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
-    """The learner to use when there is no checkpoint: the --model file or a built-in net."""
-    from tweenstream.models import Dense, Network
-    from tweenstream.models.activations import canonical_activation
-    from tweenstream.runtime.learner import Learner
-    from tweenstream.runtime.persist import load
-
-    if args.model is not None:
-        model = load(args.model)
-        return lambda: model
-    act = canonical_activation(args.activation, "--activation")
-    net = Network(args.inputs, [*(Dense(h, act) for h in args.hidden), Dense(args.outputs)],
-                  task=args.task)
-    given = {"reservoir_size": args.reservoir or 0,
-             "reservoir_recency": args.reservoir_recency, **settings}
-    return lambda: Learner(net, mode=args.mode, seed=args.seed, **given)
 
 
 def add_send(sub: Any) -> None:

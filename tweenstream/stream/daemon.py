@@ -1,12 +1,23 @@
 """The streaming daemon: learns test-then-train from ZeroMQ streams, never dies on bad input.
 
-Sockets (endpoints from ``ServeConfig``):
+One daemon serves one model or many (``served.py``: a ``ServedModel`` each, with its own
+checkpoints, exports, refinement and metrics). A message goes to the model its header names
+(``model``) or, usually, to the model its ``stream`` is routed to (``routing.py``: exact names,
+then patterns). Sockets (endpoints from ``ServeConfig``):
 - data (PULL, or SUB): ``learn`` and ``label`` messages (docs/protocol.md);
-- control (ROUTER): read commands (``status``, ``metrics``, ``streams``, ``acked``, ``job``),
-  admin commands (``checkpoint``, ``set-phase``, ``save``, ``export``, ``refine``,
-  ``reset-stream``, ``shutdown``; see ``security.py`` for who may send them), and ``predict`` /
-  ``learn_predict`` messages, which get predictions back;
+- control (ROUTER): read commands (``status``, ``metrics``, ``streams``, ``acked``, ``job``,
+  ``models``), admin commands (``checkpoint``, ``set-phase``, ``save``, ``export``, ``refine``,
+  ``reset-stream``, ``configure``, ``add-model``, ``remove-model``, ``shutdown``; see
+  ``security.py`` for who may send them), and ``predict`` / ``learn_predict`` messages, which
+  get predictions back. Commands about one model take its name (``model``); with one model
+  it may be left out;
 - metrics (PUB, optional): a ``metrics`` frame and a msgpack map every ``metrics_interval`` s.
+
+Cores: the loop receives and decodes; the messages of one drain that are for different models
+are learned in parallel by a pool of ``learner_threads`` threads (default: one per core),
+each model's messages in order by one thread, and the compiled step releases the GIL. The loop
+waits for the drain's learning to end before it answers control requests, so a command never
+sees a model mid-step.
 
 The loop polls with a timeout and checks a stop flag; signals only set that flag. Every control
 request gets exactly one reply; every failure is counted and answered (or logged, rate-limited)
@@ -22,25 +33,21 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import asdict
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
-import numpy as np
 import zmq
 
 from tweenstream import __version__
-from tweenstream.latency import LatencyWindow
-from tweenstream.modes import MODES
 from tweenstream.runtime.learner import Learner
 from tweenstream.stream import protocol
-from tweenstream.stream.checkpoint import Checkpoint, CheckpointStore, CheckpointTooLarge
-from tweenstream.stream.daemon_state import check_budget, check_state, parse_state, state_parts
+from tweenstream.stream.checkpoint import Checkpoint, CheckpointStore
+from tweenstream.stream.daemon_state import check_state
 from tweenstream.stream.intake import Intake
-from tweenstream.stream.labels import DelayedLabels
-from tweenstream.stream.outputs import ExportJobs, OutputDir
+from tweenstream.stream.model_plans import ModelPlan, read_registry, write_registry
 from tweenstream.stream.protocol import Contract, ProtocolError
+from tweenstream.stream.routing import Routes, check_model_name
 from tweenstream.stream.security import (
     READ,
     check_control,
@@ -48,33 +55,36 @@ from tweenstream.stream.security import (
     default_control,
     restrict_ipc,
 )
+from tweenstream.stream.served import MAX_GROUP_ROWS, PHASES, ServedModel, fail
 from tweenstream.stream.settings import ServeConfig
-from tweenstream.stream.streams import StreamStats
 
-__all__ = ["PHASES", "Daemon", "ServeConfig"]
+__all__ = ["MAX_GROUP_ROWS", "PHASES", "Daemon", "ModelPlan", "ServeConfig"]
 
-PHASES = MODES  # set-phase accepts every mode; "hybrid" restarts the schedule
-_PAGE = 1000  # streams per 'streams' reply, at most
-
-
-MAX_GROUP_ROWS = 4096  # rows of consecutive messages learned in one call
+# commands about one model (the rest are about the daemon)
+_MODEL_COMMANDS = ("status", "metrics", "streams", "acked", "job", "checkpoint", "set-phase",
+                   "save", "export", "refine", "reset-stream", "configure")
+Builder = Callable[[str, dict[str, Any]], ModelPlan]
 
 
 class Daemon:
-    """One learner served over ZeroMQ. ``run()`` blocks until ``shutdown`` or a signal.
+    """Learners served over ZeroMQ. ``run()`` blocks until ``shutdown`` or a signal.
+
+    ``Daemon(learner, config)`` serves one model (named ``default``, every stream routed to
+    it); ``Daemon.serve(plans, config)`` serves named models, each resumed from its own
+    checkpoint folder. ``builder`` turns an ``add-model`` request's table into a plan.
 
     Examples
     --------
     >>> from tweenstream import Dense, Learner, Network
     >>> d = Daemon(Learner(Network(8, [Dense(4)])), ServeConfig(data="inproc://d",
     ...            control="inproc://c"))
-    >>> d.contract
-    Contract(n_inputs=8, n_outputs=4, classification=True)
+    >>> d.contract, list(d.models)
+    (Contract(n_inputs=8, n_outputs=4, classification=True), ['default'])
     """
 
-    def __init__(self, learner: Learner, config: ServeConfig, *, log: TextIO | None = None,
-                 state: Checkpoint | None = None) -> None:
-        self.learner = learner
+    def __init__(self, learner: Learner | None, config: ServeConfig, *,
+                 log: TextIO | None = None, state: Checkpoint | None = None,
+                 builder: Builder | None = None) -> None:
         self.config = config
         self.control_endpoint = config.control or default_control()
         self._control_warning = check_control(self.control_endpoint, config.curve,
@@ -83,90 +93,144 @@ class Daemon:
                          None if config.subscribe else config.data):
             if endpoint:
                 claim_ipc(endpoint)
-        net = learner.network
-        self.contract = Contract(net.n_inputs, net.n_outputs, net.task == "classification")
-        self.metric = "accuracy" if self.contract.classification else "mae"
-        self.streams: dict[str, StreamStats] = {}
-        self.rejected: Counter[str] = Counter()
-        self.counters: Counter[str] = Counter()
-        self.labels = DelayedLabels(config.label_capacity, net.n_inputs, config.label_max_age)
-        self.intake = Intake(self.contract, config.limits, config.rcvhwm, config.queue_bytes)
-        self.store = CheckpointStore(config.checkpoint_dir, config.keep_checkpoints,
-                                     config.checkpoint_budget) if config.checkpoint_dir else None
-        if self.store is not None:
-            check_budget(learner, config, self.labels)
-        folder = config.output_dir or (str(Path(config.checkpoint_dir) / "exports")
-                                       if config.checkpoint_dir else None)
-        self.outputs = OutputDir(folder) if folder else None
-        self.exports = ExportJobs(self.outputs, config.push_targets, config.push_timeout) \
-            if self.outputs is not None else None
+        self.models: dict[str, ServedModel] = {}
+        self.routes = Routes()
+        self.builder = builder
+        self.declared: set[str] = set()  # models of the config (not recorded in the registry)
+        self.added: dict[str, dict[str, Any]] = {}  # models added live: name -> their table
+        self.own_rejected: Counter[str] = Counter()  # refused before reaching a model
+        self.own_counters: Counter[str] = Counter()
         self._log_file = log if log is not None else sys.stderr
+        self._log_lock = threading.Lock()
         self._stop = threading.Event()
         self.ready = threading.Event()  # set once the sockets are bound
         self.bound: dict[str, str] = {}  # actual endpoints (a tcp port 0 / * becomes a number)
-        self._xbuf = np.zeros((0, net.n_inputs), dtype=np.float32)
-        self._ybuf = np.zeros((0,) if self.contract.classification else (0, net.n_outputs),
-                              dtype=np.int64 if self.contract.classification else np.float32)
-        self._bx, self._by = self._xbuf.copy(), self._ybuf.copy()  # one drain's learn rows
-        self.latency = LatencyWindow()  # predict requests on the control socket
         self.exporter: Any = None  # the Prometheus endpoint, while serving with one
-        self._timed = False
+        self._pool = ThreadPoolExecutor(config.learner_threads, "learner") \
+            if config.learner_threads > 1 else None
+        self._timed: ServedModel | None = None  # the model of the prediction being answered
         self._started = time.monotonic()
-        self._served_before = 0.0  # seconds served before the checkpoint we resumed from
-        self._since_checkpoint = 0
-        self._last_checkpoint = time.monotonic()
-        self._next_sweep = 0.0
         self._admin = True  # the role of the control request being handled
+        self.intake = Intake(Contract(1, 2, True), config.limits, config.rcvhwm,
+                             config.queue_bytes)
         self._commands: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "status": self._cmd_status, "metrics": self._cmd_metrics,
-            "streams": self._cmd_streams, "acked": self._cmd_acked, "job": self._cmd_job,
-            "checkpoint": self._cmd_checkpoint, "set-phase": self._cmd_set_phase,
-            "save": self._cmd_save, "export": self._cmd_export, "shutdown": self._cmd_shutdown,
-            "refine": self._cmd_refine, "reset-stream": self._cmd_reset_stream,
-            "configure": self._cmd_configure,
+            **{cmd: self._model_command for cmd in _MODEL_COMMANDS},
+            "shutdown": self._cmd_shutdown, "models": self._cmd_models,
+            "add-model": self._cmd_add_model, "remove-model": self._cmd_remove_model,
         }
-        if state is not None:
-            self.streams, self._served_before = parse_state(state, self.labels)
-            self.counters.update(state.extra.get("counters", {}))
-            self.rejected.update(state.extra.get("rejected", {}))
+        if learner is not None:
+            self.add(ServedModel("default", learner, config, log=self.log, state=state),
+                     ("*",))
+            if state is not None:
+                self.own_counters.update(state.extra.get("daemon_counters", {}))
+                self.own_rejected.update(state.extra.get("daemon_rejected", {}))
+            self.declared.add("default")
+            self._size_intake()
 
     # --- lifecycle ------------------------------------------------------------------------
     @classmethod
     def resume(cls, fallback: Callable[[], Learner], config: ServeConfig, *,
                log: TextIO | None = None) -> Daemon:
-        """A daemon from the newest valid checkpoint in ``config.checkpoint_dir``, else fresh."""
+        """One model from the newest valid checkpoint in ``config.checkpoint_dir``, else
+        ``fallback()``."""
+        return cls.serve({"default": ModelPlan(fallback, config)}, config, log=log)
+
+    @classmethod
+    def serve(cls, plans: dict[str, ModelPlan], config: ServeConfig, *,
+              log: TextIO | None = None, builder: Builder | None = None) -> Daemon:
+        """A daemon of the named models of ``plans``, each resumed from the newest valid
+        checkpoint of its own folder (else started fresh), plus the models an ``add-model``
+        command added before a restart (recorded in ``CHECKPOINT_DIR/models.json``; they need
+        ``builder``).
+
+        Examples
+        --------
+        >>> from tweenstream import Dense, Learner, Network
+        >>> from tweenstream.stream.model_plans import own_config
+        >>> base = ServeConfig(data="inproc://m", control="inproc://mc")
+        >>> plans = {name: ModelPlan(lambda: Learner(Network(4, [Dense(2)])),
+        ...                          own_config(base, name), (route,))
+        ...          for name, route in (("a", "s-*"), ("b", "*"))}
+        >>> import io
+        >>> d = Daemon.serve(plans, base, log=io.StringIO())
+        >>> d.routes.model_for("s-1"), d.routes.model_for("t")
+        ('a', 'b')
+        """
+        if not plans:
+            raise ValueError("no models to serve")
+        daemon = cls(None, config, log=log, builder=builder)
+        added = read_registry(config.checkpoint_dir)
+        for name, table in added.items():
+            if name in plans:
+                daemon.log("model_not_restored", model=name,
+                           reason="the config declares a model of this name; it wins")
+                continue
+            if builder is None:
+                raise ValueError(f"{config.checkpoint_dir}: models.json lists models added "
+                                 "live, and this daemon has no builder to restore them")
+            daemon.added[name] = table
+        for name, plan in plans.items():
+            daemon.declared.add(name)
+            daemon._load(name, plan)
+        for name, table in daemon.added.items():
+            daemon._load(name, builder(name, table))  # type: ignore[misc]  # checked above
+        daemon._size_intake()
+        return daemon
+
+    def _load(self, name: str, plan: ModelPlan) -> ServedModel:
+        """Model ``name`` from its newest valid checkpoint, else fresh; added and routed."""
+        check_model_name(name)
         found = Checkpoint(None, {}, {}, [])
         removed = 0
-        if config.checkpoint_dir:
-            store = CheckpointStore(config.checkpoint_dir, config.keep_checkpoints,
-                                    config.checkpoint_budget)
+        if plan.config.checkpoint_dir:
+            store = CheckpointStore(plan.config.checkpoint_dir, plan.config.keep_checkpoints,
+                                    plan.config.checkpoint_budget)
             removed = store.removed_temporaries
             found = store.latest(check=check_state)
         learner = found.learner
-        daemon = cls(learner or fallback(), config, log=log,
-                     state=found if learner is not None else None)
+        if learner is not None and plan.settings:
+            learner.configure(**plan.settings)  # a resumed model takes the settings given
+        model = ServedModel(name, learner or plan.learner(), plan.config, log=self.log,
+                            state=found if learner is not None else None)
+        if learner is not None and not self.models:  # the first model carries the daemon's
+            self.own_counters.update(found.extra.get("daemon_counters", {}))
+            self.own_rejected.update(found.extra.get("daemon_rejected", {}))
+        self.add(model, plan.routes)
         if removed:
-            daemon.log("temporaries_removed", count=removed)
+            model.log("temporaries_removed", count=removed)
         for problem in found.problems:
-            daemon.log("checkpoint_corrupt", reason=problem)
+            model.log("checkpoint_corrupt", reason=problem)
         if learner is not None:
-            daemon.log("resumed", samples_seen=learner.state()["samples_seen"],
-                       streams=len(daemon.streams), labels_waiting=len(daemon.labels))
-        return daemon
+            model.log("resumed", samples_seen=learner.state()["samples_seen"],
+                      streams=len(model.streams), labels_waiting=len(model.labels))
+        return model
+
+    def add(self, model: ServedModel, routes: Iterable[str]) -> None:
+        """Serve ``model`` under its name, for the streams ``routes`` name."""
+        if model.name in self.models:
+            raise ValueError(f"a model named {model.name!r} is already served")
+        self.routes.add(model.name, list(routes))
+        self.models[model.name] = model
+
+    def _size_intake(self) -> None:
+        """Socket limits wide enough for every model's largest message."""
+        contracts = [m.contract for m in self.models.values()]
+        regression = [c.n_outputs for c in contracts if not c.classification]
+        widest = Contract(max(c.n_inputs for c in contracts), max([2, *regression]),
+                          not regression)
+        self.intake = Intake(widest, self.config.limits, self.config.rcvhwm,
+                             self.config.queue_bytes)
 
     def stop(self) -> None:
         """Ask the loop to stop after the current message (safe from any thread or signal)."""
         self._stop.set()
 
-    def clock(self) -> float:
-        """Seconds this daemon has served, across restarts (stream expiry runs on it)."""
-        return self._served_before + time.monotonic() - self._started
-
     def run(self) -> int:
         """Serve until stopped; then checkpoint, close sockets with linger, return 0."""
-        self.learner.warm()  # compile before the first message, not during it
-        if self.outputs is not None:
-            self.outputs.clean()
+        for model in self.models.values():
+            model.learner.warm()  # compile before the first message, not during it
+            if model.outputs is not None:
+                model.outputs.clean()
         ctx = zmq.Context()
         auth = self.config.curve.start(ctx) if self.config.curve else None
         data = self._socket(ctx, zmq.SUB if self.config.subscribe else zmq.PULL,
@@ -191,9 +255,10 @@ class Daemon:
         poller.register(data, zmq.POLLIN)
         if self._control_warning:
             self.log("insecure_control", warning=self._control_warning)
-        self.log("serving", version=__version__, **self.bound,
-                 network=self.learner.network.to_dict(), mode=self.learner.config.mode,
-                 settings=self.config.describe())
+        for name, model in self.models.items():
+            self.log("serving", version=__version__, **self.bound, model=name,
+                     routes=self.routes.of(name), network=model.learner.network.to_dict(),
+                     mode=model.learner.config.mode, settings=self.config.describe())
         self.ready.set()
         next_metrics = time.monotonic() + self.config.metrics_interval
         try:
@@ -207,9 +272,11 @@ class Daemon:
                         self.intake.backlogged += 1
                 now = time.monotonic()
                 self.intake.events()
-                self._poll_refinement()
-                self._maybe_checkpoint(now)
-                self._sweep(now)
+                for model in list(self.models.values()):
+                    model.poll_refinement()
+                    if model.checkpoint_due(now):
+                        self._checkpoint(model, "periodic")
+                    model.sweep(now)
                 if now >= next_metrics:
                     if metrics is not None:
                         metrics.send_multipart([b"metrics", protocol.pack(self.metrics())])
@@ -218,13 +285,14 @@ class Daemon:
                     next_metrics = now + self.config.metrics_interval
                 self._status_line(now)
         finally:
-            if self.config.refinement is not None:
-                self.config.refinement.close()  # a job still out is abandoned, not waited on
+            for model in self.models.values():
+                model.close()  # a refinement job still out is abandoned, not waited on
             poller.unregister(data)
             self.intake.unwatch(data)
             data.close(linger=0)  # stop intake first: queued messages are not ours yet
-            if self.store is not None:
-                self._checkpoint("shutdown")
+            for model in self.models.values():
+                if model.store is not None:
+                    self._checkpoint(model, "shutdown")
             for sock in (control, metrics):
                 if sock is not None:
                     sock.close(linger=self.config.linger_ms)
@@ -232,9 +300,23 @@ class Daemon:
                 exporter.close()
             if auth is not None:
                 auth.stop()
+            if self._pool is not None:
+                self._pool.shutdown()
             ctx.term()
-            self.log("stopped", samples_seen=self.learner.state()["samples_seen"])
+            self.log("stopped", samples_seen=sum(m.learner.state()["samples_seen"]
+                                                 for m in self.models.values()))
         return 0
+
+    def _first(self) -> ServedModel | None:
+        return next(iter(self.models.values()), None)
+
+    def _checkpoint(self, model: ServedModel, why: str) -> Any:
+        """Checkpoint ``model``; the first model's checkpoints also carry the daemon's own
+        counts (messages refused before they reached a model)."""
+        extra = {"daemon_counters": dict(self.own_counters),
+                 "daemon_rejected": dict(self.own_rejected)} \
+            if model is self._first() else None
+        return model.checkpoint(why, extra)
 
     def _socket(self, ctx: zmq.Context, kind: int, endpoint: str) -> zmq.Socket:
         sock = ctx.socket(kind)
@@ -274,6 +356,43 @@ class Daemon:
                 break
         return bool(int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
 
+    # --- the one model, for a daemon that serves one ----------------------------------------
+    def _single(self) -> ServedModel:
+        if len(self.models) != 1:
+            raise ValueError(f"this daemon serves {len(self.models)} models "
+                             f"({', '.join(self.models)}); use daemon.models[NAME]")
+        return next(iter(self.models.values()))
+
+    @property
+    def learner(self) -> Learner:
+        """The learner of the one model served."""
+        return self._single().learner
+
+    @property
+    def contract(self) -> Contract:
+        """What the one model served accepts."""
+        return self._single().contract
+
+    @property
+    def streams(self) -> dict[str, Any]:
+        """The streams of the one model served."""
+        return self._single().streams
+
+    @property
+    def labels(self) -> Any:
+        """The delayed-label store of the one model served."""
+        return self._single().labels
+
+    @property
+    def counters(self) -> Counter[str]:
+        """Every count of the daemon and its models, summed."""
+        return _total([self.own_counters, *(m.counters for m in self.models.values())])
+
+    @property
+    def rejected(self) -> Counter[str]:
+        """Refused messages by reason, of the daemon and its models, summed."""
+        return _total([self.own_rejected, *(m.rejected for m in self.models.values())])
+
     # --- data ----------------------------------------------------------------------------
     def _drain_data(self, sock: zmq.Socket, most: int, seconds: float) -> bool:
         """Receive up to ``most`` waiting messages and handle them as one batch (``_on_batch``);
@@ -293,205 +412,59 @@ class Daemon:
             self._reject(ProtocolError("internal_error", repr(err)), "loop")
         return bool(int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
 
+    def _route(self, head: protocol.Header) -> ServedModel:
+        """The model a message is for: the one its header names, else its stream's route."""
+        name = head.model if head.model is not None else self.routes.model_for(head.stream)
+        model = self.models.get(name) if name is not None else None
+        if model is None:
+            why = f"no model named {name!r}" if head.model is not None \
+                else f"no route for stream {head.stream!r}"
+            raise ProtocolError("no_model", f"{why}; this daemon serves "
+                                f"{', '.join(self.models) or 'no models'}")
+        return model
+
     def _on_batch(self, batch: list[list[Any]]) -> None:
-        """Decode every message, check the values of all their rows at once, admit each (seq,
-        stream) in order, and learn consecutive learn messages of one stream in one
-        ``learn_many`` call. Samples are learned in the order received; a message whose values
-        are bad is refused alone and before admission (its seq can be sent again)."""
-        msgs: list[protocol.Message] = []
+        """Decode and route every message, then learn each model's messages in the order
+        received (``ServedModel.learn_messages``), different models in parallel threads."""
+        groups: dict[str, list[protocol.Message]] = {}
+        limits = self.config.limits
         for frames in batch:
+            model = None
             try:
-                msg = protocol.decode_frames([f.buffer for f in frames], self.contract,
-                                             self.config.limits)
-                if msg.kind not in ("learn", "label"):
-                    raise ProtocolError("unknown_kind", f"{msg.kind} belongs on the control "
+                buffers = [f.buffer for f in frames]
+                head = protocol.read_header(buffers, limits)
+                if head.kind not in ("learn", "label"):
+                    raise ProtocolError("unknown_kind", f"{head.kind} belongs on the control "
                                         "socket")
+                model = self._route(head)
+                msg = protocol.decode_body(head, buffers, model.contract, limits)
             except ProtocolError as err:
-                self._reject(err, "data")
+                self._reject(err, "data", model)
                 continue
-            msgs.append(msg)
-        learn = [m for m in msgs if m.kind == "learn"]
-        xb, yb = self._rows(sum(m.rows for m in learn))
-        at: dict[int, int] = {}  # id(message) -> its first row in xb / yb
-        row = 0
-        for m in learn:
-            at[id(m)] = row
-            np.copyto(xb[row:row + m.rows], m.X)  # type: ignore[arg-type]  # learn: X and Y
-            np.copyto(yb[row:row + m.rows], m.Y)  # type: ignore[arg-type]
-            row += m.rows
-        bad: set[int] = set()
-        try:
-            protocol.check_values(xb[:row], yb[:row], self.contract)
-        except ProtocolError:  # the rare case: find the bad messages one by one
-            for m in learn:
-                try:
-                    protocol.check_values(m.X, m.Y, self.contract)
-                except ProtocolError as err:
-                    self._reject(err, "data")
-                    bad.add(id(m))
-        start = stop = 0  # the rows of the group being gathered
-        stats: StreamStats | None = None
-        sizes: list[int] = []  # rows of each message in the group
-        for m in msgs:
-            if m.kind == "label":
-                self._learn_group(stats, xb[start:stop], yb[start:stop], sizes)
-                sizes = []
-                self._apply(m)
-                continue
-            if id(m) in bad:
-                continue
-            s = self._admit(m)
-            if s is None:
-                continue
-            first = at[id(m)]
-            if sizes and (s is not stats or first != stop or stop - start >= MAX_GROUP_ROWS):
-                self._learn_group(stats, xb[start:stop], yb[start:stop], sizes)
-                sizes = []
-            if not sizes:
-                start, stats = first, s
-            stop = first + m.rows
-            sizes.append(m.rows)
-        self._learn_group(stats, xb[start:stop], yb[start:stop], sizes)
+            groups.setdefault(model.name, []).append(msg)
+        work = [(self.models[name], msgs) for name, msgs in groups.items()]
+        if len(work) > 1 and self._pool is not None:
+            list(self._pool.map(_learn_safely, work))
+        else:
+            for item in work:
+                _learn_safely(item)
 
-    def _rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The batch buffers (rows of every learn message of one drain), grown as needed."""
-        if n > len(self._bx):
-            self._bx = np.zeros((n, self._bx.shape[1]), dtype=np.float32)
-            self._by = np.zeros((n, *self._by.shape[1:]), dtype=self._by.dtype)
-        return self._bx, self._by
-
-    def _stream(self, name: str) -> StreamStats | None:
-        stats = self.streams.get(name)
-        if stats is None:
-            if len(self.streams) >= self.config.max_streams:
-                self._sweep(time.monotonic(), force=True)
-            if len(self.streams) >= self.config.max_streams:
-                self._reject(ProtocolError("too_many_streams", f"{len(self.streams)} streams "
-                             f"are active (--max-streams {self.config.max_streams}); idle "
-                             f"ones are freed after --stream-ttl {self.config.stream_ttl:g} s"),
-                             "data")
-                return None
-            stats = self.streams[name] = StreamStats(active_at=self.clock())
-        return stats
-
-    def _admit(self, msg: protocol.Message) -> StreamStats | None:
-        """The stream of a learn / label message if its seq is new (at most once per seq)."""
-        stats = self._stream(msg.stream)
-        if stats is None:
-            return None
-        if msg.seq is not None:
-            verdict = stats.seq.admit(msg.seq, strict=self.config.strict_order,
-                                      max_jump=self.config.max_seq_jump)
-            if verdict in ("duplicate", "ahead"):
-                self.counters[f"{verdict}s" if verdict == "duplicate" else "ahead"] += 1
-                return None
-            if verdict == "jump":
-                self._reject(ProtocolError("seq_jump", f"stream {msg.stream!r}: seq {msg.seq} "
-                             f"jumps more than {self.config.max_seq_jump} past "
-                             f"{stats.seq.last}"), "data")
-                return None
-        stats.active_at = self.clock()  # refused messages do not keep a stream alive
-        return stats
-
-    def _learn_group(self, stats: StreamStats | None, X: np.ndarray, Y: np.ndarray,
-                     sizes: list[int]) -> None:
-        """Learn the rows of admitted messages of one stream (``sizes``: rows per message) in
-        one call. If the learner refuses them (nothing was learned: it checks every row first;
-        the protocol has checked what it can judge, so this is e.g. a token id out of range),
-        learn them message by message, so that only the bad message is refused."""
-        if not sizes or stats is None:
+    def _reject(self, err: ProtocolError, where: str, model: ServedModel | None = None
+                ) -> None:
+        if model is not None:
+            model.reject(err, where)
             return
-        try:
-            self._learn(stats, X, Y, len(sizes))
-            return
-        except ValueError as err:
-            if len(sizes) == 1:
-                self._reject(ProtocolError("bad_value", str(err)), "data")
-                return
-        at = 0
-        for n in sizes:
-            try:
-                self._learn(stats, X[at:at + n], Y[at:at + n], 1)
-            except ValueError as err:
-                self._reject(ProtocolError("bad_value", str(err)), "data")
-            at += n
-
-    def _learn(self, stats: StreamStats, xb: np.ndarray, yb: np.ndarray, messages: int) -> None:
-        """Learn rows of one stream's messages and account for them; ``ValueError`` (nothing
-        learned) if the learner refuses them."""
-        before = self.learner.totals()
-        self.learner.learn_many(xb, yb)
-        after = self.learner.totals()
-        n = len(xb)
-        scored = after[0] - before[0]
-        stats.record(scored, after[1] - before[1], after[2] - before[2])
-        if self.config.refinement is not None and scored:
-            started = self.config.refinement.observe(self.learner, scored,
-                                                     (after[2] - before[2]) / scored,
-                                                     (after[1] - before[1]) / scored)
-            if started and started["ok"]:
-                self.log("refine_started", **started)
-        self.counters["samples"] += n
-        self.counters["messages"] += messages
-        self._since_checkpoint += n
-
-    def _apply(self, msg: protocol.Message) -> None:
-        """Learn from one decoded label or learn_predict message (a learn_predict's values were
-        checked by ``decode``; a label's are checked here, before its seq is admitted)."""
-        if msg.kind == "label":
-            try:
-                protocol.check_values(None, msg.Y, self.contract)
-            except ProtocolError as err:
-                self._reject(err, "data")
-                return
-        stats = self._admit(msg)
-        if stats is None:
-            return
-        X: np.ndarray | None = msg.X
-        Y: np.ndarray | None = msg.Y
-        if msg.kind == "label" and Y is not None:
-            X, found = self.labels.take(msg.ids or ())
-            Y = Y[np.asarray(found, dtype=bool)]
-            self.counters["labels_unmatched"] += found.count(False)
-        if X is None or Y is None or len(X) == 0:
-            return
-        xb, yb = self._buffers(len(X))
-        np.copyto(xb, X)
-        np.copyto(yb, Y)
-        self._learn_group(stats, xb, yb, [len(X)])
-
-    def _buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Writable buffers for n rows; they grow to the largest message seen, never shrink."""
-        if n > len(self._xbuf):
-            self._xbuf = np.zeros((n, self._xbuf.shape[1]), dtype=np.float32)
-            self._ybuf = np.zeros((n, *self._ybuf.shape[1:]), dtype=self._ybuf.dtype)
-        return self._xbuf[:n], self._ybuf[:n]
-
-    def _reject(self, err: ProtocolError, where: str) -> None:
-        self.rejected[err.code] += 1
-        count = self.rejected[err.code]
+        self.own_rejected[err.code] += 1
+        count = self.own_rejected[err.code]
         if count <= 10 or count % 1000 == 0:  # one line per event, not a flood per message
             self.log("rejected", socket=where, code=err.code, reason=err.reason, count=count)
-
-    def _sweep(self, now: float, force: bool = False) -> None:
-        """Free streams idle longer than ``stream_ttl`` (at most once a second unless forced)."""
-        if not force and now < self._next_sweep:
-            return
-        self._next_sweep = now + 1.0
-        oldest = self.clock() - self.config.stream_ttl
-        idle = [name for name, s in self.streams.items() if s.active_at < oldest]
-        for name in idle:
-            del self.streams[name]
-        if idle:
-            self.counters["streams_expired"] += len(idle)
-            self.log("streams_expired", count=len(idle), first=idle[0])
 
     # --- control -------------------------------------------------------------------------
     def _on_control(self, sock: zmq.Socket, frames: list[Any]) -> None:
         """Exactly one reply per request, whatever the request holds."""
         start = time.perf_counter()
         envelope, body = protocol.split_envelope([f.buffer for f in frames])
-        self._timed = False
+        self._timed = None
         try:
             self._admin = self.config.curve is None or self.config.curve.is_admin(
                 _user_id(frames[-1]))
@@ -500,11 +473,12 @@ class Daemon:
             self._reject(ProtocolError("internal_error", repr(err)), "control")
             reply = protocol.error_reply("internal_error", f"{type(err).__name__} (logged)")
         sock.send_multipart([*envelope, *reply])
-        if self._timed:  # a prediction: from receive to send
+        timed = self._timed
+        if timed is not None:  # a prediction: from receive to send
             seconds = time.perf_counter() - start
-            self.latency.record(seconds)
+            timed.latency.record(seconds)
             if self.exporter is not None:
-                self.exporter.observe_predict(seconds)
+                self.exporter.observe_predict(seconds, timed.name)
 
     def _control_reply(self, body: list[Any]) -> list[bytes]:
         if not body:
@@ -517,7 +491,6 @@ class Daemon:
             return protocol.error_reply(err.code, err.reason)
         if "cmd" in first:
             return [protocol.pack(self._command(first))]
-        self._timed = True
         return self._predict(body)
 
     def _command(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -525,246 +498,204 @@ class Daemon:
         handler = self._commands.get(cmd) if isinstance(cmd, str) else None
         if handler is None:
             shown = repr(cmd)[:80]
-            return _fail("unknown_command", f"unknown command {shown}; known: "
-                         f"{', '.join(self._commands)}")
+            return fail("unknown_command", f"unknown command {shown}; known: "
+                        f"{', '.join(self._commands)}")
         if cmd not in READ and not self._admin:  # anything not known as read is admin
-            return _fail("forbidden", f"{cmd!r} is an admin command and this client's key is "
-                         "not in --admin-keys")
+            return fail("forbidden", f"{cmd!r} is an admin command and this client's key is "
+                        "not in --admin-keys")
         try:
             return handler(request)
         except (ValueError, TypeError, OSError) as err:
-            return _fail("bad_request", str(err))
+            return fail("bad_request", str(err))
+
+    def _model_command(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A command about one model: the one named, the one a ``stream`` is routed to
+        (``acked``, ``reset-stream``), or the only one. ``status``, ``metrics`` and
+        ``checkpoint`` without a model cover the whole daemon."""
+        cmd, name = request["cmd"], request.get("model")
+        stream = request.get("stream", "default")
+        if cmd in ("acked", "reset-stream") and not isinstance(stream, str):
+            raise ValueError("stream must be a string")
+        if name is None and cmd in ("acked", "reset-stream") and len(self.models) > 1:
+            name = self.routes.model_for(stream)
+            if name is None:
+                if cmd == "acked":
+                    return {"ok": True, "code": "ok", "stream": stream, "known": False,
+                            "last_seq": -1, "applied_through": -1, "durable_through": -1}
+                return fail("unknown_stream", f"no stream {stream!r}")
+        if name is None and cmd in ("status", "metrics"):
+            return self._cmd_status(None) if cmd == "status" else self._cmd_metrics()
+        if name is None and cmd == "checkpoint" and len(self.models) > 1:
+            return self._cmd_checkpoint_all()
+        if name is None:
+            if len(self.models) != 1:
+                return fail("model_required", f"this daemon serves {len(self.models)} models; "
+                            f"name one with model: {', '.join(self.models)}")
+            name = next(iter(self.models))
+        model = self.models.get(name) if isinstance(name, str) else None
+        if model is None:
+            return fail("unknown_model", f"no model {name!r}; this daemon serves "
+                        f"{', '.join(self.models) or 'no models'}")
+        if cmd == "status":
+            return self._cmd_status(model)
+        if cmd == "checkpoint":
+            if model.store is None:
+                return fail("no_checkpoint_dir", "the daemon was started without "
+                            "--checkpoint-dir")
+            path = self._checkpoint(model, "command")
+            if path is None:
+                return fail("checkpoint_too_large", "over --checkpoint-budget; see the log")
+            return {"ok": True, "code": "ok", "model": model.name, "path": str(path)}
+        return model.commands[cmd](request)
 
     def _predict(self, body: list[Any]) -> list[bytes]:
+        model = None
         try:
-            msg = protocol.decode(body, self.contract, self.config.limits)
-            if msg.kind not in ("predict", "learn_predict"):
-                raise ProtocolError("unknown_kind", f"{msg.kind} belongs on the data socket")
+            head = protocol.read_header(body, self.config.limits)
+            if head.kind not in ("predict", "learn_predict"):
+                raise ProtocolError("unknown_kind", f"{head.kind} belongs on the data socket")
+            model = self._route(head)
+            msg = protocol.decode_body(head, body, model.contract, self.config.limits)
+            protocol.check_values(msg.X, msg.Y, model.contract)
         except ProtocolError as err:
-            self._reject(err, "control")
+            self._reject(err, "control", model)
             return protocol.error_reply(err.code, err.reason)
-        if msg.X is None:
-            raise RuntimeError("decode returned a predict message without X")
-        xb, _ = self._buffers(len(msg.X))
-        np.copyto(xb, msg.X)
-        try:
-            out = (self.learner.predict_proba_many(xb) if self.contract.classification
-                   else self.learner.predict_many(xb).reshape(len(xb), -1))
-        except (ValueError, FloatingPointError) as err:  # e.g. token ids out of range
-            self._reject(ProtocolError("bad_value", str(err)), "control")
-            return protocol.error_reply("bad_value", str(err))
-        if msg.kind == "predict" and msg.ids is not None:
-            self.labels.put(msg.ids, xb)
-        self.counters["predictions"] += len(xb)
-        reply = protocol.prediction_reply(out)
-        if msg.kind == "learn_predict":
-            self._apply(msg)
-        return reply
+        self._timed = model
+        return model.predict(msg)
 
-    def _recent_streams(self) -> dict[str, Any]:
-        """The ``status_streams`` most recently active streams (status stays small)."""
-        shown = sorted(self.streams.items(), key=lambda kv: kv[1].active_at,
-                       reverse=True)[:self.config.status_streams]
-        return {k: v.summary(self.metric) for k, v in shown}
+    def _cmd_status(self, model: ServedModel | None) -> dict[str, Any]:
+        """The daemon's status: counts over the scope (the model named, or every model and
+        the daemon's own), every model in brief, and the full status of the model named or of
+        the only one."""
+        scope = [model] if model is not None else list(self.models.values())
+        own = [] if model is not None else [self.own_counters]
+        counters = _total([*own, *(m.counters for m in scope)])
+        rejected = _total([*([] if model is not None else [self.own_rejected]),
+                           *(m.rejected for m in scope)])
+        out: dict[str, Any] = {
+            "ok": True, "code": "ok", "uptime_s": round(time.monotonic() - self._started, 3),
+            "messages": counters["messages"], "counters": dict(counters),
+            "rejected_messages": dict(rejected), "intake": self.intake.summary(),
+            "serve": self.config.describe(), "endpoints": dict(self.bound),
+            "models": {n: {**m.summary(), "routes": self.routes.of(n)}
+                       for n, m in self.models.items()}}
+        if model is None and len(self.models) == 1:
+            model = next(iter(self.models.values()))
+        if model is not None:
+            out.update(model.status())
+        return out
 
-    def _cmd_status(self, request: dict[str, Any]) -> dict[str, Any]:
-        st = self.learner.state()
-        keys = ("mode", "phase", "samples_seen", "updates", "adaptive_rate", "explosions",
-                "rollbacks", "rejected", "switched_at", f"running_{self.metric}", "running_loss")
-        return {"ok": True, "code": "ok", **{k: st[k] for k in keys},
-                "uptime_s": round(time.monotonic() - self._started, 3),
-                "messages": self.counters["messages"],
-                "counters": dict(self.counters),
-                "rejected_messages": dict(self.rejected),
-                "streams": self._recent_streams(), "streams_total": len(self.streams),
-                "intake": self.intake.summary(), "limits": self._limits(),
-                "exports": self.exports.summary()[-1:] if self.exports else [],
-                "refinement": self.config.refinement.summary() if self.config.refinement
-                else None, "predict_latency": self.latency.summary(),
-                "settings": asdict(self.learner.config), "serve": self.config.describe(),
-                "endpoints": dict(self.bound),
-                "checkpoint_age_s": self._checkpoint_age()}
-
-    def _limits(self) -> dict[str, Any]:
-        c = self.config
-        return {"max_streams": c.max_streams, "stream_ttl": c.stream_ttl,
-                "max_seq_jump": c.max_seq_jump, "strict_order": c.strict_order,
-                "label_capacity": c.label_capacity, "checkpoint_budget": c.checkpoint_budget,
-                "max_rows": c.limits.max_rows, "status_streams": c.status_streams}
-
-    def _cmd_metrics(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _cmd_metrics(self) -> dict[str, Any]:
         return {"ok": True, "code": "ok", **self.metrics()}
 
     def metrics(self) -> dict[str, Any]:
-        """Everything measured: learner state, recent streams, counters, label store, intake."""
-        return {"time": time.time(), "learner": self.learner.state(),
-                "streams": self._recent_streams(), "streams_total": len(self.streams),
-                "counters": dict(self.counters), "rejected_messages": dict(self.rejected),
-                "labels": self.labels.stats(), "intake": self.intake.summary(),
-                "refinement": self.config.refinement.summary() if self.config.refinement
-                else None, "predict_latency": self.latency.summary()}
+        """Everything measured: per model (``models``), the counts summed, and the intake;
+        with one model, its figures at the top as well."""
+        models = {n: m.metrics() for n, m in self.models.items()}
+        out: dict[str, Any] = {"time": time.time(), "counters": dict(self.counters),
+                               "rejected_messages": dict(self.rejected),
+                               "intake": self.intake.summary(), "models": models,
+                               "unrouted_rejected": dict(self.own_rejected)}
+        if len(models) == 1:
+            only = next(iter(models.values()))
+            out.update({k: v for k, v in only.items()
+                        if k not in ("counters", "rejected_messages")})
+        return out
 
     def _snapshot(self) -> dict[str, Any]:
-        """What the Prometheus endpoint reads: ``metrics()`` and the checkpoint's age."""
-        snap = self.metrics()
-        snap["checkpoint_age_s"] = self._checkpoint_age()
-        return snap
+        """What the Prometheus endpoint reads (a new dict each time)."""
+        return {"models": {n: m.metrics() for n, m in self.models.items()},
+                "unrouted_rejected": dict(self.own_rejected), "intake": self.intake.summary()}
 
-    def _checkpoint_age(self) -> float | None:
-        """Seconds since the last checkpoint (None without a checkpoint folder)."""
-        if self.store is None:
-            return None
-        return round(time.monotonic() - self._last_checkpoint, 3)
+    def _cmd_checkpoint_all(self) -> dict[str, Any]:
+        paths: dict[str, str | None] = {}
+        for name, model in self.models.items():
+            path = self._checkpoint(model, "command") if model.store is not None else None
+            paths[name] = str(path) if path is not None else None
+        if not any(paths.values()):
+            return fail("no_checkpoint_dir", "the daemon was started without --checkpoint-dir")
+        return {"ok": True, "code": "ok", "paths": paths}
 
-    def _cmd_streams(self, request: dict[str, Any]) -> dict[str, Any]:
-        """A page of streams, by name: ``offset`` and ``limit`` (at most 1,000)."""
-        offset, limit = request.get("offset", 0), request.get("limit", _PAGE)
-        if type(offset) is not int or type(limit) is not int or offset < 0 \
-                or not 0 < limit <= _PAGE:
-            raise ValueError(f"offset must be an int >= 0 and limit an int in 1..{_PAGE}")
-        names = sorted(self.streams)[offset:offset + limit]
-        return {"ok": True, "code": "ok", "total": len(self.streams), "offset": offset,
-                "streams": {k: self.streams[k].summary(self.metric) for k in names}}
+    def _cmd_models(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Every model: its routes, contract, whether it was added live, and its figures."""
+        return {"ok": True, "code": "ok", "models": {
+            n: {"routes": self.routes.of(n), "inputs": m.contract.n_inputs,
+                "outputs": m.contract.n_outputs,
+                "task": "classification" if m.contract.classification else "regression",
+                "added_live": n in self.added, "checkpoint_dir": m.config.checkpoint_dir,
+                **m.summary()} for n, m in self.models.items()}}
 
-    def _cmd_acked(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Where a producer must resend from: what was applied, and what a checkpoint holds."""
-        name = request.get("stream", "default")
-        if not isinstance(name, str):
-            raise ValueError("stream must be a string")
-        stats = self.streams.get(name)
-        if stats is None:
-            return {"ok": True, "code": "ok", "stream": name, "known": False, "last_seq": -1,
-                    "applied_through": -1, "durable_through": -1}
-        return {"ok": True, "code": "ok", "stream": name, "known": True,
-                "last_seq": stats.seq.last, "applied_through": stats.seq.applied_through(),
-                "durable_through": stats.durable if self.store is not None
-                else stats.seq.applied_through()}
+    def _cmd_add_model(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Serve a new model: ``model`` (its name) and ``table`` (the keys of a config file's
+        ``[models.NAME]`` table). It resumes from its folder's checkpoints if there are any
+        (a model removed and added again continues), and is recorded so a restart keeps it."""
+        name, table = check_model_name(request.get("model")), request.get("table", {})
+        if not isinstance(table, dict):
+            raise ValueError("table must be a map of a model's settings (the keys of a "
+                             "config file's [models.NAME] table)")
+        json.dumps(table)  # it is recorded as JSON: refuse what cannot be, before anything
+        if name in self.models:
+            return fail("model_exists", f"a model named {name!r} is already served")
+        if self.builder is None:
+            return fail("no_builder", "this daemon was built without a way to build models "
+                        "from a table (Daemon.serve(..., builder=...))")
+        plan = self.builder(name, table)
+        probe = Routes()
+        for n in self.models:
+            probe.add(n, self.routes.of(n))
+        probe.add(name, plan.routes)  # a clash raises ValueError: nothing was changed
+        model = self._load(name, plan)
+        wide = Intake(model.contract, self.config.limits, self.config.rcvhwm)
+        if wide.max_frame_bytes > self.intake.max_frame_bytes:
+            self._drop(name)
+            return fail("too_wide", f"model {name!r} takes messages of up to "
+                        f"{wide.max_frame_bytes} bytes per frame, over the "
+                        f"{self.intake.max_frame_bytes} the data socket was bound for; declare "
+                        "it in the config file and restart")
+        model.learner.warm()
+        if model.outputs is not None:
+            model.outputs.clean()
+        self.added[name] = table
+        persistent = self.config.checkpoint_dir is not None
+        if persistent:
+            write_registry(self.config.checkpoint_dir, self.added)  # type: ignore[arg-type]
+        self.log("model_added", model=name, routes=self.routes.of(name),
+                 samples_seen=model.learner.state()["samples_seen"])
+        return {"ok": True, "code": "ok", "model": name, "routes": self.routes.of(name),
+                "samples_seen": model.learner.state()["samples_seen"],
+                "persistent": persistent}
 
-    def _cmd_job(self, request: dict[str, Any]) -> dict[str, Any]:
-        job = self.exports.get(request.get("job")) if self.exports else None
-        if job is None:
-            return _fail("unknown_job", f"no export job {request.get('job')!r}")
-        return {"ok": True, "code": "ok", **job}
+    def _cmd_remove_model(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Stop serving a model after a last checkpoint (its files stay: adding it again
+        resumes it). A model of the config file comes back at the next start."""
+        name = request.get("model")
+        model = self.models.get(name) if isinstance(name, str) else None
+        if model is None:
+            return fail("unknown_model", f"no model {name!r}; this daemon serves "
+                        f"{', '.join(self.models) or 'no models'}")
+        path = self._checkpoint(model, "removed") if model.store is not None else None
+        model.close()
+        self._drop(model.name)
+        if self.added.pop(model.name, None) is not None and self.config.checkpoint_dir:
+            write_registry(self.config.checkpoint_dir, self.added)
+        self.log("model_removed", model=name, checkpoint=str(path) if path else None)
+        return {"ok": True, "code": "ok", "model": name,
+                "checkpoint": str(path) if path else None, "declared": name in self.declared}
 
-    def _cmd_checkpoint(self, request: dict[str, Any]) -> dict[str, Any]:
-        if self.store is None:
-            return _fail("no_checkpoint_dir", "the daemon was started without --checkpoint-dir")
-        path = self._checkpoint("command")
-        if path is None:
-            return _fail("checkpoint_too_large", "over --checkpoint-budget; see the log")
-        return {"ok": True, "code": "ok", "path": str(path)}
-
-    def _cmd_configure(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Change learner settings (``settings``: a map of TweenConfig fields) of the running
-        model, with the checks of ``Learner.configure``; everything learned is kept."""
-        settings = request.get("settings")
-        if not isinstance(settings, dict) or not settings \
-                or not all(isinstance(k, str) for k in settings):
-            return _fail("bad_request", "settings must be a non-empty map of TweenConfig "
-                         "fields to values, e.g. {\"learning_rate\": 0.01}")
-        try:
-            self.learner.configure(**settings)
-        except (TypeError, ValueError) as err:
-            return _fail("bad_request", str(err))
-        self.log("configured", settings=settings)
-        return {"ok": True, "code": "ok", "settings": asdict(self.learner.config)}
-
-    def _cmd_set_phase(self, request: dict[str, Any]) -> dict[str, Any]:
-        phase = request.get("phase")
-        if phase not in PHASES:
-            return _fail("bad_request", f"phase must be one of {', '.join(PHASES)}, "
-                         f"found {phase!r}")
-        self.learner.set_phase(phase)
-        self.log("phase", phase=phase)
-        return {"ok": True, "code": "ok", "phase": self.learner.state()["phase"]}
-
-    def _cmd_save(self, request: dict[str, Any]) -> dict[str, Any]:
-        if self.outputs is None:
-            return _fail("no_output_dir", "the daemon was started without --output-dir or "
-                         "--checkpoint-dir")
-        path = self.outputs.path(request.get("name"), ".tsm", request.get("overwrite") is True)
-        self.learner.save(path)
-        self.log("saved", path=str(path))
-        return {"ok": True, "code": "ok", "name": path.name, "path": str(path)}
-
-    def _cmd_export(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Start an ONNX export (with its parity check, and an optional push to a configured
-        edge target) off the loop; ``job`` tells how it ended."""
-        if self.exports is None:
-            return _fail("no_output_dir", "the daemon was started without --output-dir or "
-                         "--checkpoint-dir")
-        try:
-            job = self.exports.start(self.learner, request.get("name"), request.get("push"),
-                                     request.get("overwrite") is True)
-        except RuntimeError as err:
-            return _fail("busy", str(err))
-        self.log("export_started", job=job, name=request.get("name"), push=request.get("push"))
-        return {"ok": True, "code": "ok", "job": job, "state": "running"}
-
-    def _cmd_refine(self, request: dict[str, Any]) -> dict[str, Any]:
-        if self.config.refinement is None:
-            return _fail("no_refinement", "the daemon was started without refinement settings")
-        reply = self.config.refinement.start(self.learner, "command")
-        if reply["ok"]:
-            self.log("refine_started", **reply)
-        return reply
-
-    def _cmd_reset_stream(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Forget a stream's sequence state and metrics (e.g. after its producer restarted)."""
-        name = request.get("stream")
-        if not isinstance(name, str) or name not in self.streams:
-            return _fail("unknown_stream", f"no stream {name!r}")
-        del self.streams[name]
-        self.log("stream_reset", stream=name)
-        return {"ok": True, "code": "ok", "stream": name}
-
-    def _poll_refinement(self) -> None:
-        if self.config.refinement is None:
-            return
-        try:
-            event = self.config.refinement.poll(self.learner)
-        except Exception as err:
-            self.config.refinement.failed += 1
-            event = {"event": "refine_failed", "reason": f"{type(err).__name__}: {err}"}
-        if event is not None:
-            self.log(event["event"], **{k: v for k, v in event.items() if k != "event"})
+    def _drop(self, name: str) -> None:
+        self.routes.remove(name)
+        del self.models[name]
 
     def _cmd_shutdown(self, request: dict[str, Any]) -> dict[str, Any]:
         self.stop()
         return {"ok": True, "code": "ok", "stopping": True}
 
-    # --- checkpoints and state ---------------------------------------------------------------
-    def _maybe_checkpoint(self, now: float) -> None:
-        if self.store is None or self._since_checkpoint == 0:
-            return
-        if (self._since_checkpoint >= self.config.checkpoint_every
-                or now - self._last_checkpoint >= self.config.checkpoint_interval):
-            self._checkpoint("periodic")
-
-    def _checkpoint(self, why: str) -> Path | None:
-        if self.store is None:
-            raise RuntimeError("no checkpoint store")
-        self._since_checkpoint = 0
-        self._last_checkpoint = time.monotonic()
-        extra, arrays = state_parts(self.counters, self.rejected, self.clock(), self.streams,
-                                    self.labels)
-        try:
-            path = self.store.write(self.learner, extra, arrays)
-        except CheckpointTooLarge as err:
-            self.counters["checkpoints_refused"] += 1
-            self.log("checkpoint_refused", why=why, reason=str(err))
-            return None
-        for stats in self.streams.values():
-            stats.durable = stats.seq.applied_through()
-        self.log("checkpoint", path=str(path), why=why,
-                 samples_seen=self.learner.state()["samples_seen"])
-        return path
-
     # --- output ----------------------------------------------------------------------------
     def log(self, event: str, **fields: Any) -> None:
-        """One structured (JSON) line per event."""
+        """One structured (JSON) line per event (from any thread)."""
         line = json.dumps({"ts": round(time.time(), 3), "event": event, **fields}, default=str)
-        print(line, file=self._log_file, flush=True)
+        with self._log_lock:
+            print(line, file=self._log_file, flush=True)
 
     _last_status = 0.0
 
@@ -772,11 +703,29 @@ class Daemon:
         if not sys.stderr.isatty() or now - self._last_status < 1.0:
             return
         self._last_status = now
-        st = self.learner.state()
-        sys.stderr.write(f"\r{st['samples_seen']:>12,} samples  {self.metric} "
-                         f"{st[f'running_{self.metric}']:.3f}  phase {st['phase']:<8} "
-                         f"explosions {st['explosions']}  rejected {sum(self.rejected.values())} ")
+        parts = []
+        for name, m in self.models.items():
+            st = m.learner.state()
+            parts.append(f"{name}: {st['samples_seen']:,} {m.metric} "
+                         f"{st[f'running_{m.metric}']:.3f} {st['phase']}")
+        sys.stderr.write("\r" + "  |  ".join(parts)
+                         + f"  rejected {sum(self.rejected.values())} ")
         sys.stderr.flush()
+
+
+def _learn_safely(item: tuple[ServedModel, list[protocol.Message]]) -> None:
+    model, msgs = item
+    try:
+        model.learn_messages(msgs)
+    except Exception as err:  # a bug must not kill the daemon: count it, log it, go on
+        model.reject(ProtocolError("internal_error", repr(err)), "loop")
+
+
+def _total(counters: Iterable[Counter[str]]) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for c in counters:
+        out.update(c)
+    return out
 
 
 def _user_id(frame: Any) -> str | None:
@@ -791,6 +740,3 @@ def _endpoint(sock: zmq.Socket) -> str:
     value = sock.getsockopt(zmq.LAST_ENDPOINT)
     return value.decode() if isinstance(value, bytes) else str(value)
 
-
-def _fail(code: str, reason: str) -> dict[str, Any]:
-    return {"ok": False, "code": code, "reason": reason}

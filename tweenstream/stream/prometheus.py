@@ -46,13 +46,13 @@ class Exporter:
 
     Examples
     --------
-    >>> exporter = Exporter("127.0.0.1:0", model="default")
+    >>> exporter = Exporter("127.0.0.1:0")
     >>> exporter.port > 0
     True
     >>> exporter.close()
     """
 
-    def __init__(self, address: str, model: str = "default") -> None:
+    def __init__(self, address: str) -> None:
         try:
             from prometheus_client import CollectorRegistry, Histogram, start_http_server
         except ModuleNotFoundError as err:
@@ -60,13 +60,11 @@ class Exporter:
                                       "pip install 'tweenstream[prometheus]'",
                                       name=err.name) from None
         host, port = parse_address(address)
-        self.model = model
         self.snapshot: dict[str, Any] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.latency = Histogram("tweenstream_predict_latency_seconds",
                                  "Predict requests on the control socket, receive to send",
                                  ["model"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self._latency = self.latency.labels(model=model)
         self.registry.register(_Snapshot(self))
         self.server, self.thread = start_http_server(port, addr=host, registry=self.registry)
         self.host, self.port = host, int(self.server.server_port)
@@ -79,8 +77,8 @@ class Exporter:
         """Replace the snapshot (one reference swap: a scrape sees the old or the new)."""
         self.snapshot = snapshot
 
-    def observe_predict(self, seconds: float) -> None:
-        self._latency.observe(seconds)
+    def observe_predict(self, seconds: float, model: str = "default") -> None:
+        self.latency.labels(model=model).observe(seconds)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -97,69 +95,82 @@ class _Snapshot:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        snap, model = self.exporter.snapshot, self.exporter.model
+        snap = self.exporter.snapshot
         if not snap:
             return
-        st, counters = snap["learner"], snap["counters"]
+        models: dict[str, Any] = snap["models"]
 
-        def counter(name: str, doc: str, value: float) -> Any:
-            family = CounterMetricFamily(f"tweenstream_{name}", doc, labels=["model"])
-            family.add_metric([model], value)
-            return family
+        def family(kind: Any, name: str, doc: str, key: Any, *extra: str) -> Any:
+            """One family, a sample per model: ``key(model snapshot)`` is its value (None:
+            no sample), or with ``extra`` labels an iterable of (label values, value)."""
+            fam = kind(f"tweenstream_{name}", doc, labels=["model", *extra])
+            for model, m in models.items():
+                value = key(m)
+                if value is None:
+                    continue
+                if extra:
+                    for labels, v in value:
+                        fam.add_metric([model, *labels], v)
+                else:
+                    fam.add_metric([model], value)
+            return fam
 
-        def gauge(name: str, doc: str, value: float) -> Any:
-            family = GaugeMetricFamily(f"tweenstream_{name}", doc, labels=["model"])
-            family.add_metric([model], value)
-            return family
+        def counter(name: str, doc: str, key: Any, *extra: str) -> Any:
+            return family(CounterMetricFamily, name, doc, key, *extra)
 
-        yield counter("samples", "Samples learned (test-then-train)", counters.get("samples", 0))
-        yield counter("messages", "Learn messages applied", counters.get("messages", 0))
-        yield counter("predictions", "Rows predicted on request", counters.get("predictions", 0))
-        rejected = CounterMetricFamily("tweenstream_rejected_messages",
-                                       "Messages refused, by reason code",
-                                       labels=["model", "reason"])
-        for reason, n in sorted(snap["rejected_messages"].items()):
-            rejected.add_metric([model, str(reason)], n)
+        def gauge(name: str, doc: str, key: Any, *extra: str) -> Any:
+            return family(GaugeMetricFamily, name, doc, key, *extra)
+
+        yield counter("samples", "Samples learned (test-then-train)",
+                      lambda m: m["counters"].get("samples", 0))
+        yield counter("messages", "Learn messages applied",
+                      lambda m: m["counters"].get("messages", 0))
+        yield counter("predictions", "Rows predicted on request",
+                      lambda m: m["counters"].get("predictions", 0))
+        rejected = counter("rejected_messages", "Messages refused, by reason code (model "
+                           "empty: refused before reaching a model)",
+                           lambda m: [((str(r),), n)
+                                      for r, n in sorted(m["rejected_messages"].items())],
+                           "reason")
+        for reason, n in sorted(snap["unrouted_rejected"].items()):
+            rejected.add_metric(["", str(reason)], n)
         yield rejected
-        metric = "accuracy" if "prequential_accuracy" in st else "mae"
-        yield gauge(f"prequential_{metric}", f"Prequential (test-then-train) {metric} since "
-                    "the start", st[f"prequential_{metric}"])
-        yield gauge(f"running_{metric}", f"Recent {metric} (EMA over metric_window samples)",
-                    st[f"running_{metric}"])
+        for metric in ("accuracy", "mae"):
+            key = f"prequential_{metric}"
+            yield gauge(key, f"Prequential (test-then-train) {metric} since the start",
+                        lambda m, k=key: m["learner"].get(k))
+            key = f"running_{metric}"
+            yield gauge(key, f"Recent {metric} (EMA over metric_window samples)",
+                        lambda m, k=key: m["learner"].get(k))
         yield gauge("running_loss", "Recent loss (EMA over metric_window samples)",
-                    st["running_loss"])
+                    lambda m: m["learner"]["running_loss"])
         yield counter("explosions", "Explosions detected (rolled back or rejected)",
-                      st["explosions"])
-        yield counter("rollbacks", "Rollbacks to the shadow copy", st["rollbacks"])
+                      lambda m: m["learner"]["explosions"])
+        yield counter("rollbacks", "Rollbacks to the shadow copy",
+                      lambda m: m["learner"]["rollbacks"])
         yield gauge("adaptive_rate", "The adaptive rate multiplier (1: no back-off)",
-                    st["adaptive_rate"])
-        phase = GaugeMetricFamily("tweenstream_phase", "1 for the learning phase in effect",
-                                  labels=["model", "phase"])
-        for name in PHASES:
-            phase.add_metric([model, name], 1.0 if st["phase"] == name else 0.0)
-        yield phase
-        refine = snap.get("refinement")
-        if refine is not None:
-            events = CounterMetricFamily("tweenstream_refinement_events",
-                                         "Refinement jobs by outcome",
-                                         labels=["model", "event"])
-            for event in ("started", "accepted", "rejected", "failed", "fallbacks"):
-                events.add_metric([model, event], refine.get(event, 0))
-            yield events
-            yield gauge("refinement_running", "1 while a refinement job is out",
-                        1.0 if refine.get("running") else 0.0)
-        age = snap.get("checkpoint_age_s")
-        if age is not None:
-            yield gauge("checkpoint_age_seconds", "Seconds since the last checkpoint", age)
+                    lambda m: m["learner"]["adaptive_rate"])
+        yield gauge("phase", "1 for the learning phase in effect",
+                    lambda m: [((p,), 1.0 if m["learner"]["phase"] == p else 0.0)
+                               for p in PHASES], "phase")
+        yield counter("refinement_events", "Refinement jobs by outcome",
+                      lambda m: None if m["refinement"] is None else
+                      [((e,), m["refinement"].get(e, 0))
+                       for e in ("started", "accepted", "rejected", "failed", "fallbacks")],
+                      "event")
+        yield gauge("refinement_running", "1 while a refinement job is out",
+                    lambda m: None if m["refinement"] is None else
+                    1.0 if m["refinement"].get("running") else 0.0)
+        yield gauge("checkpoint_age_seconds", "Seconds since the last checkpoint",
+                    lambda m: m["checkpoint_age_s"])
+        yield gauge("streams", "Streams the model tracks", lambda m: m["streams_total"])
+        yield counter("stream_samples", "Samples learned per stream (the most recently "
+                      "active streams only)",
+                      lambda m: [((name,), s.get("samples", 0))
+                                 for name, s in sorted(m["streams"].items())], "stream")
         intake = snap["intake"]
-        yield gauge("intake_connections", "Producer connections", intake.get("connections", 0))
-        yield counter("backlogged_polls", "Data drains that ended on their time budget with "
-                      "messages still queued (the loop falling behind)",
-                      intake.get("backlogged_polls", 0))
-        yield gauge("streams", "Streams the daemon tracks", snap["streams_total"])
-        per_stream = CounterMetricFamily("tweenstream_stream_samples",
-                                         "Samples learned per stream (the most recently "
-                                         "active streams only)", labels=["model", "stream"])
-        for name, s in sorted(snap["streams"].items()):
-            per_stream.add_metric([model, name], s.get("samples", 0))
-        yield per_stream
+        yield GaugeMetricFamily("tweenstream_intake_connections", "Producer connections",
+                                value=intake.get("connections", 0))
+        yield CounterMetricFamily("tweenstream_backlogged_polls", "Data drains that ended on "
+                                  "their time budget with messages still queued (the loop "
+                                  "falling behind)", value=intake.get("backlogged_polls", 0))

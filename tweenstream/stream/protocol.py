@@ -9,7 +9,9 @@ Frames of one message::
 
 Header keys: ``v`` (1), ``kind``, ``seq`` (int >= 0, per stream), ``stream`` (str), ``dtype`` and
 ``shape`` of X, ``y_dtype`` and ``y_shape`` of Y, and ``ids`` (one id per row: int or str) for a
-``predict`` whose labels come later in a ``label`` message. Array bytes never pass through
+``predict`` whose labels come later in a ``label`` message; optionally ``model``, the name of
+the model a message is for (a daemon serving several models routes by ``stream`` otherwise).
+Array bytes never pass through
 msgpack: the decoder returns zero-copy views of the frames. ``decode`` checks everything against
 the model's contract and hard limits before anything is learned, and raises ``ProtocolError``
 with one of ``REASONS``. See docs/protocol.md for the full rules and a worked example.
@@ -33,7 +35,7 @@ LABEL_DTYPE = "<i8"
 TARGET_DTYPE = "<f4"
 REASONS = ("truncated", "garbage", "wrong_dtype", "wrong_shape", "nan", "oversized",
            "unknown_version", "unknown_kind", "bad_header", "bad_label", "bad_value",
-           "seq_jump", "too_many_streams")
+           "seq_jump", "too_many_streams", "no_model")
 MAX_SEQ = (1 << 63) - 1  # a seq must fit the int64 of a checkpoint
 _FRAMES = {"learn": 3, "predict": 2, "learn_predict": 3, "label": 2}
 _ITEMSIZE = {X_DTYPE: 4, LABEL_DTYPE: 8}  # TARGET_DTYPE is X_DTYPE
@@ -72,6 +74,21 @@ class Contract:
         return [n] if self.classification else [n, self.n_outputs]
 
 
+class Header(NamedTuple):
+    """A message's checked header (``read_header``): what routing needs before the arrays."""
+
+    fields: dict[str, Any]
+    kind: str
+    seq: int | None
+    stream: str
+    size: int  # bytes of the header frame
+
+    @property
+    def model(self) -> str | None:
+        """The model the sender named, if any (checked: a str of 1..64 chars)."""
+        return self.fields.get("model")
+
+
 class Message(NamedTuple):
     """A decoded message: read-only views of its frames, never copies. (A named tuple: one is
     built per message, and a frozen dataclass costs several times more to build.)"""
@@ -86,7 +103,8 @@ class Message(NamedTuple):
 
 
 def encode(kind: str, X: Any = None, Y: Any = None, *, seq: int | None = None,
-           stream: str = "default", ids: Sequence[Any] | None = None) -> list[bytes]:
+           stream: str = "default", ids: Sequence[Any] | None = None,
+           model: str | None = None) -> list[bytes]:
     """Frames of one message. ``Y`` int for labels, float for regression targets.
 
     Examples
@@ -102,6 +120,8 @@ def encode(kind: str, X: Any = None, Y: Any = None, *, seq: int | None = None,
     header: dict[str, Any] = {"v": VERSION, "kind": kind, "stream": stream}
     if seq is not None:
         header["seq"] = int(seq)
+    if model is not None:
+        header["model"] = model
     frames: list[bytes] = []
     if kind != "label":
         x = np.ascontiguousarray(X, dtype=X_DTYPE)
@@ -155,6 +175,18 @@ def decode_frames(frames: Sequence[Any], contract: Contract,
     >>> decode_frames(frames, Contract(2, 2, True)).rows  # the NaN is for check_values
     1
     """
+    return decode_body(read_header(frames, limits), frames, contract, limits)
+
+
+def read_header(frames: Sequence[Any], limits: Limits = Limits()) -> Header:
+    """The first half of ``decode_frames``: the header's size, msgpack, version, kind, frame
+    count, seq, stream and model, checked without looking at the array frames.
+
+    Examples
+    --------
+    >>> read_header(encode("learn", [[1.0]], [0], seq=3, stream="s1", model="m")).model
+    'm'
+    """
     if len(frames) == 0:
         raise ProtocolError("truncated", "empty message")
     raw_header = frames[0]
@@ -189,6 +221,17 @@ def decode_frames(frames: Sequence[Any], contract: Contract,
     if type(stream) is not str or not 0 < len(stream) <= limits.max_name or "\0" in stream:
         raise ProtocolError("bad_header", f"stream must be a str of 1..{limits.max_name} chars, "
                             "without NUL")
+    model = header.get("model")
+    if model is not None and (type(model) is not str or not 0 < len(model) <= 64):
+        raise ProtocolError("bad_header", "model must be a str of 1..64 chars")
+    return Header(header, kind, seq, stream, size)
+
+
+def decode_body(head: Header, frames: Sequence[Any], contract: Contract,
+                limits: Limits = Limits()) -> Message:
+    """The second half of ``decode_frames``: the array frames of a message whose header
+    ``read_header`` checked, against ``contract`` (the model it is routed to)."""
+    header, kind, stream, size = head.fields, head.kind, head.stream, head.size
     X = Y = None
     rows = None
     total = size
@@ -213,7 +256,7 @@ def decode_frames(frames: Sequence[Any], contract: Contract,
     if total > limits.max_bytes:
         raise ProtocolError("oversized", f"message is {total} bytes, limit {limits.max_bytes}")
     ids = _ids(header, kind, rows or 0, limits)
-    return Message(kind, seq, stream, X, Y, ids, rows or 0)
+    return Message(kind, head.seq, stream, X, Y, ids, rows or 0)
 
 
 def _array(header: dict[str, Any], dkey: str, skey: str, frame: Any, dtype: str,

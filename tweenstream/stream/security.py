@@ -24,11 +24,11 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-READ = frozenset({"status", "metrics", "streams", "acked", "job"})
+READ = frozenset({"status", "metrics", "streams", "acked", "job", "models"})
 # Documents the admin commands (a test checks every command is in exactly one set); the daemon
 # itself treats anything not in READ as admin, so a new command is never open by accident.
 ADMIN = frozenset({"shutdown", "set-phase", "save", "export", "refine", "checkpoint",
-                   "reset-stream", "configure"})
+                   "reset-stream", "configure", "add-model", "remove-model"})
 LOCAL_TRANSPORTS = ("ipc://", "inproc://")
 
 

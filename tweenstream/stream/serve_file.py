@@ -1,10 +1,12 @@
 """The settings of ``tweenstream serve`` from a TOML file and ``--set`` flags.
 
-A config file has up to three tables; every key is optional::
+A config file has up to four kinds of table; every key is optional::
 
-    [serve]      # the serve flags, by their long names with _ for - (data, checkpoint_dir, ...)
-    [network]    # the built-in network: inputs, outputs, hidden, activation, task, mode, seed
-    [settings]   # any TweenConfig field (learning_rate, optimizer, tween_rate, ...)
+    [serve]        # the serve flags, by their long names with _ for - (data, checkpoint_dir, ...)
+    [network]      # the built-in network: inputs, outputs, hidden, activation, task, mode, seed
+    [settings]     # any TweenConfig field (learning_rate, optimizer, tween_rate, ...)
+    [models.NAME]  # a named model, its routes and what it changes (``model_plans.py``); with
+                   # none, the daemon serves one model that every stream goes to
 
 Precedence, lowest first: the defaults, the file, the flags (``--set KEY=VALUE`` for a
 setting). Settings are checked by ``TweenConfig`` itself, so they fail with the errors of the
@@ -28,9 +30,11 @@ else:  # the standard library's tomllib is the tomli package before Python 3.11
     import tomli as tomllib
 
 from tweenstream.runtime.config import TweenConfig
+from tweenstream.stream.model_plans import MODEL_KEYS
+from tweenstream.stream.routing import check_model_name, check_routes
 
 NETWORK_KEYS = ("inputs", "outputs", "hidden", "activation", "task", "mode", "seed")
-TABLES = ("serve", "network", "settings")
+TABLES = ("serve", "network", "settings", "models")
 # serve flags a file does not set: the file itself, the settings flag, and what names secrets
 _NOT_IN_FILE = ("help", "config", "set")
 
@@ -64,7 +68,7 @@ def read_config(path: str | Path, serve_flags: dict[str, Any]) -> dict[str, dict
     >>> p = Path(tempfile.mkdtemp()) / "serve.toml"
     >>> _ = p.write_text('[settings]\\nlearning_rate = 0.01\\n[network]\\nhidden = [16]\\n')
     >>> read_config(p, {"hidden": (32, 32)})
-    {'serve': {}, 'network': {'hidden': (16,)}, 'settings': {'learning_rate': 0.01}}
+    {'serve': {}, 'network': {'hidden': (16,)}, 'settings': {'learning_rate': 0.01}, 'models': {}}
     """
     try:
         with open(path, "rb") as f:
@@ -99,7 +103,25 @@ def read_config(path: str | Path, serve_flags: dict[str, Any]) -> dict[str, dict
         TweenConfig(**out["settings"])
     except (TypeError, ValueError) as err:
         raise ConfigFileError(f"{path}: [settings]: {err}") from None
+    for name, table in out["models"].items():
+        _check_model(path, name, table)
     return out
+
+
+def _check_model(path: str | Path, name: str, table: Any) -> None:
+    """The keys of a ``[models.NAME]`` table (their values are checked when it is built)."""
+    try:
+        check_model_name(name)
+        if not isinstance(table, dict):
+            raise ValueError("expected a table ([models.NAME])")
+        bad = sorted(set(table) - set(MODEL_KEYS))
+        if bad:
+            raise ValueError(f"unknown key(s) {bad}; a model takes {', '.join(MODEL_KEYS)}")
+        if "routes" in table:
+            check_routes(table["routes"])
+        TweenConfig(**table.get("settings", {}))
+    except (TypeError, ValueError) as err:
+        raise ConfigFileError(f"{path}: [models.{name}]: {err}") from None
 
 
 def parse_set(pairs: list[str]) -> dict[str, Any]:
@@ -180,7 +202,26 @@ def defaults_text(serve_parser: argparse.ArgumentParser) -> str:
     notes = _setting_notes()
     for name, value in asdict(TweenConfig()).items():
         lines.append(_line(name, value, notes.get(name, "")))
+    lines += ["", *_MODELS_EXAMPLE]
     return "\n".join(lines) + "\n"
+
+
+_MODELS_EXAMPLE = [
+    "# Several models in one daemon: one [models.NAME] table each (without any, one model",
+    "# serves every stream). A stream goes to the model that names it exactly in its routes,",
+    "# else to the first model whose pattern matches it. A model takes the keys of [network],",
+    "# model (a saved model file), checkpoint_every, checkpoint_interval, keep,",
+    "# checkpoint_budget, output_dir, label_capacity, label_max_age, max_streams, stream_ttl,",
+    "# max_seq_jump, strict_order, reservoir and the refine_* keys; what it leaves out comes",
+    "# from the tables above. Its checkpoints go to CHECKPOINT_DIR/models/NAME.",
+    "#",
+    "# [models.sensors]",
+    '# routes = ["sensor-*"]',
+    "# inputs = 8",
+    "# outputs = 4",
+    "# [models.sensors.settings]",
+    "# learning_rate = 0.02",
+]
 
 
 def _line(name: str, value: Any, note: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -9,6 +10,14 @@ from tweenstream.stream.prometheus import parse_address
 from tweenstream.stream.protocol import Limits
 from tweenstream.stream.refinement import Refinement
 from tweenstream.stream.security import Curve
+
+
+def cores() -> int:
+    """The cores this process may run on (the default number of learner threads)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class ServeConfig:
     status_streams: int = 50  # streams listed in status (the most recently active)
     poll_ms: int = 50
     linger_ms: int = 1000
+    learner_threads: int = field(default_factory=cores)  # models learned at once
     curve: Curve | None = None
     limits: Limits = field(default_factory=Limits)
     refinement: Refinement | None = None  # backprop refinement (needs a learner reservoir)
@@ -63,11 +73,14 @@ class ServeConfig:
         positive = ("checkpoint_every", "checkpoint_interval", "keep_checkpoints",
                     "checkpoint_budget", "push_timeout", "rcvhwm",
                     "drain_seconds", "metrics_interval", "label_capacity", "label_max_age",
-                    "max_streams", "stream_ttl", "max_seq_jump", "status_streams", "poll_ms")
+                    "max_streams", "stream_ttl", "max_seq_jump", "status_streams", "poll_ms",
+                    "learner_threads")
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{name} must be positive, found {value!r}")
+        if type(self.learner_threads) is not int:
+            raise ValueError(f"learner_threads must be an int, found {self.learner_threads!r}")
         if self.linger_ms < 0:
             raise ValueError(f"linger_ms must be >= 0, found {self.linger_ms}")
         for name, endpoint in self.push_targets.items():

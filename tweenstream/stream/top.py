@@ -122,8 +122,7 @@ def run_top(args: argparse.Namespace) -> int:
                 except TimeoutError as err:
                     live.console.print(f"tweenstream top: {err}")
                     return 1
-                # one model per daemon today; a daemon of several names each in its status
-                shown = status.get("models") or {"default": status}
+                shown = status.get("models") or {"default": status}  # older daemons
                 rows = {}
                 for name, st in shown.items():
                     model = history.setdefault(name, Model())
