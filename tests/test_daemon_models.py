@@ -278,9 +278,11 @@ learning_rate = 0.02
 """
 
 
-def test_serve_with_a_config_file_of_two_models_and_a_prometheus_scrape():
+def test_serve_with_a_config_file_of_two_models_a_prometheus_scrape_and_top():
     pytest.importorskip("prometheus_client")
+    pytest.importorskip("rich")
     from test_prometheus import _scrape, _until
+    from test_top import _run_in_pty
 
     with short_folder() as folder:
         conf = _config_file(folder, CONFIG)
@@ -303,6 +305,18 @@ def test_serve_with_a_config_file_of_two_models_and_a_prometheus_scrape():
                     ("tweenstream_samples_total", (("model", "sensors"),))) == 64)
                 assert ("tweenstream_running_mae", (("model", "prices"),)) in got
                 assert ("tweenstream_running_accuracy", (("model", "sensors"),)) in got
+                shown = subprocess.run([sys.executable, "-m", "tweenstream", "status",
+                                        "--control", f"ipc://{folder}/ctl", "--model",
+                                        "prices"], capture_output=True, text=True, timeout=60)
+                assert json.loads(shown.stdout)["settings"]["learning_rate"] == 0.02
+                code, screen = _run_in_pty([sys.executable, "-m", "tweenstream", "top",
+                                            "--control", f"ipc://{folder}/ctl",
+                                            "--iterations", "2", "--interval", "0.1"])
+                assert code == 0, screen
+                rows = {line.split("│")[1].strip(): line for line in screen.splitlines()
+                        if line.count("│") > 5}
+                assert {"sensors", "prices"} <= set(rows), screen
+                assert "accuracy" in rows["sensors"] and "mae" in rows["prices"], screen
                 assert control.shutdown()["ok"]
             assert proc.wait(timeout=60) == 0
         ck = folder / "ck" / "models"

@@ -268,6 +268,8 @@ def run_send(args: argparse.Namespace) -> int:
 def add_status(sub: Any) -> None:
     p = sub.add_parser("status", help="ask a running daemon for its status")
     p.add_argument("--control", help="control endpoint (default: this user's ipc socket)")
+    p.add_argument("--model", help="one model of a daemon that serves several, in full "
+                   "(default: the daemon, with every model in brief)")
     p.add_argument("--timeout", type=_positive(float), default=2.0)
     p.add_argument("--retries", type=_positive(int), default=2)
     p.add_argument("--curve-secret", type=Path, help="this client's secret certificate")
@@ -281,7 +283,7 @@ def run_status(args: argparse.Namespace) -> int:
     with Control(args.control or default_control(), timeout=args.timeout, retries=args.retries,
                  curve_secret=args.curve_secret, server_public=args.server_key) as control:
         try:
-            print(json.dumps(control.status(), indent=1))
+            print(json.dumps(control.status(model=args.model), indent=1))
         except TimeoutError as err:
             print(f"tweenstream status: {err}", file=sys.stderr)
             return 1

@@ -173,7 +173,12 @@ class Daemon:
             daemon.declared.add(name)
             daemon._load(name, plan)
         for name, table in daemon.added.items():
-            daemon._load(name, builder(name, table))  # type: ignore[misc]  # checked above
+            try:
+                plan = builder(name, table)  # type: ignore[misc]  # checked above
+            except ValueError as err:
+                raise ValueError(f"{config.checkpoint_dir}/models.json: model {name!r}, added "
+                                 f"live, cannot be restored: {err}") from None
+            daemon._load(name, plan)
         daemon._size_intake()
         return daemon
 
