@@ -57,8 +57,8 @@ def _price_rows(n, seed=0):
     return X, (X @ np.array([[0.5], [-1.0], [0.25]], np.float32))
 
 
-def _send(served: Served, stream: str, batches) -> None:
-    with Producer(served.config.data, stream=stream) as p:
+def _send(served: Served, stream: str, batches, start_seq: int = 0) -> None:
+    with Producer(served.config.data, stream=stream, start_seq=start_seq) as p:
         for X, y in batches:
             assert p.learn(X, y)
 
@@ -182,6 +182,54 @@ def test_models_are_added_and_removed_live_and_kept_across_restarts(served):
     assert set(ctl_status(served)) == {"sensors", "prices", "extra"}
 
 
+def test_a_model_re_added_with_another_network_is_refused(served):
+    assert served.control.add_model("extra", routes=["extra-*"], inputs=4, outputs=2)["ok"]
+    assert served.control.remove_model("extra")["ok"]
+    reply = served.control.add_model("extra", routes=["extra-*"], inputs=5, outputs=2)
+    assert reply["code"] == "bad_request" and "another network" in reply["reason"], reply
+    assert "extra" not in ctl_status(served)
+    for name in ("z1", "a1"):  # recorded, and restored, in the order added
+        assert served.control.add_model(name, routes=[f"{name}-*"], inputs=4, outputs=2)["ok"]
+    registry = json.loads((Path(served.config.checkpoint_dir) / "models.json").read_text())
+    assert list(registry["added"]) == ["z1", "a1"]
+    served.restart()
+    assert list(served.daemon.models) == ["sensors", "prices", "z1", "a1"]
+
+
+def test_a_checkpoint_that_cannot_be_written_keeps_the_model_and_the_loop(served):
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    _send(served, "price-1", [_price_rows(10)])
+    served.wait(lambda st: st["messages"] == 1)
+    served.daemon.models["prices"].store.write = full_disk
+    reply = served.control.remove_model("prices")
+    assert reply["code"] == "checkpoint_failed" and "No space left" in reply["reason"], reply
+    assert "prices" in ctl_status(served)
+    reply = served.control.checkpoint()
+    assert reply["code"] == "checkpoint_failed" and reply["paths"]["sensors"], reply
+    _send(served, "price-1", [_price_rows(10, 1)], start_seq=1)  # the loop goes on learning
+    st = served.wait(lambda st: st["messages"] == 2)
+    assert served.control.status(model="prices")["counters"]["checkpoints_failed"] == 2
+    assert st["models"]["prices"]["samples_seen"] == 20
+
+
+def test_models_share_no_checkpoint_folder_and_a_loaded_model_takes_its_settings(tmp_path):
+    base = ServeConfig(data=f"ipc://{tmp_path}/d", control=f"ipc://{tmp_path}/c",
+                       checkpoint_dir=str(tmp_path / "ck"))
+    saved = Learner(Network(4, [Dense(3)]))
+    saved.save(tmp_path / "m.tsm")
+    from tweenstream import load
+
+    plans = {n: ModelPlan(lambda: load(tmp_path / "m.tsm"), base, (f"{n}-*",),
+                          {"learning_rate": 0.07}) for n in ("a", "b")}
+    with pytest.raises(ValueError, match="would share the checkpoint folder"):
+        Daemon.serve(plans, base, log=io.StringIO())
+    plans["b"].config = own_config(base, "b")
+    d = Daemon.serve(plans, base, log=io.StringIO())
+    assert d.models["b"].learner.config.learning_rate == 0.07  # from a file, not resumed
+
+
 def ctl_status(served: Served) -> dict:
     return served.control.status()["models"]
 
@@ -192,8 +240,20 @@ def ctl_status(served: Served) -> dict:
     ({"routes": ["q-*"], "settings": {"learning_rate": -1}}, "bad_request", "learning_rate"),
     ({"routes": ["q-*"], "inputs": 300}, "too_wide", "declare it in the config file"),
     ({"routes": "q-*"}, "bad_request", "routes must be a non-empty list"),
+    ({"model": "/etc/passwd"}, "bad_request", "cannot be set by add-model"),
+    ({"output_dir": "/tmp/elsewhere"}, "bad_request", "cannot be set by add-model"),
+    ({"refine_server": "tcp://10.0.0.9:1"}, "bad_request", "cannot be set by add-model"),
+    ({"strict_order": "false"}, "bad_request", "strict_order must be true or false"),
+    ({"hidden": [0]}, "bad_request", "hidden sizes must be >= 1"),
+    ({"mode": "fast"}, "bad_request", "mode must be one of"),
+    ({"inputs": 2.5}, "bad_request", "expected a positive int"),
+    ({"hidden": [50_000, 50_000]}, "bad_request", "over its checkpoint_budget"),
+    ({"label_capacity": 10**9}, "bad_request", "over its checkpoint_budget"),
+    ({"routes": ["sensor-1"]}, "stream_taken", "tracked by model 'sensors'"),
 ])
 def test_a_bad_model_is_refused_with_a_reason_and_nothing_changes(served, table, code, words):
+    _send(served, "sensor-1", [_sensor_rows(5)])
+    served.wait(lambda st: st["messages"] == 1)
     reply = served.control.add_model("q", **table)
     assert reply["code"] == code and words in reply["reason"], reply
     assert set(ctl_status(served)) == {"sensors", "prices"}

@@ -13,6 +13,7 @@ loads it instead of compiling. Networks with the same kinds share one engine per
 from __future__ import annotations
 
 import os
+import threading
 import types
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class Engine:
 
 
 _ENGINES: dict[tuple[tuple[str, ...], bool], Engine] = {}
+_BUILDING = threading.Lock()
 
 
 def suffix(kinds: tuple[str, ...], heuristic: bool) -> str:
@@ -149,7 +151,10 @@ def engine_of(kinds: Iterable[str], heuristic: bool = False) -> Engine:
     key = (names, bool(heuristic))
     engine = _ENGINES.get(key)
     if engine is None:
-        engine = _ENGINES[key] = _build(names, bool(heuristic))
+        with _BUILDING:  # learners of a daemon's pool threads may ask for it at once
+            engine = _ENGINES.get(key)
+            if engine is None:
+                engine = _ENGINES[key] = _build(names, bool(heuristic))
     return engine
 
 

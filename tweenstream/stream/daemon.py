@@ -35,6 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TextIO
 
 import zmq
@@ -45,7 +46,7 @@ from tweenstream.stream import protocol
 from tweenstream.stream.checkpoint import Checkpoint, CheckpointStore
 from tweenstream.stream.daemon_state import check_state
 from tweenstream.stream.intake import Intake
-from tweenstream.stream.model_plans import ModelPlan, read_registry, write_registry
+from tweenstream.stream.model_plans import REGISTRY, ModelPlan, read_registry, write_registry
 from tweenstream.stream.protocol import Contract, ProtocolError
 from tweenstream.stream.routing import Routes, check_model_name
 from tweenstream.stream.security import (
@@ -174,16 +175,17 @@ class Daemon:
             daemon._load(name, plan)
         for name, table in daemon.added.items():
             try:
-                plan = builder(name, table)  # type: ignore[misc]  # checked above
-            except ValueError as err:
-                raise ValueError(f"{config.checkpoint_dir}/models.json: model {name!r}, added "
-                                 f"live, cannot be restored: {err}") from None
-            daemon._load(name, plan)
+                daemon._load(name, builder(name, table))  # type: ignore[misc]  # checked above
+            except (ValueError, OSError) as err:  # the others are served; its files are kept
+                daemon.log("model_not_restored", model=name, reason=str(err),
+                           registry=str(Path(config.checkpoint_dir or "") / REGISTRY))
         daemon._size_intake()
         return daemon
 
-    def _load(self, name: str, plan: ModelPlan) -> ServedModel:
-        """Model ``name`` from its newest valid checkpoint, else fresh; added and routed."""
+    def _load(self, name: str, plan: ModelPlan, strict: bool = False) -> ServedModel:
+        """Model ``name`` from its newest valid checkpoint, else fresh; added and routed. A
+        checkpoint of another network than the plan's is logged (the checkpoint wins, as for
+        one model), or with ``strict`` refused (``ValueError``, nothing changed)."""
         check_model_name(name)
         found = Checkpoint(None, {}, {}, [])
         removed = 0
@@ -193,14 +195,24 @@ class Daemon:
             removed = store.removed_temporaries
             found = store.latest(check=check_state)
         learner = found.learner
-        if learner is not None and plan.settings:
-            learner.configure(**plan.settings)  # a resumed model takes the settings given
-        model = ServedModel(name, learner or plan.learner(), plan.config, log=self.log,
+        if learner is not None and plan.network is not None \
+                and learner.network.to_dict() != plan.network.to_dict():
+            if strict:
+                raise ValueError(f"model {name!r}: its checkpoint folder holds a model of "
+                                 "another network than the one asked for; use another name")
+            self.log("network_differs", model=name,
+                     reason="the checkpoint's network is served, not the one declared")
+        model_learner = learner or plan.learner()
+        if plan.settings:  # a resumed or loaded model takes the settings given too
+            model_learner.configure(**plan.settings)
+        model = ServedModel(name, model_learner, plan.config, log=self.log,
                             state=found if learner is not None else None)
-        if learner is not None and not self.models:  # the first model carries the daemon's
-            self.own_counters.update(found.extra.get("daemon_counters", {}))
-            self.own_rejected.update(found.extra.get("daemon_rejected", {}))
         self.add(model, plan.routes)
+        if learner is not None:  # counts only grow: the newest of the checkpoints' is the max
+            for own, key in ((self.own_counters, "daemon_counters"),
+                             (self.own_rejected, "daemon_rejected")):
+                for k, v in found.extra.get(key, {}).items():
+                    own[k] = max(own[k], v)
         if removed:
             model.log("temporaries_removed", count=removed)
         for problem in found.problems:
@@ -211,9 +223,18 @@ class Daemon:
         return model
 
     def add(self, model: ServedModel, routes: Iterable[str]) -> None:
-        """Serve ``model`` under its name, for the streams ``routes`` name."""
+        """Serve ``model`` under its name, for the streams ``routes`` name. Models share no
+        checkpoint folder and no refinement (``ValueError`` otherwise)."""
         if model.name in self.models:
             raise ValueError(f"a model named {model.name!r} is already served")
+        for other in self.models.values():
+            if model.store is not None and other.store is not None \
+                    and model.store.folder.resolve() == other.store.folder.resolve():
+                raise ValueError(f"models {other.name!r} and {model.name!r} would share the "
+                                 f"checkpoint folder {model.store.folder}")
+            if model.refinement is not None and model.refinement is other.refinement:
+                raise ValueError(f"models {other.name!r} and {model.name!r} would share one "
+                                 "Refinement; give each model its own")
         self.routes.add(model.name, list(routes))
         self.models[model.name] = model
 
@@ -251,6 +272,8 @@ class Daemon:
             from tweenstream.stream.prometheus import Exporter
 
             exporter = self.exporter = Exporter(self.config.prometheus)
+            for name in self.models:
+                exporter.add_model(name)
             self.bound["prometheus"] = exporter.url
             exporter.update(self._snapshot())
         self.intake.watch(data)
@@ -297,7 +320,7 @@ class Daemon:
             data.close(linger=0)  # stop intake first: queued messages are not ours yet
             for model in self.models.values():
                 if model.store is not None:
-                    self._checkpoint(model, "shutdown")
+                    self._checkpoint(model, "shutdown")  # a failure is logged; others go on
             for sock in (control, metrics):
                 if sock is not None:
                     sock.close(linger=self.config.linger_ms)
@@ -312,16 +335,20 @@ class Daemon:
                                                  for m in self.models.values()))
         return 0
 
-    def _first(self) -> ServedModel | None:
-        return next(iter(self.models.values()), None)
-
     def _checkpoint(self, model: ServedModel, why: str) -> Any:
-        """Checkpoint ``model``; the first model's checkpoints also carry the daemon's own
-        counts (messages refused before they reached a model)."""
+        """Checkpoint ``model`` with the daemon's own counts (messages refused before they
+        reached a model; a restart takes the largest of its models'). A write that fails (a
+        full disk) is counted and logged, never raised: the other models and the loop go on;
+        None then, as for a checkpoint over its budget."""
         extra = {"daemon_counters": dict(self.own_counters),
-                 "daemon_rejected": dict(self.own_rejected)} \
-            if model is self._first() else None
-        return model.checkpoint(why, extra)
+                 "daemon_rejected": dict(self.own_rejected)}
+        try:
+            return model.checkpoint(why, extra)
+        except OSError as err:
+            model.counters["checkpoints_failed"] += 1
+            model.checkpoint_problem = f"the write failed: {err}"
+            model.log("checkpoint_failed", why=why, reason=str(err))
+            return None
 
     def _socket(self, ctx: zmq.Context, kind: int, endpoint: str) -> zmq.Socket:
         sock = ctx.socket(kind)
@@ -549,7 +576,8 @@ class Daemon:
                             "--checkpoint-dir")
             path = self._checkpoint(model, "command")
             if path is None:
-                return fail("checkpoint_too_large", "over --checkpoint-budget; see the log")
+                return fail("checkpoint_failed", f"model {model.name!r}: "
+                            f"{model.checkpoint_problem}")
             return {"ok": True, "code": "ok", "model": model.name, "path": str(path)}
         return model.commands[cmd](request)
 
@@ -613,12 +641,18 @@ class Daemon:
                 "unrouted_rejected": dict(self.own_rejected), "intake": self.intake.summary()}
 
     def _cmd_checkpoint_all(self) -> dict[str, Any]:
+        if all(m.store is None for m in self.models.values()):
+            return fail("no_checkpoint_dir", "the daemon was started without --checkpoint-dir")
         paths: dict[str, str | None] = {}
+        problems: dict[str, str] = {}
         for name, model in self.models.items():
             path = self._checkpoint(model, "command") if model.store is not None else None
             paths[name] = str(path) if path is not None else None
-        if not any(paths.values()):
-            return fail("no_checkpoint_dir", "the daemon was started without --checkpoint-dir")
+            if path is None and model.store is not None:
+                problems[name] = model.checkpoint_problem
+        if problems:
+            return {**fail("checkpoint_failed", "; ".join(f"{n}: {p}" for n, p in
+                                                          problems.items())), "paths": paths}
         return {"ok": True, "code": "ok", "paths": paths}
 
     def _cmd_models(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -627,8 +661,7 @@ class Daemon:
             n: {"routes": self.routes.of(n), "inputs": m.contract.n_inputs,
                 "outputs": m.contract.n_outputs,
                 "task": "classification" if m.contract.classification else "regression",
-                "added_live": n in self.added, "checkpoint_dir": m.config.checkpoint_dir,
-                **m.summary()} for n, m in self.models.items()}}
+                "added_live": n in self.added, **m.summary()} for n, m in self.models.items()}}
 
     def _cmd_add_model(self, request: dict[str, Any]) -> dict[str, Any]:
         """Serve a new model: ``model`` (its name) and ``table`` (the keys of a config file's
@@ -644,26 +677,41 @@ class Daemon:
         if self.builder is None:
             return fail("no_builder", "this daemon was built without a way to build models "
                         "from a table (Daemon.serve(..., builder=...))")
-        plan = self.builder(name, table)
+        plan = self.builder(name, table, live=True)  # type: ignore[call-arg]
         probe = Routes()
         for n in self.models:
             probe.add(n, self.routes.of(n))
         probe.add(name, plan.routes)  # a clash raises ValueError: nothing was changed
-        model = self._load(name, plan)
-        wide = Intake(model.contract, self.config.limits, self.config.rcvhwm)
-        if wide.max_frame_bytes > self.intake.max_frame_bytes:
-            self._drop(name)
-            return fail("too_wide", f"model {name!r} takes messages of up to "
-                        f"{wide.max_frame_bytes} bytes per frame, over the "
-                        f"{self.intake.max_frame_bytes} the data socket was bound for; declare "
-                        "it in the config file and restart")
-        model.learner.warm()
-        if model.outputs is not None:
-            model.outputs.clean()
+        if plan.network is not None:
+            net = plan.network
+            wide = Intake(Contract(net.n_inputs, net.n_outputs, net.task == "classification"),
+                          self.config.limits, self.config.rcvhwm)
+            if wide.max_frame_bytes > self.intake.max_frame_bytes:
+                return fail("too_wide", f"model {name!r} takes messages of up to "
+                            f"{wide.max_frame_bytes} bytes per frame, over the "
+                            f"{self.intake.max_frame_bytes} the data socket was bound for; "
+                            "declare it in the config file and restart")
+        for other in self.models.values():  # a stream keeps its model while it is tracked
+            taken = [s for s in other.streams if probe.model_for(s) == name]
+            if taken:
+                return fail("stream_taken", f"stream {taken[0]!r} is tracked by model "
+                            f"{other.name!r} and would move to {name!r}; choose other routes "
+                            "or reset-stream it first")
+        model = self._load(name, plan, strict=True)
+        try:
+            model.learner.warm()
+            if model.outputs is not None:
+                model.outputs.clean()
+            persistent = self.config.checkpoint_dir is not None
+            if persistent:
+                write_registry(self.config.checkpoint_dir,  # type: ignore[arg-type]
+                               {**self.added, name: table})
+        except BaseException:
+            self._drop(name)  # all or nothing
+            raise
         self.added[name] = table
-        persistent = self.config.checkpoint_dir is not None
-        if persistent:
-            write_registry(self.config.checkpoint_dir, self.added)  # type: ignore[arg-type]
+        if self.exporter is not None:
+            self.exporter.add_model(name)
         self.log("model_added", model=name, routes=self.routes.of(name),
                  samples_seen=model.learner.state()["samples_seen"])
         return {"ok": True, "code": "ok", "model": name, "routes": self.routes.of(name),
@@ -679,10 +727,17 @@ class Daemon:
             return fail("unknown_model", f"no model {name!r}; this daemon serves "
                         f"{', '.join(self.models) or 'no models'}")
         path = self._checkpoint(model, "removed") if model.store is not None else None
+        if path is None and model.store is not None:  # what it learned must be on disk first
+            return fail("checkpoint_failed", f"model {model.name!r} is still served: its last "
+                        f"checkpoint was not written ({model.checkpoint_problem})")
+        if model.name in self.added and self.config.checkpoint_dir:
+            write_registry(self.config.checkpoint_dir,
+                           {k: v for k, v in self.added.items() if k != model.name})
+        self.added.pop(model.name, None)
         model.close()
         self._drop(model.name)
-        if self.added.pop(model.name, None) is not None and self.config.checkpoint_dir:
-            write_registry(self.config.checkpoint_dir, self.added)
+        if self.exporter is not None:
+            self.exporter.remove_model(model.name)
         self.log("model_removed", model=name, checkpoint=str(path) if path else None)
         return {"ok": True, "code": "ok", "model": name,
                 "checkpoint": str(path) if path else None, "declared": name in self.declared}

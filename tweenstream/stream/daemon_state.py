@@ -73,14 +73,14 @@ def check_state(found: Checkpoint) -> None:
     parse_state(found, DelayedLabels(max(n, 1), found.learner.network.n_inputs, 1.0))
 
 
-def check_budget(learner: Learner, config: ServeConfig, labels: DelayedLabels) -> None:
+def check_budget(learner: Learner, config: ServeConfig, label_capacity: int) -> None:
     """Refuse settings whose fullest checkpoint would not fit the byte budget."""
     per_stream = config.limits.max_name * 4 + 8 * 8 + 5 * 8 + WINDOW // 8 + 8
     per_label = learner.network.n_inputs * 4 + 1 + 8 + config.limits.max_name * 4 + 8
     worst = sum(a.nbytes for a in learner._arrays().values()) \
-        + config.max_streams * per_stream + labels.capacity * per_label
+        + config.max_streams * per_stream + label_capacity * per_label
     if worst > config.checkpoint_budget:
         raise ValueError(f"a checkpoint with {config.max_streams} streams and "
-                         f"{labels.capacity} waiting labels can reach {worst} bytes, over "
+                         f"{label_capacity} waiting labels can reach {worst} bytes, over "
                          f"checkpoint_budget {config.checkpoint_budget}; raise the budget or "
                          "lower max_streams / label_capacity")

@@ -43,6 +43,10 @@ REFINE_KEYS = ("reservoir", "reservoir_recency", "refine_every", "refine_plateau
                "refine_timeout", "refine_epochs", "refine_batch", "refine_lr",
                "refine_optimizer", "refine_threads", "after_refine")
 MODEL_KEYS = ("routes", "model", "settings", *NETWORK_KEYS, *POLICY_KEYS, *REFINE_KEYS)
+# what an add-model request may not set: a file or folder to read or write, an endpoint to
+# send the reservoir to (files are named, never addressed, over the network; the config file
+# may set them)
+NOT_LIVE = ("model", "output_dir", "refine_server")
 REGISTRY = "models.json"
 
 
@@ -58,6 +62,7 @@ class ModelPlan:
     routes: tuple[str, ...] = ("*",)
     settings: dict[str, Any] = field(default_factory=dict)
     spec: dict[str, Any] | None = None
+    network: Any = None  # the built-in Network (None for a model file)
 
 
 def serve_config(args: argparse.Namespace) -> ServeConfig:
@@ -104,6 +109,12 @@ def push_targets(pairs: list[str]) -> dict[str, str]:
 
 def learner_factory(args: argparse.Namespace, settings: dict[str, Any]) -> Callable[[], Any]:
     """The learner to use when there is no checkpoint: the --model file or a built-in net."""
+    return _factory(args, settings)[0]
+
+
+def _factory(args: argparse.Namespace, settings: dict[str, Any]
+             ) -> tuple[Callable[[], Any], Any]:
+    """``learner_factory`` and the built-in ``Network`` (None for a model file)."""
     from tweenstream.models import Dense, Network
     from tweenstream.models.activations import canonical_activation
     from tweenstream.runtime.learner import Learner
@@ -111,28 +122,32 @@ def learner_factory(args: argparse.Namespace, settings: dict[str, Any]) -> Calla
 
     if args.model is not None:
         model = load(args.model)
-        return lambda: model
+        return (lambda: model), None
     act = canonical_activation(args.activation, "--activation")
     net = Network(args.inputs, [*(Dense(h, act) for h in args.hidden), Dense(args.outputs)],
                   task=args.task)
     given = {"reservoir_size": args.reservoir or 0,
              "reservoir_recency": args.reservoir_recency, **settings}
-    return lambda: Learner(net, mode=args.mode, seed=args.seed, **given)
+    return (lambda: Learner(net, mode=args.mode, seed=args.seed, **given)), net
 
 
 def default_plan(args: argparse.Namespace, settings: dict[str, Any]) -> ModelPlan:
     """The one model of a daemon whose config file declares no models: every stream goes to
     it, and its checkpoints are in the checkpoint folder itself."""
-    return ModelPlan(learner_factory(args, settings), serve_config(args), ("*",), settings)
+    factory, net = _factory(args, settings)
+    return ModelPlan(factory, serve_config(args), ("*",), settings, network=net)
 
 
 def plan_from_table(name: str, table: dict[str, Any], args: argparse.Namespace,
                     settings: dict[str, Any], flag_settings: dict[str, Any] | None = None,
-                    parser: argparse.ArgumentParser | None = None) -> ModelPlan:
-    """The plan of model ``name`` declared by ``table`` (a ``[models.NAME]`` table or an
-    ``add-model`` request) over the serve flags ``args``. ``settings`` are the file's
-    ``[settings]``; ``flag_settings`` (``--set``) win over the table's own. ``ValueError``
-    names what is wrong.
+                    parser: argparse.ArgumentParser | None = None, live: bool = False
+                    ) -> ModelPlan:
+    """The plan of model ``name`` declared by ``table`` (a ``[models.NAME]`` table or, with
+    ``live``, an ``add-model`` request) over the serve flags ``args``. ``settings`` are the
+    file's ``[settings]``; ``flag_settings`` (``--set``) win over the table's own. Values go
+    through the serve flags' own types and choices. A live table may not name files, folders
+    or endpoints (``NOT_LIVE``), and its model must fit its checkpoint budget before anything
+    is allocated. ``ValueError`` names what is wrong.
 
     Examples
     --------
@@ -151,6 +166,12 @@ def plan_from_table(name: str, table: dict[str, Any], args: argparse.Namespace,
     if unknown:
         raise ValueError(f"model {name!r}: unknown key(s) {unknown}; a model takes "
                          f"{', '.join(MODEL_KEYS)}")
+    if live:
+        refused = sorted(set(table) & set(NOT_LIVE))
+        if refused:
+            raise ValueError(f"model {name!r}: {refused} cannot be set by add-model (files "
+                             "and endpoints are not addressed over the network); declare the "
+                             "model in the config file")
     routes = tuple(check_routes(table.get("routes", [name])))
     own = table.get("settings", {})
     if not isinstance(own, dict):
@@ -167,11 +188,8 @@ def plan_from_table(name: str, table: dict[str, Any], args: argparse.Namespace,
         if key in ("routes", "settings"):
             continue
         action = actions.get(key)
-        if action is not None and callable(action.type) and isinstance(value, str):
-            try:
-                value = action.type(value)
-            except (argparse.ArgumentTypeError, ValueError) as err:
-                raise ValueError(f"model {name!r}: {key}: {err}") from None
+        if action is not None:
+            value = _flag_value(name, key, value, action)
         setattr(ns, key, value)
     if isinstance(ns.hidden, list):
         ns.hidden = tuple(ns.hidden)
@@ -183,10 +201,43 @@ def plan_from_table(name: str, table: dict[str, Any], args: argparse.Namespace,
         ns.output_dir = Path(args.output_dir) / name if args.output_dir else None
     try:
         config = serve_config(ns)
-        factory = learner_factory(ns, merged)
+        factory, net = _factory(ns, merged)
     except (TypeError, ValueError) as err:
         raise ValueError(f"model {name!r}: {err}") from None
-    return ModelPlan(factory, config, routes, merged, dict(table))
+    if live and net is not None:
+        _check_size(name, net, config, ns.reservoir or 0)
+    return ModelPlan(factory, config, routes, merged, dict(table), net)
+
+
+def _flag_value(name: str, key: str, value: Any, action: argparse.Action) -> Any:
+    """A table's value checked as the serve flag ``key`` checks its own: booleans for
+    switches, the flag's type (applied to the value's text) and its choices."""
+    if action.nargs == 0:  # a switch (store_true)
+        if type(value) is not bool:
+            raise ValueError(f"model {name!r}: {key} must be true or false, found {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, list)):
+        raise ValueError(f"model {name!r}: {key}: unexpected value {value!r}")
+    if callable(action.type):
+        text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        try:
+            value = action.type(text)
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as err:
+            raise ValueError(f"model {name!r}: {key}: {err}") from None
+    if action.choices is not None and value not in action.choices:
+        raise ValueError(f"model {name!r}: {key} must be one of "
+                         f"{', '.join(map(str, action.choices))}, found {value!r}")
+    return value
+
+
+def _check_size(name: str, net: Any, config: ServeConfig, reservoir: int) -> None:
+    """Refuse a live model whose buffers (learner arena, waiting labels, reservoir) would
+    exceed its checkpoint budget, before any of them is allocated."""
+    row = 4 * (net.n_inputs + net.n_outputs)
+    worst = net.arena_bytes() + config.label_capacity * 2 * 4 * net.n_inputs + reservoir * row
+    if worst > config.checkpoint_budget:
+        raise ValueError(f"model {name!r}: its buffers would take {worst} bytes, over its "
+                         f"checkpoint_budget of {config.checkpoint_budget}")
 
 
 def read_registry(checkpoint_dir: str | Path | None) -> dict[str, dict[str, Any]]:
@@ -209,13 +260,14 @@ def read_registry(checkpoint_dir: str | Path | None) -> dict[str, dict[str, Any]
 
 def write_registry(checkpoint_dir: str | Path, added: dict[str, dict[str, Any]]) -> None:
     """Record the models added live (atomically: a crash leaves the old list or the new)."""
-    write_atomic(Path(checkpoint_dir) / REGISTRY,
-                 json.dumps({"added": added}, indent=1, sort_keys=True).encode())
+    write_atomic(Path(checkpoint_dir) / REGISTRY,  # in the order added: patterns go by order
+                 json.dumps({"added": added}, indent=1).encode())
 
 
 def own_config(config: ServeConfig, name: str) -> ServeConfig:
     """A model's config inside a daemon serving several models: its checkpoints and exports
-    in folders of its own (used for models added from Python without a table).
+    in folders of its own, and no refinement (a ``Refinement`` serves one model: give each
+    model its own with ``dataclasses.replace``).
 
     Examples
     --------
@@ -224,4 +276,4 @@ def own_config(config: ServeConfig, name: str) -> ServeConfig:
     """
     ck = str(Path(config.checkpoint_dir) / "models" / name) if config.checkpoint_dir else None
     out = str(Path(config.output_dir) / name) if config.output_dir else None
-    return replace(config, checkpoint_dir=ck, output_dir=out)
+    return replace(config, checkpoint_dir=ck, output_dir=out, refinement=None)

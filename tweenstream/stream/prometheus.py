@@ -77,6 +77,17 @@ class Exporter:
         """Replace the snapshot (one reference swap: a scrape sees the old or the new)."""
         self.snapshot = snapshot
 
+    def add_model(self, model: str) -> None:
+        """Start the predict latency series of ``model`` (at zero, before its first request)."""
+        self.latency.labels(model=model)
+
+    def remove_model(self, model: str) -> None:
+        """Drop the predict latency series of a model no longer served."""
+        try:
+            self.latency.remove(model)
+        except KeyError:
+            pass
+
     def observe_predict(self, seconds: float, model: str = "default") -> None:
         self.latency.labels(model=model).observe(seconds)
 

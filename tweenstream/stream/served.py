@@ -80,11 +80,11 @@ class ServedModel:
         self.rejected: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
         net = learner.network
+        if config.checkpoint_dir:  # before the label store is allocated
+            check_budget(learner, config, config.label_capacity)
         self.labels = DelayedLabels(config.label_capacity, net.n_inputs, config.label_max_age)
         self.store = CheckpointStore(config.checkpoint_dir, config.keep_checkpoints,
                                      config.checkpoint_budget) if config.checkpoint_dir else None
-        if self.store is not None:
-            check_budget(learner, config, self.labels)
         folder = config.output_dir or (str(Path(config.checkpoint_dir) / "exports")
                                        if config.checkpoint_dir else None)
         self.outputs = OutputDir(folder) if folder else None
@@ -101,6 +101,7 @@ class ServedModel:
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._next_sweep = 0.0
+        self.checkpoint_problem = ""  # why the last checkpoint asked for was not written
         if state is not None:
             self.streams, self._served_before = parse_state(state, self.labels)
             self.counters.update(state.extra.get("counters", {}))
@@ -345,6 +346,7 @@ class ServedModel:
             path = self.store.write(self.learner, {**parts, **(extra or {})}, arrays)
         except CheckpointTooLarge as err:
             self.counters["checkpoints_refused"] += 1
+            self.checkpoint_problem = f"over its checkpoint budget: {err}"
             self.log("checkpoint_refused", why=why, reason=str(err))
             return None
         for stats in self.streams.values():
@@ -479,6 +481,7 @@ class ServedModel:
             return fail("bad_request", f"phase must be one of {', '.join(PHASES)}, "
                         f"found {phase!r}")
         self.learner.set_phase(phase)
+        self.learner.warm()  # compile the phase's engine here, not in a learner thread
         self.log("phase", phase=phase)
         return {"ok": True, "code": "ok", "phase": self.learner.state()["phase"]}
 
