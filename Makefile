@@ -11,7 +11,7 @@ export NUMBA_CACHE_DIR := $(CURDIR)/build/numba-cache/$(SRC_HASH)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,river,sklearn,prometheus,top]'
+	$(PY) -m pip install --quiet -e '.[test,river,sklearn,prometheus,top,ray]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -21,3 +21,15 @@ from tweenstream import Dense, Network
 def net_a() -> Network:
     """Shape A of the benchmarks: 8-32-32-4, tanh hidden layers."""
     return Network(8, [Dense(32, "tanh"), Dense(32, "tanh"), Dense(4)])
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray instance of 2 CPUs on loopback, for the whole session (the [ray] extra,
+    which ``make test`` installs); shut down at the end."""
+    ray = pytest.importorskip("ray")
+    from tweenstream.stream.ray_refine import connect
+
+    connect(None, num_cpus=2)
+    yield ray
+    ray.shutdown()

@@ -87,35 +87,59 @@ def _undertrained():
     return model, X, y
 
 
-def test_refine_improves_held_out_metrics_and_leaves_the_learner_alone():
+@pytest.fixture(params=["threads", "ray"])
+def backend(request):
+    """How a test's jobs compute gradients: threads of this process, or Ray actors (a local
+    instance); ``backend(settings)`` is the ``workers`` argument of ``refine``."""
+    if request.param == "threads":
+        return lambda settings: None
+    request.getfixturevalue("ray_local")
+    from tweenstream.stream.ray_refine import RayWorkers
+
+    def workers(settings: RefineSettings) -> RayWorkers:  # kept warm between tests, as a
+        count = settings.threads or 1                      # refine-server keeps them
+        return _RAY_WORKERS.setdefault(count, RayWorkers(count, cpus_per_worker=0.5))
+
+    return workers
+
+
+_RAY_WORKERS: dict = {}
+
+
+def test_refine_improves_held_out_metrics_and_leaves_the_learner_alone(backend):
     model, X, y = _undertrained()
     params = model.arena.params.copy()
-    result = refine(model, X, y, RefineSettings(epochs=8, learning_rate=0.05, threads=2))
+    settings = RefineSettings(epochs=8, learning_rate=0.05, threads=2)
+    result = refine(model, X, y, settings, workers=backend(settings))
     assert result.after["loss"] < result.before["loss"]
     assert result.after["accuracy"] > max(result.before["accuracy"], 0.95)
     assert np.array_equal(model.arena.params, params)
     assert result.params.dtype == np.float32 and np.isfinite(result.params).all()
 
 
-def test_refine_is_deterministic_for_a_thread_count_and_close_across_counts():
+def test_refine_is_deterministic_for_a_thread_count_and_close_across_counts(backend):
     model, X, y = _undertrained()
     settings = RefineSettings(epochs=3, learning_rate=0.05, threads=2)
-    a, b = refine(model, X, y, settings), refine(model, X, y, settings)
+    a, b = (refine(model, X, y, settings, workers=backend(settings)) for _ in range(2))
     assert np.array_equal(a.params, b.params)
-    one = refine(model, X, y, RefineSettings(epochs=3, learning_rate=0.05, threads=1))
+    assert np.array_equal(a.params, refine(model, X, y, settings).params)  # = 2 threads
+    ones = RefineSettings(epochs=3, learning_rate=0.05, threads=1)
+    one = refine(model, X, y, ones, workers=backend(ones))
     assert np.abs(one.params - a.params).max() < 1e-4  # only the summation order differs
 
 
-def test_adam_and_early_stopping():
+def test_adam_and_early_stopping(backend):
     model, X, y = _undertrained()
-    adam = refine(model, X, y, RefineSettings(epochs=6, optimizer="adam", learning_rate=0.01))
+    settings = RefineSettings(epochs=6, optimizer="adam", learning_rate=0.01)
+    adam = refine(model, X, y, settings, workers=backend(settings))
     assert adam.after["accuracy"] > adam.before["accuracy"]
-    wild = refine(model, X, y, RefineSettings(epochs=30, learning_rate=20.0, patience=1))
+    settings = RefineSettings(epochs=30, learning_rate=20.0, patience=1)
+    wild = refine(model, X, y, settings, workers=backend(settings))
     assert wild.stopped_early and wild.epochs_run < 30
     assert wild.after["loss"] <= wild.before["loss"]  # the best parameters seen, never worse
 
 
-def test_refine_regression():
+def test_refine_regression(backend):
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, (3_000, 3)).astype(np.float32)
     Y = np.stack([X[:, 0] - X[:, 1], X[:, 2] ** 2], axis=1).astype(np.float32)
@@ -123,11 +147,12 @@ def test_refine_regression():
     with pytest.raises(ValueError, match="input standardisation has no statistics yet"):
         refine(model, X, Y, RefineSettings(epochs=1))
     model.learn_many(X[:200], Y[:200])  # a rough start; the input and target statistics
-    result = refine(model, X, Y, RefineSettings(epochs=10, learning_rate=0.05, threads=2))
+    settings = RefineSettings(epochs=10, learning_rate=0.05, threads=2)
+    result = refine(model, X, Y, settings, workers=backend(settings))
     assert result.after["mae"] < 0.6 * result.before["mae"]
     raw = Learner(Network(3, [Dense(16, "tanh"), Dense(2)], task="regression"), seed=0,
                   scaling="off", target_scaling="off")
-    result = refine(raw, X, Y, RefineSettings(epochs=10, learning_rate=0.05, threads=2))
+    result = refine(raw, X, Y, settings, workers=backend(settings))
     assert result.after["mae"] < 0.6 * result.before["mae"]
 
 

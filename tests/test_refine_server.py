@@ -26,9 +26,19 @@ def _job(seed: int, n: int = 400):
     return model, X, y
 
 
-@pytest.fixture
-def server():
-    s = ServerThread(max_queue=2)
+@pytest.fixture(params=["threads", "ray"])
+def server(request):
+    """A refine-server whose jobs run in its threads, or on one Ray actor (a local instance):
+    the same requests, the same results."""
+    options = {}
+    if request.param == "ray":
+        request.getfixturevalue("ray_local")
+        from functools import partial
+
+        from tweenstream.stream.ray_refine import RayWorkers
+
+        options["workers"] = partial(RayWorkers, 1, None, 0.5)
+    s = ServerThread(max_queue=2, **options)
     yield s
     s.stop()
 

@@ -1,12 +1,17 @@
 """Backprop refinement: minibatch backprop over a replay sample, parallel over each minibatch.
 
-Each minibatch is split among ``threads`` worker threads. Every thread owns a full set of
-buffers (its own copy of the parameters, activations and gradient accumulator) and runs the
-compiled ``accumulate_gradients`` kernel, which releases the GIL, over its rows. The threads'
-accumulators are then summed in a fixed order (a reduction: no shared writes, no Hogwild), and
-one optimiser step (SGD with heavy-ball momentum, or Adam) updates the parameters. After every
-epoch the held-out loss is measured; refinement stops when it has not improved for
-``patience`` epochs and returns the best parameters seen.
+Each minibatch is split among workers (row t of every W goes to worker t). Every worker owns a
+full set of buffers (its own copy of the parameters, activations and gradient accumulator) and
+runs the compiled ``accumulate_gradients`` kernel over its rows. The workers' accumulators are
+then summed in a fixed order (a reduction: no shared writes, no Hogwild), and one optimiser
+step (SGD with heavy-ball momentum, or Adam) updates the parameters. After every epoch the
+held-out loss is measured; refinement stops when it has not improved for ``patience`` epochs
+and returns the best parameters seen.
+
+Workers are ``ThreadWorkers`` by default (``threads`` threads of this process; the kernel
+releases the GIL) or any object with the same three methods, e.g. the actors of a Ray cluster
+(``stream/ray_refine.py``). The split and the order of the sum depend only on the number of
+workers, so a job gives the same parameters, bit for bit, on W threads or on W actors.
 """
 
 from __future__ import annotations
@@ -112,8 +117,11 @@ def evaluate(learner: Learner, params: np.ndarray, X: np.ndarray, Y: np.ndarray
 
 
 def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSettings,
-           progress: Callable[[dict[str, Any]], None] | None = None) -> RefineResult:
+           progress: Callable[[dict[str, Any]], None] | None = None,
+           workers: Any = None) -> RefineResult:
     """Refine ``learner``'s current parameters on (X, Y); the learner itself is not changed.
+    ``workers`` computes the minibatch gradients (default: ``ThreadWorkers`` of
+    ``settings.threads``).
 
     Examples
     --------
@@ -145,14 +153,20 @@ def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSetti
         Yt = np.zeros(1, np.int64)
         Yr = learner.network_targets(np.asarray(Y).reshape(len(X), -1)[order[:cut]])
         Yh = np.asarray(Y, np.float32).reshape(len(X), -1)[order[cut:]]
-    plan = compile_plan(net)
-    cfg, icfg = TweenConfig(mode="backprop").to_arrays(
-        lay.T_CLASSIFICATION if classification else lay.T_REGRESSION)
-    ltab = layer_table(plan, 1.2, 100.0)
-    engine = learner.engine  # any engine of the network's kinds has the minibatch kernel
-    cores = os.cpu_count() or 1
-    threads = min(settings.threads or cores, cores)  # more threads than cores never helps
-    arenas = [Arena(plan) for _ in range(threads)]
+    if workers is None:
+        cores = os.cpu_count() or 1
+        workers = ThreadWorkers(min(settings.threads or cores, cores))  # no more than cores
+    count = workers.begin(learner, Xt, Yt, Yr)
+    try:
+        return _descend(learner, settings, workers, count, Xt, Xh, Yh, progress)
+    finally:
+        workers.end()
+
+
+def _descend(learner: Learner, settings: RefineSettings, workers: Any, count: int,
+             Xt: np.ndarray, Xh: np.ndarray, Yh: np.ndarray,
+             progress: Callable[[dict[str, Any]], None] | None) -> RefineResult:
+    """The epochs of ``refine``: minibatches split among ``count`` workers."""
     params = learner.arena.params.copy()
     velocity = np.zeros_like(params)
     second = np.zeros_like(params) if settings.optimizer == "adam" else velocity
@@ -161,46 +175,106 @@ def refine(learner: Learner, X: np.ndarray, Y: np.ndarray, settings: RefineSetti
     rng = np.random.default_rng(settings.seed + 1)
     steps, done, started, epoch = 0, 0, time.perf_counter(), 0
     stopped_early = False
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for epoch in range(1, settings.epochs + 1):
-            perm = rng.permutation(len(Xt))
-            for start in range(0, len(perm), settings.batch_size):
-                batch = perm[start:start + settings.batch_size]
-                shares = [np.ascontiguousarray(batch[t::threads], np.int64)
-                          for t in range(threads)]
-                for a in arenas:
-                    a.pbuf[lay.P_PARAM] = params
-                jobs = [(engine, plan.table, ltab, a, cfg, icfg, Xt, Yt, Yr, rows)
-                        for a, rows in zip(arenas, shares, strict=True)]
-                list(pool.map(_accumulate, jobs))
-                direction = arenas[0].pbuf[lay.P_ACC].astype(np.float64)
-                for a in arenas[1:]:  # fixed order: the same result every run
-                    direction += a.pbuf[lay.P_ACC]
-                direction /= len(batch)
-                steps += 1
-                params = _step(settings, params, direction, velocity, second, steps)
-                done += len(batch)
-            metrics = evaluate(learner, params, Xh, Yh)
-            history.append({"epoch": epoch, **metrics})
-            if progress is not None:
-                progress({"epoch": epoch, "epochs": settings.epochs, **metrics})
-            if metrics["loss"] < best_loss - 1e-9 and np.isfinite(params).all():
-                best, best_loss, stale = params.copy(), metrics["loss"], 0
-            else:
-                stale += 1
-                if stale >= settings.patience:
-                    stopped_early = True
-                    break
+    for epoch in range(1, settings.epochs + 1):
+        perm = rng.permutation(len(Xt))
+        for start in range(0, len(perm), settings.batch_size):
+            batch = perm[start:start + settings.batch_size]
+            shares = [np.ascontiguousarray(batch[t::count], np.int64) for t in range(count)]
+            sums = workers.accumulate(params, shares)
+            direction = np.asarray(sums[0], dtype=np.float64).copy()
+            for acc in sums[1:]:  # fixed order: the same result every run
+                direction += acc
+            direction /= len(batch)
+            steps += 1
+            params = _step(settings, params, direction, velocity, second, steps)
+            done += len(batch)
+        metrics = evaluate(learner, params, Xh, Yh)
+        history.append({"epoch": epoch, **metrics})
+        if progress is not None:
+            progress({"epoch": epoch, "epochs": settings.epochs, **metrics})
+        if metrics["loss"] < best_loss - 1e-9 and np.isfinite(params).all():
+            best, best_loss, stale = params.copy(), metrics["loss"], 0
+        else:
+            stale += 1
+            if stale >= settings.patience:
+                stopped_early = True
+                break
     after = evaluate(learner, best, Xh, Yh)
     rate = done / max(time.perf_counter() - started, 1e-9)
     return RefineResult(best, before, after, epoch, stopped_early, rate, history)
 
 
-def _accumulate(job: tuple[Any, ...]) -> float:
-    """One thread's share: its own buffers, the compiled kernel (which releases the GIL)."""
-    engine, table, ltab, a, cfg, icfg, X, Yc, Yr, rows = job
-    return float(engine.accumulate_gradients(table, ltab, a.pbuf, a.work, a.diag, cfg, icfg,
-                                             a.fst, X, Yc, Yr, rows))
+class GradientShare:
+    """One worker's buffers for one job: the network's plan, engine and its own arena; it sums
+    the gradients of the rows it is given, at the parameters it is given.
+
+    Examples
+    --------
+    >>> from tweenstream import Dense, Network
+    >>> net = Network(2, [Dense(2)])
+    >>> share = GradientShare(net, np.zeros((3, 2), np.float32), np.zeros(3, np.int64),
+    ...                       np.zeros((1, 2), np.float32))
+    >>> share.accumulate(np.zeros(net.param_count, np.float32), np.arange(3)).shape
+    (6,)
+    """
+
+    def __init__(self, network: Any, X: np.ndarray, Yc: np.ndarray, Yr: np.ndarray,
+                 engine: Any = None) -> None:
+        from tweenstream.runtime.engine import learner_engine, plan_kinds
+
+        self.plan = compile_plan(network)
+        classification = network.task == "classification"
+        self.cfg, self.icfg = TweenConfig(mode="backprop").to_arrays(
+            lay.T_CLASSIFICATION if classification else lay.T_REGRESSION)
+        self.ltab = layer_table(self.plan, 1.2, 100.0)
+        # any engine of the network's kinds has the minibatch kernel
+        self.engine = engine or learner_engine(plan_kinds(self.plan), False)
+        self.arena = Arena(self.plan)
+        self.X, self.Yc, self.Yr = X, Yc, Yr
+
+    def accumulate(self, params: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The summed gradient of ``rows`` at ``params`` (a view of this share's buffer)."""
+        a = self.arena
+        a.pbuf[lay.P_PARAM] = params
+        self.engine.accumulate_gradients(self.plan.table, self.ltab, a.pbuf, a.work, a.diag,
+                                         self.cfg, self.icfg, a.fst, self.X, self.Yc, self.Yr,
+                                         np.ascontiguousarray(rows, np.int64))
+        return a.pbuf[lay.P_ACC]
+
+
+class ThreadWorkers:
+    """``threads`` workers in threads of this process (the default of ``refine``).
+
+    Examples
+    --------
+    >>> ThreadWorkers(2).threads
+    2
+    """
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self._shares: list[GradientShare] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    def begin(self, learner: Learner, X: np.ndarray, Yc: np.ndarray, Yr: np.ndarray) -> int:
+        """Set up a job's buffers; returns the number of workers."""
+        self._shares = [GradientShare(learner.network, X, Yc, Yr, learner.engine)
+                        for _ in range(self.threads)]
+        self._pool = ThreadPoolExecutor(max_workers=self.threads)
+        return self.threads
+
+    def accumulate(self, params: np.ndarray, shares: list[np.ndarray]) -> list[np.ndarray]:
+        """Each worker's summed gradient of its rows, in worker order."""
+        if self._pool is None:
+            raise RuntimeError("begin() first")
+        return list(self._pool.map(GradientShare.accumulate, self._shares,
+                                   [params] * len(shares), shares))
+
+    def end(self) -> None:
+        """Release the job's buffers and threads."""
+        if self._pool is not None:
+            self._pool.shutdown()
+        self._pool, self._shares = None, []
 
 
 def _step(s: RefineSettings, params: np.ndarray, direction: np.ndarray, velocity: np.ndarray,

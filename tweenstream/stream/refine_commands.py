@@ -71,6 +71,17 @@ def add_refine_server(sub: Any) -> None:
                    help="jobs asking for more epochs are refused")
     p.add_argument("--max-queue", type=positive(int), default=8, help="jobs waiting at most")
     p.add_argument("--max-seconds", type=positive(float), help="stop after this long")
+    g = p.add_argument_group("Ray (the [ray] extra)")
+    g.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="compute each job's gradients on Ray worker actors: the cluster whose "
+                        "head is at ADDRESS (HOST:PORT), or without one a local Ray instance "
+                        "on loopback")
+    g.add_argument("--ray-workers", type=positive(int), default=2,
+                   help="worker actors per job (default 2)")
+    g.add_argument("--ray-cpus", type=positive(float), default=1.0,
+                   help="CPUs each worker actor reserves (fractions allowed; default 1)")
+    g.add_argument("--max-running", type=positive(int), default=1,
+                   help="jobs run at once, each on its own workers (default 1)")
 
 
 def run_refine_server(args: argparse.Namespace) -> int:
@@ -80,9 +91,23 @@ def run_refine_server(args: argparse.Namespace) -> int:
     if args.threads < 0:
         print("tweenstream refine-server: --threads must be >= 0", file=sys.stderr)
         return 2
+    workers = None
+    if args.ray is not None:
+        from functools import partial
+
+        from tweenstream.stream.ray_refine import RayWorkers, ray_module
+
+        try:
+            ray_module()
+        except ModuleNotFoundError as err:
+            print(f"tweenstream refine-server: {err}", file=sys.stderr)
+            return 2
+        workers = partial(RayWorkers, args.ray_workers,
+                          None if args.ray == "local" else args.ray, args.ray_cpus)
     try:
         server = RefineServer(args.endpoint, threads=args.threads, max_queue=args.max_queue,
-                              max_epochs=args.max_epochs)
+                              max_epochs=args.max_epochs, workers=workers,
+                              max_running=args.max_running)
     except Exception as err:  # zmq refuses the endpoint: say which and why
         print(f"tweenstream refine-server: cannot bind {args.endpoint}: {err}", file=sys.stderr)
         return 2
@@ -91,5 +116,8 @@ def run_refine_server(args: argparse.Namespace) -> int:
         server.serve(max_seconds=args.max_seconds)
     except KeyboardInterrupt:
         server.close()
+    finally:
+        if args.ray is not None and ray_module().is_initialized():
+            ray_module().shutdown()
     print(json.dumps({"event": "stopped", **server.status()}), flush=True)
     return 0

@@ -15,8 +15,12 @@ Requests (``cmd``)::
              the end of its current epoch
     status   -> {queued, running, done, failed, served}
 
-Jobs from any number of daemons queue in arrival order and run one at a time in one worker
-thread; each job is parallel over its batch (``runtime/refine.py``) on ``threads`` threads.
+Jobs from any number of daemons queue in arrival order and run ``max_running`` at a time (one
+by default), each in a job thread of its own; each job is parallel over its batch
+(``runtime/refine.py``) on ``threads`` threads, or, with ``workers`` (e.g. ``RayWorkers``:
+``refine-server --ray``), on each job thread's own group of Ray actors. A job whose cluster
+cannot be reached runs in threads instead (counted in ``fallbacks``); one whose Ray worker dies
+fails, and nothing partial is returned.
 A bad request gets a specific error reply and never stops the server; an unexpected fault in
 one request is answered with ``internal_error``, and one in a job fails that job only.
 """
@@ -28,6 +32,7 @@ import math
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -109,8 +114,14 @@ class RefineServer:
 
     def __init__(self, endpoint: str, *, threads: int = 0, max_queue: int = 8,
                  max_job_bytes: int = 512 << 20, keep_results: int = 64,
-                 max_epochs: int = 1_000) -> None:
+                 max_epochs: int = 1_000, workers: Callable[[], Any] | None = None,
+                 max_running: int = 1) -> None:
+        if type(max_running) is not int or max_running < 1:
+            raise ValueError(f"max_running must be an int >= 1, found {max_running!r}")
         self.threads, self.max_queue, self.max_job_bytes = threads, max_queue, max_job_bytes
+        self.make_workers, self.max_running = workers, max_running
+        self.fallbacks = 0
+        self.job_workers: list[Any] = []  # each job thread's workers, once it has made them
         self.keep_results, self.max_epochs = keep_results, max_epochs
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.ROUTER)
@@ -123,8 +134,9 @@ class RefineServer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.served = self.done = self.failed = 0
-        self._worker = threading.Thread(target=self._work, daemon=True,
-                                        name="tweenstream-refine-worker")
+        self._workers = [threading.Thread(target=self._work, daemon=True,
+                                          name=f"tweenstream-refine-job-{i}")
+                         for i in range(max_running)]
 
     def stop(self) -> None:
         """Ask ``serve`` to return (thread-safe)."""
@@ -139,7 +151,8 @@ class RefineServer:
     def serve(self, max_seconds: float | None = None, max_requests: int | None = None) -> None:
         """Answer requests until ``stop``, ``max_seconds`` or ``max_requests``; then close."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
-        self._worker.start()
+        for thread in self._workers:
+            thread.start()
         try:
             while not self._stop.is_set():
                 if deadline is not None and time.monotonic() > deadline:
@@ -159,7 +172,12 @@ class RefineServer:
                 self.served += 1
         finally:
             self.close()
-            self._worker.join(5)
+            for thread in self._workers:
+                thread.join(5)
+            for workers in self.job_workers:  # e.g. Ray actors: released with the server
+                reset = getattr(workers, "reset", None)
+                if reset is not None:
+                    reset()
 
     def _answer(self, body: list[Any]) -> list[bytes]:
         try:
@@ -185,7 +203,9 @@ class RefineServer:
             states = collections.Counter(j.state for j in self._jobs.values())
         return {"ok": True, "code": "ok", "queued": states["queued"],
                 "running": states["running"], "done": self.done, "failed": self.failed,
-                "served": self.served}
+                "served": self.served, "max_running": self.max_running,
+                "backend": "threads" if self.make_workers is None else "workers",
+                "fallbacks": self.fallbacks}
 
     def _submit(self, request: dict[str, Any], frames: list[Any]) -> list[bytes]:
         from tweenstream.models.network import Network
@@ -294,20 +314,24 @@ class RefineServer:
                                "shape": list(params.shape)}), params.tobytes()]
 
     def _work(self) -> None:
+        workers = None  # this job thread's own workers, made at its first job, kept warm
         while not self._stop.is_set():
             try:
                 job = self._queue.get(timeout=0.05)
             except queue.Empty:
                 continue
             if not job.cancelled:
-                self._run(job)
+                if workers is None and self.make_workers is not None:
+                    workers = self.make_workers()
+                    self.job_workers.append(workers)
+                self._run(job, workers)
             job.drop_data()
             with self._lock:  # results nobody fetched are dropped, oldest first
                 finished = [k for k, j in self._jobs.items() if j.state in ("done", "failed")]
                 for k in finished[:max(0, len(finished) - self.keep_results)]:
                     del self._jobs[k]
 
-    def _run(self, job: _Job) -> None:
+    def _run(self, job: _Job, workers: Any = None) -> None:
         from tweenstream.runtime.learner import Learner
         from tweenstream.runtime.refine import refine
 
@@ -324,14 +348,24 @@ class RefineServer:
             learner = Learner(job.network, mode="backprop", scaling="off",
                               target_scaling="off")
             learner.replace_params(job.params)
-            job.result = refine(learner, job.X, job.Y, job.settings, progress=report)
+            try:
+                job.result = refine(learner, job.X, job.Y, job.settings, progress=report,
+                                    workers=workers)
+            except ConnectionError:  # the cluster is out of reach: this process's threads
+                if workers is None:
+                    raise
+                with self._lock:
+                    self.fallbacks += 1
+                job.result = refine(learner, job.X, job.Y, job.settings, progress=report)
             job.state = "done"
-            self.done += 1
+            with self._lock:
+                self.done += 1
         except _Cancelled:
             job.error, job.state = "cancelled", "failed"
         except Exception as err:
             job.error, job.state = f"{type(err).__name__}: {err}", "failed"
-            self.failed += 1
+            with self._lock:
+                self.failed += 1
 
 
 class ServerLost(RuntimeError):
