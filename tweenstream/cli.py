@@ -1,5 +1,5 @@
-"""The ``tweenstream`` command: serve, config, send, status, top, keys, refine-server, export,
-edge, demo, compile, info.
+"""The ``tweenstream`` command: serve, config, send, status, top, keys, refine-server, tune,
+export, edge, demo, compile, info.
 
 Subcommands import what they need when they run: ``edge`` and ``status`` never load numba.
 """
@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     from tweenstream.stream.refine_commands import add_refine_server
     from tweenstream.stream.top import add_top
+    from tweenstream.tuning import add_tune
 
     parser = argparse.ArgumentParser(prog="tweenstream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     add_demo(sub)
     add_compile(sub)
     add_top(sub)
+    add_tune(sub)
     info = sub.add_parser("info", help="describe a saved model")
     info.add_argument("model", type=Path)
     return parser
@@ -80,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from tweenstream.stream.refine_commands import run_refine_server
     from tweenstream.stream.top import run_top
+    from tweenstream.tuning import run_tune
 
     parser = _parser()
     serve_parser = _subparser(parser, "serve")
@@ -97,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "send": run_send, "status": run_status, "keys": run_keys,
                 "refine-server": run_refine_server,
                 "export": run_export, "edge": run_edge, "demo": run_demo, "compile": run_compile,
-                "info": info, "top": run_top}
+                "info": info, "top": run_top, "tune": run_tune}
     try:
         return handlers[args.command](args)
     except ModuleNotFoundError as err:
