@@ -200,7 +200,7 @@ def tune_stream(network: Any, X: np.ndarray, y: np.ndarray, space: dict[str, Any
                 continue
             ranked.append({"score": float(result.metrics[METRIC]),
                            "chunks": int(result.metrics.get("chunk", 0)),
-                           "config": {k: _plain(v) for k, v in result.config.items()}})
+                           "config": {k: _plain(v) for k, v in (result.config or {}).items()}})
     del ray
     ranked.sort(key=lambda r: (-int(r["chunks"]), -float(r["score"])))  # finished, then score
     defaults = replay(network, {}, X, y, chunks=chunks, seed=seed)
@@ -336,5 +336,5 @@ def _network(args: Any, X: np.ndarray, y: np.ndarray) -> Any:
     hidden = table.get("hidden", (32, 32))
     act = canonical_activation(table.get("activation", "relu"), "activation")
     return Network(X.shape[1], [*(Dense(h, act) for h in hidden),
-                                Dense(int(table.get("outputs", max(outputs, 2))))],
+                                Dense(int(table.get("outputs") or max(outputs, 2)))],
                    task="regression" if args.regression else "classification")
