@@ -19,7 +19,9 @@ ROWS = {"B": 8_000, "C": 2_000}  # reservoir rows; 80% train, 20% held out
 
 def _job(shape: str):
     n_in, hidden, k = SHAPES[shape]
-    model = Learner(Network(n_in, [*(Dense(h, "tanh") for h in hidden), Dense(k)]), seed=0)
+    # unscaled, as a refine-server runs a job (the daemon sends rows it has scaled)
+    model = Learner(Network(n_in, [*(Dense(h, "tanh") for h in hidden), Dense(k)]), seed=0,
+                    scaling="off")
     rng = np.random.default_rng(0)
     X = rng.standard_normal((ROWS[shape], n_in)).astype(np.float32)
     y = rng.integers(0, k, ROWS[shape])
@@ -80,3 +82,32 @@ def test_learn_one_with_a_reservoir(benchmark, reservoir):
         model.learn_one(*next(stream))
     benchmark.extra_info.update(table="refine", how="learn_one", reservoir=reservoir)
     benchmark(lambda: model.learn_one(*next(stream)))
+
+
+@pytest.fixture(scope="module")
+def ray_workers():
+    """Ray worker actors on a local instance of this machine's cores, kept warm between
+    rounds as a refine-server keeps them (one group per worker count)."""
+    pytest.importorskip("ray")
+    from tweenstream.stream.ray_refine import RayWorkers, connect
+
+    ray = connect(None)
+    groups = {w: RayWorkers(w, cpus_per_worker=0.5) for w in (1, 2)}
+    yield groups
+    for group in groups.values():
+        group.reset()
+    ray.shutdown()
+
+
+@pytest.mark.parametrize("batch", [64, 256])
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_refine_epoch_ray(benchmark, ray_workers, shape, workers, batch):
+    """``refine`` with its gradients on Ray actors: the same job as ``test_refine_epoch``."""
+    model, X, y = _job(shape)
+    settings = RefineSettings(epochs=1, batch_size=batch, threads=workers)
+    group = ray_workers[workers]
+    refine(model, X[:600], y[:600], settings, workers=group)  # actors up, kernels loaded
+    _info(benchmark, shape, workers, "ray", batch, model)
+    benchmark.pedantic(refine, args=(model, X, y, settings), kwargs={"workers": group},
+                       rounds=3, iterations=1)

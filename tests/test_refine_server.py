@@ -57,7 +57,17 @@ def _wait_for(control: Control, job: str, done, timeout: float = 60.0) -> list[b
         assert time.monotonic() < deadline, f"job {job} did not get there"
 
 
-def test_jobs_from_two_clients_queue_report_progress_and_can_be_cancelled(server):
+@pytest.fixture
+def thread_server():
+    """The queue is the server's whatever computes the gradients: tested on threads (Ray jobs
+    queue, run at once and fail in tests/test_ray_refine.py)."""
+    s = ServerThread(max_queue=2)
+    yield s
+    s.stop()
+
+
+def test_jobs_from_two_clients_queue_report_progress_and_can_be_cancelled(thread_server):
+    server = thread_server
     long = RefineSettings(epochs=1_000, patience=1_000, batch_size=1)
     short = RefineSettings(epochs=15, learning_rate=0.05, optimizer="adam", patience=15)
     with Control(server.endpoint, timeout=20, retries=1) as a, \
