@@ -106,6 +106,15 @@ def backend(request):
 _RAY_WORKERS: dict = {}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _release_ray_workers():
+    """The actors kept for this module give their CPUs back to the session's Ray instance."""
+    yield
+    for workers in _RAY_WORKERS.values():
+        workers.reset()
+    _RAY_WORKERS.clear()
+
+
 def test_refine_improves_held_out_metrics_and_leaves_the_learner_alone(backend):
     model, X, y = _undertrained()
     params = model.arena.params.copy()
