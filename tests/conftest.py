@@ -26,10 +26,15 @@ def net_a() -> Network:
 @pytest.fixture(scope="session")
 def ray_local():
     """A local Ray instance of 2 CPUs on loopback, for the whole session (the [ray] extra,
-    which ``make test`` installs); shut down at the end."""
+    which ``make test`` installs); shut down at the end. ``stream_helpers.RAY_LISTENERS``
+    holds the listening sockets that appeared when it started."""
     ray = pytest.importorskip("ray")
+    from stream_helpers import RAY_LISTENERS, listening_sockets
+
     from tweenstream.stream.ray_refine import connect
 
+    before = listening_sockets()
     connect(None, num_cpus=2)
+    RAY_LISTENERS.update(listening_sockets() - before)
     yield ray
     ray.shutdown()

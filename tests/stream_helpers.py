@@ -129,3 +129,31 @@ def short_folder() -> Iterator[Any]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+RAY_LISTENERS: set = set()  # sockets the session's Ray instance opened for listening
+
+
+def listening_sockets() -> set:
+    """(address, port) of every TCP socket listening on this machine (Linux /proc)."""
+    out = set()
+    for name in ("tcp", "tcp6"):
+        try:
+            lines = open(f"/proc/net/{name}").read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] != "0A":  # LISTEN
+                continue
+            address, port = fields[1].split(":")
+            out.add((address, int(port, 16)))
+    return out
+
+
+def is_loopback(address: str) -> bool:
+    """A /proc/net/tcp{,6} hex address on loopback: 127.x, ::1, or ::ffff:127.x."""
+    if len(address) == 8:
+        return address.endswith("7F")  # little-endian: the last byte is the first octet
+    return address == "00000000000000000000000001000000" or (
+        address.startswith("0000000000000000FFFF0000") and address.endswith("7F"))

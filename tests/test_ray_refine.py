@@ -11,7 +11,7 @@ from functools import partial
 
 import numpy as np
 import pytest
-from stream_helpers import Served, ServerThread
+from stream_helpers import RAY_LISTENERS, Served, ServerThread, is_loopback
 from test_refine_server import _ask, _job, _wait_for
 from test_stream_refine import _send, _xor
 
@@ -24,6 +24,11 @@ from tweenstream.stream.refine_server import job_frames, refine_remote
 from tweenstream.stream.refinement import Refinement
 
 pytestmark = pytest.mark.usefixtures("ray_local")
+
+
+def test_the_local_ray_instance_listens_on_loopback_only():
+    assert RAY_LISTENERS, "no listening socket seen for the Ray instance"
+    assert all(is_loopback(address) for address, _ in RAY_LISTENERS), RAY_LISTENERS
 
 
 def _ray_server(count: int = 2, address: str | None = None, **options) -> ServerThread:

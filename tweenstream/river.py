@@ -1,4 +1,5 @@
-"""River estimators: a tweenstream network as a River classifier or regressor.
+"""River estimators: a tweenstream network as a River classifier, regressor or anomaly
+detector.
 
 ``MLPClassifier`` and ``MLPRegressor`` subclass River's base classes, so they go wherever a
 River model goes: ``evaluate.progressive_val_score``, pipelines behind River's transformers,
@@ -23,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from river import base
+from river import anomaly, base
 
 from tweenstream.estimators import build_learner
 from tweenstream.runtime.learner import Learner
@@ -235,3 +236,62 @@ class MLPRegressor(_Estimator, base.MiniBatchRegressor):
 
         return pd.Series([self.predict_one(x) for x in self._records(X)], index=X.index,
                          dtype=np.float64)
+
+
+class MLPAnomalyDetector(_Estimator, anomaly.base.AnomalyDetector):
+    """An online autoencoder as a River anomaly detector: it learns to reproduce each sample
+    (no labels) and scores a sample by the rank of its reconstruction error among the last
+    ``window`` learned samples' (``Learner.score_one``): about 0.5 for a typical sample, near 1
+    for one the model reconstructs worse than nearly all recent ones.
+
+    ``layers`` are the encoder and decoder (default: one ``tanh`` bottleneck of a quarter of
+    the input width, at least 2); the output layer, as wide as the input, is added. The other
+    parameters are those of ``MLPRegressor``; the default mode is backprop.
+
+    Examples
+    --------
+    >>> import random
+    >>> model = MLPAnomalyDetector(seed=0)
+    >>> rng = random.Random(0)
+    >>> for _ in range(3000):
+    ...     t = rng.gauss(0, 1)
+    ...     model.learn_one({"a": t, "b": 2 * t, "c": -t})
+    >>> model.score_one({"a": 1.0, "b": 2.0, "c": -1.0}) < 0.9 < \\
+    ...     model.score_one({"a": 1.0, "b": -2.0, "c": 3.0})
+    True
+    """
+
+    def __init__(self, layers: tuple[Any, ...] | None = None, mode: str = "backprop",
+                 optimizer: str = "adam", learning_rate: float | None = None,
+                 tween_rate: float = 0.3, scaling: str = "auto", n_features: int | None = None,
+                 window: int = 1000, seed: int = 0,
+                 settings: dict[str, Any] | None = None) -> None:
+        if type(window) is not int or window < 1:
+            raise ValueError(f"window must be an int >= 1, found {window!r}")
+        self.window = window
+        self._setup(layers, mode, optimizer, learning_rate, tween_rate, scaling, n_features,
+                    seed, settings)
+
+    def _new_learner(self, width: int) -> Learner:
+        from tweenstream.models import Dense, Network
+
+        layers = self.layers if self.layers is not None else (Dense(max(2, width // 4),
+                                                                    "tanh"),)
+        if not isinstance(layers, (tuple, list)):
+            raise TypeError(f"layers must be a tuple of hidden layer specs such as "
+                            f"(Dense(8, 'tanh'),), or None; found {type(layers).__name__}")
+        network = Network(width, [*layers, Dense(width)], task="regression")
+        return Learner(network, seed=self.seed, mode=self.mode, optimizer=self.optimizer,
+                       learning_rate=self.learning_rate, tween_rate=self.tween_rate,
+                       scaling=self.scaling, reconstruct=True, metric_window=self.window,
+                       **(self.settings or {}))
+
+    def learn_one(self, x: dict[Any, Any]) -> None:
+        """Learn to reproduce ``x`` (its error before learning joins the window)."""
+        self._learner_for(x).learn_one(x)
+
+    def score_one(self, x: dict[Any, Any]) -> float:
+        """The anomaly score of ``x`` in [0, 1] (0.5 before the first sample learned)."""
+        if self.learner is None:
+            return 0.5
+        return float(self.learner.score_one(x))

@@ -98,6 +98,11 @@ class TweenConfig:
     target_scaling : {"auto", "online", "off"}
         Regression: learn standardised targets (running mean and variance, as ``scaling``)
         and answer in the targets' units; ``auto`` does for every regression network.
+    reconstruct
+        An autoencoder: a regression network whose output has the size of its flat input
+        learns to reproduce its (standardised) input, so a stream needs no targets
+        (``learn_one(x)``), and ``score_one(x)`` ranks a sample's reconstruction error among
+        the last ``metric_window`` learned ones (an anomaly score in [0, 1]).
     reservoir_size, reservoir_recency
         Keep a replay reservoir of this many samples (0: none), uniform over the stream or,
         with recency > 0, biased toward recent samples (``runtime/reservoir.py``).
@@ -156,6 +161,7 @@ class TweenConfig:
     scale_clip: float | None = 8.0
     scale_freeze_after: int | None = None
     target_scaling: str = "auto"
+    reconstruct: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in lay.MODES:

@@ -9,6 +9,7 @@ import numpy as np
 from tweenstream.models.network import Network
 from tweenstream.models.registry import kind_of
 from tweenstream.runtime import layout as lay
+from tweenstream.runtime.anomaly import RankWindow
 from tweenstream.runtime.arena import Arena
 from tweenstream.runtime.config import TweenConfig
 from tweenstream.runtime.dense import BLOCK
@@ -74,12 +75,18 @@ class Learner:
         first = network.layers[0]
         self._vocab = first.vocab if kind_of(first).name == "embedding" else 0
         self._classify = network.task == "classification"
+        self._reconstruct = bool(c.reconstruct)
+        if self._reconstruct:
+            _check_autoencoder(network, c)
         self.labels = LabelMap(network.n_outputs) if self._classify else None
         self._task = lay.T_CLASSIFICATION if self._classify else lay.T_REGRESSION
         k = network.n_outputs
         self._yc1 = np.zeros(1, dtype=np.int64)
         self._targets = TargetStage(k, None if self._classify or c.target_scaling == "off"
+                                    or self._reconstruct
                                     else Scaler(k, c.scale_clip, c.scale_freeze_after))
+        # an autoencoder's recent reconstruction errors, for its anomaly scores
+        self.anomaly = RankWindow(c.metric_window) if self._reconstruct else None
         self._yr1 = self._targets.row  # the engine's one-sample target row (or placeholder)
         self._out1 = np.zeros((1, k), dtype=np.float32)
         # networks of Dense layers predict batches BLOCK rows at a time (dense_predict_many)
@@ -123,7 +130,8 @@ class Learner:
         if "mode" in changes and changes["mode"] != self.config.mode:
             raise ValueError("the mode of a live learner is changed with set_phase(...), "
                              "not configure(mode=...)")
-        fixed = [k for k in ("reservoir_size", "reservoir_recency", "scaling", "target_scaling")
+        fixed = [k for k in ("reservoir_size", "reservoir_recency", "scaling", "target_scaling",
+                             "reconstruct")
                  if k in changes and changes[k] != getattr(self.config, k)]
         if fixed:
             raise ValueError(f"{', '.join(fixed)} cannot change on a live learner: its "
@@ -234,13 +242,21 @@ class Learner:
             self._targets.warm()
 
     # --- learning -------------------------------------------------------------------------
-    def learn_one(self, x: Any, y: Any) -> None:
+    def learn_one(self, x: Any, y: Any = None) -> None:
         """Test-then-train on one sample: score the current prediction, then learn from it.
 
         ``x`` is a 1-D float array or a dict of features (str or int keys; numbers, str
         categories, None for missing); ``y`` a class label (int, str or bool) or a float / 1-D
-        array (regression). A bad sample raises and changes nothing.
+        array (regression); none for an autoencoder (``reconstruct``), which learns to
+        reproduce ``x`` and remembers its reconstruction error for ``score_one``. A bad sample
+        raises and changes nothing.
         """
+        if self._reconstruct:
+            self._reconstruct_one(x, y)
+            return
+        if y is None:
+            raise TypeError("learn_one needs y (a label or a target); only a learner with "
+                            "reconstruct=True learns without one")
         plan = None
         if self._classify:
             assert self.labels is not None
@@ -266,12 +282,19 @@ class Learner:
             self.reservoir.add_one(self._input.raw[0], self._yc1 if self._classify
                                    else self._targets.given(self._yr1))
 
-    def learn_many(self, X: Any, Y: Any) -> None:
+    def learn_many(self, X: Any, Y: Any = None) -> None:
         """Learn from every row of ``X`` in order, inside compiled code.
 
-        ``X`` is a 2-D array or a list of dicts; ``Y`` the labels or targets. All rows are
-        validated first: if any is bad, nothing is learned and the error names the first.
+        ``X`` is a 2-D array or a list of dicts; ``Y`` the labels or targets (none for an
+        autoencoder: it learns to reproduce X). All rows are validated first: if any is bad,
+        nothing is learned and the error names the first.
         """
+        if Y is None and not self._reconstruct:
+            raise TypeError("learn_many needs Y (labels or targets); only a learner with "
+                            "reconstruct=True learns without them")
+        if Y is not None and self._reconstruct:
+            raise TypeError("an autoencoder (reconstruct=True) learns to reproduce X: give "
+                            "no Y")
         stage = self._input
         rows, dicts = stage.batch(X, learn=True)
         try:
@@ -287,6 +310,8 @@ class Learner:
                 assert self.labels is not None
                 plan = self.labels.plan_many(Y, n)
                 Yc, Yr = plan[0], self._yr1
+            elif self._reconstruct:  # the targets are the network rows themselves
+                Yc, Yr = self._yc1, rows
             else:  # last: standardised targets are counted into their statistics here
                 Yc, Yr = self._yc1, self._targets.batch(Y, n)
             if stage.passthrough(dicts):
@@ -296,6 +321,8 @@ class Learner:
                     stop = start + z.shape[0]
                     if self._classify:
                         self._learn_rows(z, Yc[start:stop], Yr, start, rows[start:stop])
+                    elif self._reconstruct:
+                        self._learn_rows(z, Yc, z, start, rows[start:stop])
                     else:
                         self._learn_rows(z, Yc, Yr[start:stop], start, rows[start:stop])
         except (TypeError, ValueError):
@@ -318,13 +345,93 @@ class Learner:
             raise ValueError(f"row {bad + offset}: {why}; nothing was learned. Fix or drop "
                              "that row")
         if self.reservoir is not None:
-            self.reservoir.add_many(Xm if raw is None else raw,
-                                    Yc if self._classify else self._targets.given(Yr))
+            given = Xm if raw is None else raw
+            self.reservoir.add_many(given, Yc if self._classify else given if self._reconstruct
+                                    else self._targets.given(Yr))
+        if self.anomaly is not None:  # the batch's errors, after learning it: an estimate
+            self._remember_errors(Xm)
 
     def network_targets(self, Y: np.ndarray) -> np.ndarray:
         """The engine's target rows for regression targets ``Y`` (n, K), scaled with the
-        current statistics (refinement learns them)."""
+        current statistics (refinement learns them); an autoencoder's are its inputs' rows."""
+        if self._reconstruct:
+            return self.network_inputs(Y)
         return self._targets.network(Y)
+
+    # --- autoencoders (reconstruct=True) --------------------------------------------------------
+    def _reconstruct_one(self, x: Any, y: Any) -> None:
+        """``learn_one`` of an autoencoder: the error before learning goes to the window."""
+        if y is not None:
+            raise TypeError("an autoencoder (reconstruct=True) learns to reproduce x: give "
+                            "no y")
+        xin = self._input.one(x, learn=True)
+        error = self._error(xin)
+        np.copyto(self._yr1, xin)
+        if self.engine.learn_many(*self._args, xin, self._yc1, self._yr1, True) >= 0:
+            raise ValueError("x contains NaN or inf (or a value beyond float32's range, about "
+                             "3.4e38); nothing was learned. Clean or drop the sample")
+        self._input.commit()
+        if self.anomaly is not None and error == error:
+            self.anomaly.add(error)
+        if self.reservoir is not None:
+            raw = self._input.raw[0]
+            self.reservoir.add_one(raw, raw)
+
+    def _error(self, xin: np.ndarray) -> float:
+        """Mean squared reconstruction error of one network row (standardised units)."""
+        out = self._forward(xin, self._out1)
+        np.subtract(out, xin, out=out)
+        return float(np.einsum("ij,ij->", out, out)) / out.shape[1]
+
+    def _remember_errors(self, Xm: np.ndarray) -> None:
+        assert self.anomaly is not None
+        tail = Xm[-self.anomaly.size:]
+        out = self._forward(tail, np.empty_like(tail))
+        errors = ((out - tail) ** 2).mean(axis=1)
+        for e in errors[np.isfinite(errors)]:
+            self.anomaly.add(float(e))
+
+    def error_one(self, x: Any) -> float:
+        """An autoencoder's mean squared reconstruction error of ``x`` (in standardised
+        units), without learning.
+
+        Examples
+        --------
+        >>> from tweenstream import Dense, Network
+        >>> ae = Learner(Network(4, [Dense(2, "tanh"), Dense(4)], task="regression"),
+        ...              reconstruct=True)
+        >>> ae.error_one([0.1, 0.2, 0.3, 0.4]) >= 0.0
+        True
+        """
+        self._need_autoencoder("error_one")
+        return self._error(self._input.one(x, learn=False))
+
+    def score_one(self, x: Any) -> float:
+        """An autoencoder's anomaly score of ``x``, without learning: the rank of its
+        reconstruction error among the last ``metric_window`` learned samples' (0.5 typical,
+        near 1 rare; 0.5 before any sample was learned).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tweenstream import Dense, Network
+        >>> ae = Learner(Network(4, [Dense(2, "tanh"), Dense(4)], task="regression"),
+        ...              reconstruct=True, mode="backprop", seed=0)
+        >>> rng = np.random.default_rng(0)
+        >>> for _ in range(2000):
+        ...     t = rng.normal()
+        ...     ae.learn_one([t, 2 * t, -t, 0.5 * t])  # a line in 4-D
+        >>> ae.score_one([1.0, 2.0, -1.0, 0.5]) < 0.9 < ae.score_one([1.0, -2.0, 1.0, 3.0])
+        True
+        """
+        self._need_autoencoder("score_one")
+        assert self.anomaly is not None
+        return self.anomaly.rank(self._error(self._input.one(x, learn=False)))
+
+    def _need_autoencoder(self, what: str) -> None:
+        if not self._reconstruct:
+            raise TypeError(f"{what} is for an autoencoder: make the learner with "
+                            "reconstruct=True")
 
     def outputs(self, out: np.ndarray) -> np.ndarray:
         """Network outputs (n, K) in the targets' units (regression; in place)."""
@@ -582,6 +689,8 @@ class Learner:
             arrays["seen_units"] = self._seen_units()
         if self.reservoir is not None:
             arrays.update(self.reservoir.arrays())
+        if self.anomaly is not None:
+            arrays["anomaly_window"] = self.anomaly.buf
         return arrays
 
     def _seen_units(self) -> np.ndarray:
@@ -649,3 +758,15 @@ def _check_finite(X: np.ndarray) -> None:
     if not ok.all():
         raise ValueError(f"row {int(np.argmin(ok))}: X has NaN or inf; nothing was learned. "
                          "Fix or drop that row")
+
+
+def _check_autoencoder(network: Network, config: TweenConfig) -> None:
+    """``reconstruct=True`` needs a regression network from a flat input to as many outputs."""
+    if network.task != "regression" or len(network.input_shape) != 1 \
+            or network.n_outputs != network.n_inputs:
+        raise ValueError("reconstruct=True needs a regression network whose flat input and "
+                         f"output have the same size, found input {network.input_shape}, "
+                         f"{network.n_outputs} outputs, task {network.task!r}")
+    if config.target_scaling == "online":
+        raise ValueError("an autoencoder's targets are its standardised inputs: leave "
+                         "target_scaling at 'auto' (or 'off')")
