@@ -4,6 +4,7 @@ of a reconstruction error among recent ones, save/load, no allocation per sample
 from __future__ import annotations
 
 import gc
+import time
 import tracemalloc
 
 import numpy as np
@@ -140,3 +141,62 @@ def test_the_river_anomaly_detector_finds_injected_spikes():
         trees.learn_one(row)
     assert auc_ours.get() > 0.95
     assert 0.0 <= auc_trees.get() <= 1.0  # beside it; the comparison is published, not assumed
+
+
+def test_a_daemon_learns_and_scores_an_unlabelled_stream():
+    import zmq
+    from stream_helpers import Served
+
+    from tweenstream.stream import protocol
+    from tweenstream.stream.client import Producer
+
+    served = Served(_autoencoder(), metrics=True, anomaly_threshold=0.99, metrics_interval=0.05)
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"anomaly")
+    sub.connect(served.config.metrics)
+    try:
+        X = _manifold(3_000)
+        spikes = X[:20] + 6.0 * np.eye(8, dtype=np.float32)[np.arange(20) % 8]
+        with Producer(served.config.data, stream="sensor") as p:
+            for start in range(0, 3_000, 100):
+                assert p.learn(X[start:start + 100], None)  # no labels
+            served.wait(lambda s: s["samples_seen"] == 3_000)
+            scores = served.control.predict(np.concatenate([_manifold(20, seed=5), spikes]))
+            assert scores.shape == (40, 1) and np.median(scores[:20]) < 0.8 < scores[20:].min()
+            assert p.learn(spikes, None)
+            assert p.learn(np.full((1, 8), np.nan, np.float32), None)  # refused alone
+        st = served.wait(lambda s: s["samples_seen"] == 3_020 and s["rejected_messages"])
+        assert st["rejected_messages"] == {"nan": 1}
+        events = []
+        deadline = time.monotonic() + 20
+        while len(events) < st["counters"].get("anomalies", 0) and time.monotonic() < deadline:
+            if sub.poll(100):
+                _topic, body = sub.recv_multipart()
+                events.append(protocol.unpack(body))
+        late = [e for e in events if e["sample"] >= 3_000]
+        assert len(late) >= 15 and all(e["stream"] == "sensor" and e["score"] >= 0.99
+                                       for e in events)
+        assert len(events) - len(late) <= 0.02 * 3_000  # few false alarms on normal samples
+        labelled = served.control.call("status")  # a labelled learn is refused by reason
+        with zmq.Context() as c2, c2.socket(zmq.PUSH) as push:
+            push.connect(served.config.data)
+            push.send_multipart(protocol.encode("learn", X[:2], X[:2], seq=999, stream="s2"))
+        served.wait(lambda s: s["rejected_messages"].get("bad_header") == 1)
+        assert labelled["ok"]
+    finally:
+        sub.close(linger=0)
+        ctx.term()
+        served.stop()
+
+
+def test_a_classifier_refuses_an_unlabelled_learn_message():
+    from tweenstream.stream import protocol
+    from tweenstream.stream.protocol import Contract, ProtocolError
+
+    frames = protocol.encode("learn", np.zeros((2, 4), np.float32), None, seq=0)
+    assert len(frames) == 2
+    with pytest.raises(ProtocolError, match="needs Y"):
+        protocol.decode(frames, Contract(4, 3, True))
+    msg = protocol.decode(frames, Contract(4, 4, False, reconstruct=True))
+    assert msg.Y is None and msg.rows == 2

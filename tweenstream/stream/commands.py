@@ -101,6 +101,10 @@ def add_serve(sub: Any) -> None:
                    help="folder of operator public certificates (admin commands)")
     p.add_argument("--allow-any-key", action="store_true",
                    help="with --curve-secret: admit every client key as producer and reader")
+    p.add_argument("--anomaly-threshold", type=float,
+                   help="an autoencoder (--set reconstruct=true): publish an anomaly event on "
+                        "the metrics socket for every learned sample scoring at least this, in "
+                        "(0, 1], e.g. 0.999")
     p.add_argument("--learner-threads", type=_positive(int),
                    help="threads that learn different models at once (default: one per core "
                         "this process may use)")

@@ -308,6 +308,7 @@ class Daemon:
                 if now >= next_metrics:
                     if metrics is not None:
                         metrics.send_multipart([b"metrics", protocol.pack(self.metrics())])
+                        self._publish_anomalies(metrics)
                     if exporter is not None:
                         exporter.update(self._snapshot())
                     next_metrics = now + self.config.metrics_interval
@@ -639,6 +640,12 @@ class Daemon:
         """What the Prometheus endpoint reads (a new dict each time)."""
         return {"models": {n: m.metrics() for n, m in self.models.items()},
                 "unrouted_rejected": dict(self.own_rejected), "intake": self.intake.summary()}
+
+    def _publish_anomalies(self, metrics: zmq.Socket) -> None:
+        """Every waiting anomaly event, one ``anomaly`` message each (frames: topic, map)."""
+        for model in self.models.values():
+            while model.anomalies:
+                metrics.send_multipart([b"anomaly", protocol.pack(model.anomalies.popleft())])
 
     def _cmd_checkpoint_all(self) -> dict[str, Any]:
         if all(m.store is None for m in self.models.values()):

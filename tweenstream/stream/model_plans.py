@@ -37,7 +37,7 @@ from tweenstream.stream.settings import ServeConfig, cores
 NETWORK_KEYS = ("inputs", "outputs", "hidden", "activation", "task", "mode", "seed")
 POLICY_KEYS = ("checkpoint_every", "checkpoint_interval", "keep", "checkpoint_budget",
                "output_dir", "label_capacity", "label_max_age", "max_streams", "stream_ttl",
-               "max_seq_jump", "strict_order")
+               "max_seq_jump", "strict_order", "anomaly_threshold")
 REFINE_KEYS = ("reservoir", "reservoir_recency", "refine_every", "refine_plateau",
                "refine_min_gain", "refine_patience", "refine_drift", "refine_server",
                "refine_timeout", "refine_epochs", "refine_batch", "refine_lr",
@@ -86,6 +86,7 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
         strict_order=args.strict_order, metrics_interval=args.metrics_interval,
         label_capacity=args.label_capacity, label_max_age=args.label_max_age,
         learner_threads=args.learner_threads or cores(), curve=curve,
+        anomaly_threshold=args.anomaly_threshold,
         refinement=refinement_from_args(args))
 
 

@@ -138,6 +138,8 @@ class _Snapshot:
                       lambda m: m["counters"].get("messages", 0))
         yield counter("predictions", "Rows predicted on request",
                       lambda m: m["counters"].get("predictions", 0))
+        yield counter("anomalies", "Learned samples of an autoencoder scoring at or above "
+                      "--anomaly-threshold", lambda m: m["counters"].get("anomalies", 0))
         rejected = counter("rejected_messages", "Messages refused, by reason code (model "
                            "empty: refused before reaching a model)",
                            lambda m: [((str(r),), n)

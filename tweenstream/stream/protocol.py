@@ -60,11 +60,14 @@ class Limits:
 
 @dataclass(frozen=True)
 class Contract:
-    """What a model accepts: inputs per row, outputs per row, and its task."""
+    """What a model accepts: inputs per row, outputs per row, its task, and whether it is an
+    autoencoder (``reconstruct``: its learn messages carry no Y, its predictions are anomaly
+    scores)."""
 
     n_inputs: int
     n_outputs: int
     classification: bool
+    reconstruct: bool = False
 
     @property
     def y_dtype(self) -> str:
@@ -105,7 +108,8 @@ class Message(NamedTuple):
 def encode(kind: str, X: Any = None, Y: Any = None, *, seq: int | None = None,
            stream: str = "default", ids: Sequence[Any] | None = None,
            model: str | None = None) -> list[bytes]:
-    """Frames of one message. ``Y`` int for labels, float for regression targets.
+    """Frames of one message. ``Y`` int for labels, float for regression targets, None for an
+    autoencoder's ``learn`` (or ``learn_predict``): the message then has no Y frame.
 
     Examples
     --------
@@ -129,7 +133,7 @@ def encode(kind: str, X: Any = None, Y: Any = None, *, seq: int | None = None,
             x = x.reshape(1, -1)
         header["dtype"], header["shape"] = X_DTYPE, list(x.shape)
         frames.append(x.tobytes())
-    if kind in ("learn", "learn_predict", "label"):
+    if kind in ("learn", "learn_predict", "label") and (Y is not None or kind == "label"):
         y = np.asarray(Y)
         y = np.ascontiguousarray(y, dtype=LABEL_DTYPE if y.dtype.kind in "iub" else TARGET_DTYPE)
         header["y_dtype"], header["y_shape"] = y.dtype.str, list(y.shape)
@@ -208,6 +212,8 @@ def read_header(frames: Sequence[Any], limits: Limits = Limits()) -> Header:
     want = _FRAMES.get(kind) if type(kind) is str else None
     if want is None or kind is None:
         raise ProtocolError("unknown_kind", f"kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind in ("learn", "learn_predict") and "y_dtype" not in header:
+        want -= 1  # unlabelled: for an autoencoder (decode_body checks the model is one)
     if len(frames) < want:
         raise ProtocolError("truncated", f"{kind} needs {want} frames, found {len(frames)}")
     if len(frames) > want:
@@ -244,7 +250,15 @@ def decode_body(head: Header, frames: Sequence[Any], contract: Contract,
         rows = X.shape[0]
         total += X.nbytes
         nxt += 1
-    if kind in ("learn", "learn_predict", "label"):
+    unlabelled = kind in ("learn", "learn_predict") and "y_dtype" not in header
+    if unlabelled and not contract.reconstruct:
+        raise ProtocolError("bad_header", f"a {kind} message needs Y (y_dtype, y_shape and "
+                            "its frame): only an autoencoder learns without")
+    if contract.reconstruct and kind in ("learn", "learn_predict", "label") and not unlabelled:
+        raise ProtocolError("bad_header", "this model is an autoencoder: it learns to "
+                            "reproduce X, so its learn messages carry no Y (and no label "
+                            "messages)")
+    if kind in ("learn", "learn_predict", "label") and not unlabelled:
         Y = _array(header, "y_dtype", "y_shape", frames[nxt], contract.y_dtype, limits)
         n = Y.shape[0] if rows is None else rows
         if Y.ndim != (1 if contract.classification else 2) or Y.shape[0] != n or (

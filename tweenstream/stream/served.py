@@ -13,7 +13,7 @@ between drains, never while this model is learning.
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -54,7 +54,8 @@ def contract_of(learner: Learner) -> Contract:
     Contract(n_inputs=8, n_outputs=4, classification=True)
     """
     net = learner.network
-    return Contract(net.n_inputs, net.n_outputs, net.task == "classification")
+    return Contract(net.n_inputs, net.n_outputs, net.task == "classification",
+                    bool(learner.config.reconstruct))
 
 
 class ServedModel:
@@ -92,6 +93,7 @@ class ServedModel:
             if self.outputs is not None else None
         self.refinement = config.refinement
         self.latency = LatencyWindow()  # predict requests on the control socket
+        self.anomalies: deque[dict[str, Any]] = deque(maxlen=1000)  # events not yet published
         self._xbuf = np.zeros((0, net.n_inputs), dtype=np.float32)
         self._ybuf = np.zeros((0,) if self.contract.classification else (0, net.n_outputs),
                               dtype=np.int64 if self.contract.classification else np.float32)
@@ -131,14 +133,16 @@ class ServedModel:
         xb, yb = self._rows(sum(m.rows for m in learn))
         at: dict[int, int] = {}  # id(message) -> its first row in xb / yb
         row = 0
+        unlabelled = self.contract.reconstruct
         for m in learn:
             at[id(m)] = row
             np.copyto(xb[row:row + m.rows], m.X)  # type: ignore[arg-type]  # learn: X and Y
-            np.copyto(yb[row:row + m.rows], m.Y)  # type: ignore[arg-type]
+            if not unlabelled:
+                np.copyto(yb[row:row + m.rows], m.Y)  # type: ignore[arg-type]
             row += m.rows
         bad: set[int] = set()
         try:
-            protocol.check_values(xb[:row], yb[:row], self.contract)
+            protocol.check_values(xb[:row], None if unlabelled else yb[:row], self.contract)
         except ProtocolError:  # the rare case: find the bad messages one by one
             for m in learn:
                 try:
@@ -148,10 +152,11 @@ class ServedModel:
                     bad.add(id(m))
         start = stop = 0  # the rows of the group being gathered
         stats: StreamStats | None = None
+        name = ""
         sizes: list[int] = []  # rows of each message in the group
         for m in msgs:
             if m.kind == "label":
-                self._learn_group(stats, xb[start:stop], yb[start:stop], sizes)
+                self._learn_group(stats, xb[start:stop], yb[start:stop], sizes, name)
                 sizes = []
                 self.apply(m)
                 continue
@@ -162,13 +167,13 @@ class ServedModel:
                 continue
             first = at[id(m)]
             if sizes and (s is not stats or first != stop or stop - start >= MAX_GROUP_ROWS):
-                self._learn_group(stats, xb[start:stop], yb[start:stop], sizes)
+                self._learn_group(stats, xb[start:stop], yb[start:stop], sizes, name)
                 sizes = []
             if not sizes:
-                start, stats = first, s
+                start, stats, name = first, s, m.stream
             stop = first + m.rows
             sizes.append(m.rows)
-        self._learn_group(stats, xb[start:stop], yb[start:stop], sizes)
+        self._learn_group(stats, xb[start:stop], yb[start:stop], sizes, name)
 
     def _rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The batch buffers (rows of every learn message of one drain), grown as needed."""
@@ -211,7 +216,7 @@ class ServedModel:
         return stats
 
     def _learn_group(self, stats: StreamStats | None, X: np.ndarray, Y: np.ndarray,
-                     sizes: list[int]) -> None:
+                     sizes: list[int], stream: str = "") -> None:
         """Learn the rows of admitted messages of one stream (``sizes``: rows per message) in
         one call. If the learner refuses them (nothing was learned: it checks every row first;
         the protocol has checked what it can judge, so this is e.g. a token id out of range),
@@ -219,7 +224,7 @@ class ServedModel:
         if not sizes or stats is None:
             return
         try:
-            self._learn(stats, X, Y, len(sizes))
+            self._learn(stats, X, Y, len(sizes), stream)
             return
         except ValueError as err:
             if len(sizes) == 1:
@@ -228,16 +233,24 @@ class ServedModel:
         at = 0
         for n in sizes:
             try:
-                self._learn(stats, X[at:at + n], Y[at:at + n], 1)
+                self._learn(stats, X[at:at + n], Y[at:at + n], 1, stream)
             except ValueError as err:
                 self.reject(ProtocolError("bad_value", str(err)), "data")
             at += n
 
-    def _learn(self, stats: StreamStats, xb: np.ndarray, yb: np.ndarray, messages: int) -> None:
+    def _learn(self, stats: StreamStats, xb: np.ndarray, yb: np.ndarray, messages: int,
+               stream: str = "") -> None:
         """Learn rows of one stream's messages and account for them; ``ValueError`` (nothing
-        learned) if the learner refuses them."""
+        learned) if the learner refuses them. An autoencoder's rows are scored first when
+        anomaly events are asked for (``anomaly_threshold``)."""
         before = self.learner.totals()
-        self.learner.learn_many(xb, yb)
+        if self.contract.reconstruct:
+            if self.config.anomaly_threshold is not None:
+                self._watch(xb, stream)
+            else:
+                self.learner.learn_many(xb)
+        else:
+            self.learner.learn_many(xb, yb)
         after = self.learner.totals()
         n = len(xb)
         scored = after[0] - before[0]
@@ -266,6 +279,11 @@ class ServedModel:
             return
         X: np.ndarray | None = msg.X
         Y: np.ndarray | None = msg.Y
+        if self.contract.reconstruct and X is not None:  # an autoencoder's learn_predict
+            xb, yb = self._buffers(len(X))
+            np.copyto(xb, X)
+            self._learn_group(stats, xb, yb, [len(X)], msg.stream)
+            return
         if msg.kind == "label" and Y is not None:
             X, found = self.labels.take(msg.ids or ())
             Y = Y[np.asarray(found, dtype=bool)]
@@ -277,15 +295,33 @@ class ServedModel:
         np.copyto(yb, Y)
         self._learn_group(stats, xb, yb, [len(X)])
 
+    def _watch(self, X: np.ndarray, stream: str) -> None:
+        """Learn an autoencoder's rows one by one, each scored first (test, then train); those
+        at or above ``anomaly_threshold`` become anomaly events (kept for the metrics socket,
+        at most 1,000 waiting). The rows' values were checked, so none is refused midway."""
+        threshold = self.config.anomaly_threshold
+        seen = int(self.learner.state()["samples_seen"])
+        for i, x in enumerate(X):
+            score = self.learner.score_one(x)
+            self.learner.learn_one(x)
+            if threshold is not None and score >= threshold:
+                self.counters["anomalies"] += 1
+                self.anomalies.append({"model": self.name, "stream": stream,
+                                       "sample": seen + i, "score": round(score, 6)})
+
     def predict(self, msg: protocol.Message) -> list[bytes]:
-        """The reply to a decoded ``predict`` or ``learn_predict`` message."""
+        """The reply to a decoded ``predict`` or ``learn_predict`` message: probabilities,
+        outputs, or (an autoencoder) anomaly scores, one per row."""
         if msg.X is None:
             raise RuntimeError("decode returned a predict message without X")
         xb, _ = self._buffers(len(msg.X))
         np.copyto(xb, msg.X)
         try:
-            out = (self.learner.predict_proba_many(xb) if self.contract.classification
-                   else self.learner.predict_many(xb).reshape(len(xb), -1))
+            if self.contract.reconstruct:
+                out = np.array([[self.learner.score_one(x)] for x in xb], np.float32)
+            else:
+                out = (self.learner.predict_proba_many(xb) if self.contract.classification
+                       else self.learner.predict_many(xb).reshape(len(xb), -1))
         except (ValueError, FloatingPointError) as err:  # e.g. token ids out of range
             self.reject(ProtocolError("bad_value", str(err)), "control")
             return protocol.error_reply("bad_value", str(err))

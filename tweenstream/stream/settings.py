@@ -60,6 +60,7 @@ class ServeConfig:
     poll_ms: int = 50
     linger_ms: int = 1000
     learner_threads: int = field(default_factory=cores)  # models learned at once
+    anomaly_threshold: float | None = None  # autoencoders: publish scores at or above this
     curve: Curve | None = None
     limits: Limits = field(default_factory=Limits)
     refinement: Refinement | None = None  # backprop refinement (needs a learner reservoir)
@@ -79,6 +80,12 @@ class ServeConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{name} must be positive, found {value!r}")
+        if self.anomaly_threshold is not None and not (
+                isinstance(self.anomaly_threshold, (int, float))
+                and not isinstance(self.anomaly_threshold, bool)
+                and 0.0 < self.anomaly_threshold <= 1.0):
+            raise ValueError(f"anomaly_threshold must be in (0, 1], found "
+                             f"{self.anomaly_threshold!r}")
         if type(self.learner_threads) is not int:
             raise ValueError(f"learner_threads must be an int, found {self.learner_threads!r}")
         if self.linger_ms < 0:
