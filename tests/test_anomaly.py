@@ -200,3 +200,4 @@ def test_a_classifier_refuses_an_unlabelled_learn_message():
         protocol.decode(frames, Contract(4, 3, True))
     msg = protocol.decode(frames, Contract(4, 4, False, reconstruct=True))
     assert msg.Y is None and msg.rows == 2
+

@@ -136,3 +136,40 @@ def _frame(n: int):
     X = pd.DataFrame({"u": rng.normal(size=n), "v": rng.normal(size=n)})
     y = np.where(X["u"] > 0.5, "a", np.where(X["v"] > 0, "b", "c"))
     return X, pd.Series(y)
+
+
+def _anomaly_checks():
+    """River's check suite for anomaly detectors; the checks that read a dataset get a local
+    one (River's default downloads a dataset, which tests never do)."""
+    import functools
+
+    from test_anomaly import _manifold
+
+    from tweenstream.river import MLPAnomalyDetector
+
+    X = _manifold(1_000, seed=7)
+    rng = np.random.default_rng(8)
+    data = []
+    for i, x in enumerate(X):
+        spike = i > 200 and rng.random() < 0.03
+        data.append(({f"f{j}": float(v) + (5.0 if spike and j == i % 8 else 0.0)
+                      for j, v in enumerate(x)}, bool(spike)))
+    out = []
+    for check in yield_checks(MLPAnomalyDetector(seed=0)):
+        name = check.__name__
+        if isinstance(check, functools.partial) and "dataset" in check.keywords:
+            check = functools.partial(check.func, *check.args,
+                                      **{**check.keywords, "dataset": data})
+        out.append((name, check))
+    return out
+
+
+ANOMALY_CHECKS = _anomaly_checks()
+
+
+@pytest.mark.parametrize("name, check", ANOMALY_CHECKS, ids=[n for n, _ in ANOMALY_CHECKS])
+def test_rivers_checks_pass_for_the_anomaly_detector(name, check):
+    from tweenstream.river import MLPAnomalyDetector
+
+    assert len(ANOMALY_CHECKS) >= 20
+    check(MLPAnomalyDetector(seed=0).clone())
