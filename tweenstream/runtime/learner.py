@@ -548,7 +548,13 @@ class Learner:
         rejected, samples_since_rollback, running_loss, running_accuracy (or running_mae),
         prequential_accuracy (or prequential_mae), switched_at, recent_explosions,
         diagnostics_every, diagnostics_at (the sample at which the layers' gaps, link budgets
-        and depth barriers were last computed; 0 before any), layers.
+        and depth barriers were last computed; 0 before any), layers, gradient_warnings.
+
+        Each layer also has ``grad_rms`` in the backprop phase (None otherwise): the root mean
+        square of its recent gradients, read from the optimiser's state (Adam's or AdaGrad's
+        second moment; SGD's velocity times 1 - momentum), and ``gradient`` ("ok",
+        "vanishing" or "exploding", ``gradient_health``). ``gradient_warnings`` lists the
+        layers that are not "ok".
         """
         a, f, n = self.arena, self.arena.fst, self.arena.ist
         scored = max(int(n[lay.N_SEEN] - n[lay.N_REJECTED]), 1)
@@ -559,12 +565,16 @@ class Learner:
             sample, reason = n[lay.N_EVENTS + 2 * j], n[lay.N_EVENTS + 2 * j + 1]
             if reason:
                 events.append({"sample": int(sample), "reason": lay.REASONS[int(reason)]})
+        rms = self._grad_rms()
+        health = gradient_health(rms)
         layers = [{
             "kind": kind_of(spec).name,
             "gap": float(a.diag[lay.D_GAP, i]),
             "link_budget": float(a.diag[lay.D_BUDGET, i]),
             "depth_barrier": float(a.diag[lay.D_BARRIER, i]),
             "depth_scale": float(self._ltab[i, lay.LT_DEPTH]),
+            "grad_rms": rms[i],
+            "gradient": health[i],
         } for i, (spec, _, _) in enumerate(self.network.rows)]
         switched = int(n[lay.N_SWITCHED_AT])
         return {
@@ -585,7 +595,37 @@ class Learner:
             "diagnostics_every": self.config.diagnostics_every,
             "diagnostics_at": int(n[lay.N_DIAG_AT]),
             "layers": layers,
+            "gradient_warnings": [{"layer": i, "kind": layer["kind"],
+                                   "gradient": layer["gradient"]}
+                                  for i, layer in enumerate(layers)
+                                  if layer["gradient"] != "ok"],
         }
+
+    def _grad_rms(self) -> list[float | None]:
+        """Per layer, the RMS of recent gradients from the optimiser's state (backprop phase,
+        after a step; None otherwise or for a layer without parameters)."""
+        n = self.arena.ist
+        table, pbuf, c = self._plan.table, self.arena.pbuf, self.config
+        steps = int(n[lay.N_OPT_STEP])
+        if lay.MODES[int(n[lay.N_PHASE])] != "backprop" or int(n[lay.N_UPDATES]) == 0:
+            return [None] * len(table)
+        out: list[float | None] = []
+        for row in table:
+            p0, k = int(row[lay.C_P]), int(row[lay.C_NP])
+            if k == 0:
+                out.append(None)
+                continue
+            if c.optimizer == "adam" and steps > 0:
+                v = pbuf[lay.P_SQ, p0:p0 + k]
+                out.append(float(np.sqrt(np.mean(v, dtype=np.float64)
+                                         / (1.0 - c.beta2 ** steps))))
+            elif c.optimizer == "adagrad" and steps > 0:
+                out.append(float(np.sqrt(np.mean(pbuf[lay.P_SQ, p0:p0 + k], dtype=np.float64)
+                                         / steps)))
+            else:
+                vel = pbuf[lay.P_VEL, p0:p0 + k].astype(np.float64)
+                out.append(float(np.sqrt(np.mean(vel * vel)) * (1.0 - c.momentum)))
+        return out
 
     def totals(self) -> tuple[int, float, float]:
         """Cumulative (samples scored, metric sum, loss sum) of test-then-train scoring.
@@ -770,3 +810,34 @@ def _check_autoencoder(network: Network, config: TweenConfig) -> None:
     if config.target_scaling == "online":
         raise ValueError("an autoencoder's targets are its standardised inputs: leave "
                          "target_scaling at 'auto' (or 'off')")
+
+
+VANISHING = 1e-4  # a layer's gradient RMS below this times the layers' median
+EXPLODING = 1e4  # above this times the layers' median
+
+
+def gradient_health(rms: list[float | None]) -> list[str]:
+    """Per layer, "ok", "vanishing" (RMS at or below ``VANISHING`` times the median of the
+    layers' RMS) or "exploding" (not finite, or above ``EXPLODING`` times that median).
+    Relative, so that the loss's scale does not matter.
+
+    Examples
+    --------
+    >>> gradient_health([1e-3, 2e-3, 1e-9, None])
+    ['ok', 'ok', 'vanishing', 'ok']
+    >>> gradient_health([1e-3, float("inf")])
+    ['ok', 'exploding']
+    """
+    known = [r for r in rms if r is not None and np.isfinite(r)]
+    middle = float(np.median(known)) if known else 0.0
+    out = []
+    for r in rms:
+        if r is None:
+            out.append("ok")
+        elif not np.isfinite(r) or (middle > 0 and r > EXPLODING * middle):
+            out.append("exploding")
+        elif r <= VANISHING * middle:
+            out.append("vanishing")
+        else:
+            out.append("ok")
+    return out
