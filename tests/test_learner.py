@@ -224,10 +224,12 @@ def test_state_reports_everything(model):
     st = model.state()
     assert {"mode", "phase", "samples_seen", "updates", "adaptive_rate", "explosions",
             "rollbacks", "rejected", "samples_since_rollback", "running_loss", "running_accuracy",
-            "prequential_accuracy", "switched_at", "recent_explosions", "layers"} <= set(st)
+            "prequential_accuracy", "switched_at", "recent_explosions", "layers",
+            "gradient_warnings"} <= set(st)
     assert st["samples_seen"] == 500 and st["updates"] == 500
     assert [sorted(layer) for layer in st["layers"]] == [
-        ["depth_barrier", "depth_scale", "gap", "kind", "link_budget"]] * 3
+        ["depth_barrier", "depth_scale", "gap", "grad_rms", "gradient", "kind",
+         "link_budget"]] * 3
     assert [layer["depth_scale"] for layer in st["layers"]] == pytest.approx([1.44, 1.2, 1.0])
     assert all(0.0 <= layer["link_budget"] <= 1.0 for layer in st["layers"])
 
