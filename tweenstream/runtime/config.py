@@ -20,7 +20,8 @@ _NUMBER = (int, float, np.number)
 _MAX_INT = 2**31 - 1
 _MAX_FLOAT = 1e30
 SCALINGS = ("auto", "online", "off")
-_CHOICES = ("mode", "scaling", "target_scaling", "optimizer")  # str fields, checked apart
+_CHOICES = ("mode", "scaling", "target_scaling", "optimizer", "loss")  # str, checked apart
+LOSSES = ("auto", "squared", "cosine")
 # Each optimiser's default step size, chosen with the optimiser itself by the sweep over the
 # real-stream suite (bench/streams/sweep.py; docs/benchmarks.md, "Choosing the defaults")
 LEARNING_RATES = {"sgd": 0.003, "adam": 0.003, "adagrad": 0.1}
@@ -98,6 +99,11 @@ class TweenConfig:
     target_scaling : {"auto", "online", "off"}
         Regression: learn standardised targets (running mean and variance, as ``scaling``)
         and answer in the targets' units; ``auto`` does for every regression network.
+    loss, cosine_weight
+        The loss: ``auto`` is softmax cross-entropy for classification and squared error for
+        regression; ``squared`` says so for regression; ``cosine`` (regression) mixes
+        ``cosine_weight`` of cosine loss, 1 - cos(output, target), with the rest of squared
+        error (0.9: 90% cosine, 10% squared error; 1.0: cosine alone).
     reconstruct
         An autoencoder: a regression network whose output has the size of its flat input
         learns to reproduce its (standardised) input, so a stream needs no targets
@@ -162,10 +168,14 @@ class TweenConfig:
     scale_freeze_after: int | None = None
     target_scaling: str = "auto"
     reconstruct: bool = False
+    loss: str = "auto"
+    cosine_weight: float = 0.9
 
     def __post_init__(self) -> None:
         if self.mode not in lay.MODES:
             raise ValueError(f"mode must be one of {', '.join(lay.MODES)}, found {self.mode!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, found {self.loss!r}")
         for name in ("scaling", "target_scaling"):
             if getattr(self, name) not in SCALINGS:
                 raise ValueError(f"{name} must be one of {', '.join(SCALINGS)}, found "
@@ -264,6 +274,7 @@ class TweenConfig:
         icfg[lay.I_STREAK_RESET] = self.streak_reset
         icfg[lay.I_OPTIMIZER] = lay.OPTIMIZERS.index(self.optimizer)
         icfg[lay.I_DIAG_EVERY] = self.diagnostics_every
+        cfg[lay.F_COSINE] = self.cosine_weight if self.loss == "cosine" else 0.0
         return cfg, icfg
 
 
@@ -289,6 +300,8 @@ def _check_range(c: TweenConfig) -> None:
     for name in _UNIT:
         if not 0.0 <= getattr(c, name) < 1.0:
             raise ValueError(f"{name} must be in [0, 1), found {getattr(c, name)!r}")
+    if not 0.0 <= c.cosine_weight <= 1.0:
+        raise ValueError(f"cosine_weight must be in [0, 1], found {c.cosine_weight!r}")
     for name in _NON_NEGATIVE:
         if getattr(c, name) is not None and getattr(c, name) < 0:
             raise ValueError(f"{name} must be >= 0, found {getattr(c, name)!r}")

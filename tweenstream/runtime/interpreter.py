@@ -30,6 +30,7 @@ from tweenstream.runtime.layout import (
     F_BETA2,
     F_BIAS_MULT,
     F_BP_MOMENTUM,
+    F_COSINE,
     F_DELTA_CLIP,
     F_EPSILON,
     F_GRAD_CLIP,
@@ -123,8 +124,12 @@ def softmax(z, p):
 
 
 @inline
-def head(table, work, task, c, y):
-    """Softmax-CE or squared error at the output; returns (loss, score, correct).
+def head(table, work, task, c, y, mix):
+    """Softmax-CE, or for regression squared error mixed with cosine loss (``mix``: the cosine
+    part's weight, 0 for none) at the output; returns (loss, score, correct).
+
+    The regression loss is (1 - mix) * 0.5 * |y - a|^2 + mix * (1 - cos(a, y)), on the
+    targets the model learns (standardised, if it standardises them).
 
     Writes probabilities (or outputs) into the head slot at the end of ``work[W_ACT]`` and
     g = -dloss/d(output) into ``work[W_DELTA]`` at the output slot. ``score`` is what the hybrid
@@ -155,16 +160,35 @@ def head(table, work, task, c, y):
     # targets it learns, the targets, and the std and mean that scaled them: the error is
     # then reported in the targets' units (runtime/scaling.py, scale_targets)
     scaled = y.shape[0] >= 4 * K
+    na = 0.0
+    ny = 0.0
+    dot = 0.0
+    if mix > 0.0:
+        for k in range(K):
+            a64 = np.float64(A[oo + k])
+            y64 = np.float64(y[k])
+            na += a64 * a64
+            ny += y64 * y64
+            dot += a64 * y64
+        na = max(np.sqrt(na), 1e-8)
+        ny = max(np.sqrt(ny), 1e-8)
+    cos = dot / (na * ny) if mix > 0.0 else 0.0
     for k in range(K):
         a = A[oo + k]
         A[hd + k] = a
         d = y[k] - a
-        G[oo + k] = d
-        loss += 0.5 * np.float64(d) * d
+        if mix > 0.0:  # -d/da of the mix: squared error's d, and cosine's
+            g_cos = np.float64(y[k]) / (na * ny) - cos * np.float64(a) / (na * na)
+            G[oo + k] = _F32((1.0 - mix) * np.float64(d) + mix * g_cos)
+        else:
+            G[oo + k] = d
+        loss += (1.0 - mix) * 0.5 * np.float64(d) * d
         if scaled:
             err += abs(np.float64(y[K + k]) - (np.float64(a) * y[2 * K + k] + y[3 * K + k]))
         else:
             err += abs(np.float64(d))
+    if mix > 0.0:
+        loss += mix * (1.0 - cos)
     return loss, -loss, err / K
 
 
@@ -239,7 +263,7 @@ def heuristic_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, c, y, accumul
         row = table[i]
         forward_layer(row, pbuf, work)
         if i == L - 1:
-            loss, score, metric = head(table, work, task, c, y)
+            loss, score, metric = head(table, work, task, c, y, cfg[F_COSINE])
             if not np.isfinite(loss):
                 return loss, score, metric
             if task == T_CLASSIFICATION:  # compare probabilities with the one-hot target
@@ -322,7 +346,7 @@ def step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, x, c, y):
     elif not forward(table, pbuf, work, x):
         bad = R_INPUT
     else:
-        loss, score, metric = head(table, work, task, c, y)
+        loss, score, metric = head(table, work, task, c, y, cfg[F_COSINE])
         if not np.isfinite(loss):
             bad = R_OUTPUT
         else:
@@ -539,7 +563,7 @@ def accumulate_gradients(table, ltab, pbuf, work, diag, cfg, icfg, fst, X, Yc, Y
             c = Yc[r]
         y = Yr[r if not cls else 0]
         forward(table, pbuf, work, X[r])
-        loss, _, _ = head(table, work, icfg[I_TASK], c, y)
+        loss, _, _ = head(table, work, icfg[I_TASK], c, y, cfg[F_COSINE])
         total += loss
         chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, M_BACKPROP, True, False)
     return total

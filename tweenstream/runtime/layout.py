@@ -123,7 +123,8 @@ F_NORM_GROWTH = 21  # soft trigger also needs |params| > this x |shadow|
 F_BETA1 = 22  # adam: decay of the first moment
 F_BETA2 = 23  # adam: decay of the second moment
 F_EPSILON = 24  # adam, adagrad: added to the root of the second moment
-NFCFG = 25
+F_COSINE = 25  # regression: weight of the cosine loss in the mix with squared error (0: none)
+NFCFG = 26
 
 # --- int config -----------------------------------------------------------------------------
 I_MODE = 0

@@ -76,6 +76,9 @@ class Learner:
         self._vocab = first.vocab if kind_of(first).name == "embedding" else 0
         self._classify = network.task == "classification"
         self._reconstruct = bool(c.reconstruct)
+        if self._classify and c.loss != "auto":
+            raise ValueError(f"loss={c.loss!r} is for regression; a classifier learns with "
+                             "softmax cross-entropy (loss='auto')")
         if self._reconstruct:
             _check_autoencoder(network, c)
         self.labels = LabelMap(network.n_outputs) if self._classify else None

@@ -108,10 +108,20 @@ def evaluate(learner: Learner, params: np.ndarray, X: np.ndarray, Y: np.ndarray
             p = out
             loss = float(-np.log(np.maximum(p[np.arange(len(Y)), Y], 1e-12)).mean())
             return {"loss": loss, "accuracy": float((p.argmax(axis=1) == Y).mean())}
+        net_out = out
         out = learner.outputs(out)
         err = out - Y.reshape(out.shape)
-        return {"loss": float(0.5 * (err ** 2).sum(axis=1).mean()),
-                "mae": float(np.abs(err).mean())}
+        kind, weight = loss_of(learner)
+        mix = weight if kind == "cosine" else 0.0
+        loss = (1.0 - mix) * 0.5 * (err ** 2).sum(axis=1).mean()
+        if mix > 0.0:  # on the rows the network learns, as the kernel computes it
+            t = learner.network_targets(np.asarray(Y, np.float32).reshape(out.shape))
+            t = t[:, :net_out.shape[1]].astype(np.float64)
+            a = net_out.astype(np.float64)
+            cos = (a * t).sum(axis=1) / (np.maximum(np.linalg.norm(a, axis=1), 1e-8)
+                                         * np.maximum(np.linalg.norm(t, axis=1), 1e-8))
+            loss += mix * float((1.0 - cos).mean())
+        return {"loss": float(loss), "mae": float(np.abs(err).mean())}
     finally:
         learner.arena.params[:] = saved
 
@@ -219,12 +229,13 @@ class GradientShare:
     """
 
     def __init__(self, network: Any, X: np.ndarray, Yc: np.ndarray, Yr: np.ndarray,
-                 engine: Any = None) -> None:
+                 engine: Any = None, loss: tuple[str, float] = ("auto", 0.9)) -> None:
         from tweenstream.runtime.engine import learner_engine, plan_kinds
 
         self.plan = compile_plan(network)
         classification = network.task == "classification"
-        self.cfg, self.icfg = TweenConfig(mode="backprop").to_arrays(
+        self.cfg, self.icfg = TweenConfig(mode="backprop", loss=loss[0],
+                                          cosine_weight=loss[1]).to_arrays(
             lay.T_CLASSIFICATION if classification else lay.T_REGRESSION)
         self.ltab = layer_table(self.plan, 1.2, 100.0)
         # any engine of the network's kinds has the minibatch kernel
@@ -240,6 +251,11 @@ class GradientShare:
                                          self.cfg, self.icfg, a.fst, self.X, self.Yc, self.Yr,
                                          np.ascontiguousarray(rows, np.int64))
         return a.pbuf[lay.P_ACC]
+
+
+def loss_of(learner: Learner) -> tuple[str, float]:
+    """The learner's loss setting, as a gradient worker needs it: (loss, cosine_weight)."""
+    return learner.config.loss, float(learner.config.cosine_weight)
 
 
 class ThreadWorkers:
@@ -258,8 +274,8 @@ class ThreadWorkers:
 
     def begin(self, learner: Learner, X: np.ndarray, Yc: np.ndarray, Yr: np.ndarray) -> int:
         """Set up a job's buffers; returns the number of workers."""
-        self._shares = [GradientShare(learner.network, X, Yc, Yr, learner.engine)
-                        for _ in range(self.threads)]
+        self._shares = [GradientShare(learner.network, X, Yc, Yr, learner.engine,
+                                      loss_of(learner)) for _ in range(self.threads)]
         self._pool = ThreadPoolExecutor(max_workers=self.threads)
         return self.threads
 

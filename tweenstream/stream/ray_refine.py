@@ -80,13 +80,13 @@ class _Worker:
         self.share: GradientShare | None = None
 
     def begin(self, network: dict[str, Any], X: np.ndarray, Yc: np.ndarray,
-              Yr: np.ndarray) -> int:
+              Yr: np.ndarray, loss: tuple[str, float] = ("auto", 0.9)) -> int:
         from tweenstream.models.network import Network
 
         # the object store hands out read-only arrays: the kernels are compiled for writable
         # ones, so one copy per job (not per step) keeps them on their compiled signature
         self.share = GradientShare(Network.from_dict(network), np.array(X), np.array(Yc),
-                                   np.array(Yr))
+                                   np.array(Yr), loss=tuple(loss))  # type: ignore[arg-type]
         return os.getpid()
 
     def accumulate(self, params: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -129,7 +129,8 @@ class RayWorkers:
                 self.actors = [remote.remote() for _ in range(self.count)]
             refs = [ray.put(np.ascontiguousarray(a)) for a in (X, Yc, Yr)]
             network = learner.network.to_dict()
-            ray.get([a.begin.remote(network, *refs) for a in self.actors],
+            loss = (learner.config.loss, float(learner.config.cosine_weight))
+            ray.get([a.begin.remote(network, *refs, loss) for a in self.actors],
                     timeout=self.timeout)
         except Exception as err:
             self.reset()
