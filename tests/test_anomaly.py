@@ -201,3 +201,21 @@ def test_a_classifier_refuses_an_unlabelled_learn_message():
     msg = protocol.decode(frames, Contract(4, 4, False, reconstruct=True))
     assert msg.Y is None and msg.rows == 2
 
+
+
+def test_an_exported_autoencoder_gives_its_reconstruction_error_as_a_second_output(tmp_path):
+    from tweenstream.export.builder import export
+    from tweenstream.export.format import ERROR_OUTPUT, session
+
+    ae = _autoencoder()
+    X = _manifold(1_000)
+    for x in X:
+        ae.learn_one(x)
+    report = export(ae, tmp_path / "ae.onnx", recorded=X[:50])
+    assert report["parity"]["passed"] and "reconstruction_error" in report["parity"]
+    sess = session((tmp_path / "ae.onnx").read_bytes())
+    assert [o.name for o in sess.get_outputs()] == ["outputs", ERROR_OUTPUT]
+    out, err = sess.run(None, {"input": X[:5]})
+    assert out.shape == (5, 8) and err.shape == (5, 1)
+    want = np.array([ae.error_one(x) for x in X[:5]])
+    assert np.allclose(err[:, 0], want, rtol=1e-4, atol=1e-6)

@@ -46,7 +46,7 @@ def build_model(learner: Learner, labels: list[str] | None = None) -> onnx.Model
     """
     net = learner.network
     g = Graph()
-    x = _input_stage(g, learner)
+    x = scaled = _input_stage(g, learner)
     for i, (spec, in_shape, _) in enumerate(net.rows):
         kind = kind_of(spec)
         params = {k: v.copy() for k, v in learner.arena.layer_params(i).items()}
@@ -60,11 +60,17 @@ def build_model(learner: Learner, labels: list[str] | None = None) -> onnx.Model
         g.node("Add", [x, g.constant("target_mean", ts.cache[0].copy())], out)
     else:
         g.node("Identity", [x], out)
+    outputs = [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["batch", net.n_outputs])]
+    if learner.config.reconstruct:  # an autoencoder: its reconstruction error, per row
+        d = g.node("Sub", [x, scaled], "reconstruction_diff")
+        sq = g.node("Mul", [d, d], "reconstruction_sq")
+        g.node("ReduceMean", [sq], fmt.ERROR_OUTPUT, axes=[1], keepdims=1)
+        outputs.append(helper.make_tensor_value_info(fmt.ERROR_OUTPUT, TensorProto.FLOAT,
+                                                     ["batch", 1]))
     graph = helper.make_graph(
         g.nodes, "tweenstream",
         [helper.make_tensor_value_info(fmt.INPUT, TensorProto.FLOAT, ["batch", net.n_inputs])],
-        [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["batch", net.n_outputs])],
-        g.initializers)
+        outputs, g.initializers)
     model = helper.make_model(graph, producer_name="tweenstream", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", fmt.OPSET)])
     model.ir_version = fmt.IR_VERSION
@@ -158,6 +164,14 @@ def parity_report(learner: Learner, model: onnx.ModelProto, recorded: np.ndarray
             report[f"{name}_{label}"] = {"rows": len(X), "max_abs": float(diff.max()),
                                          "max_rel": float(rel.max())}
             worst = max(worst, float(diff.max()))
+    if learner.config.reconstruct:  # the second output against error_one, row by row
+        X = sets["random"]
+        ref = np.array([learner.error_one(x) for x in X])
+        got = sess.run(None, {fmt.INPUT: X})[1][:, 0].astype(np.float64)
+        diff = np.abs(got - ref)
+        report["reconstruction_error"] = {"rows": len(X), "max_abs": float(diff.max()),
+                                          "max_rel": float((diff / np.maximum(ref, 1e-6)).max())}
+        worst = max(worst, float((diff / np.maximum(ref, 1.0)).max()))  # relative above 1
     report["max_abs"] = worst
     report["passed"] = bool(worst <= report["tolerance"])
     return report

@@ -27,6 +27,7 @@ OPSET = 17  # supported by every onnxruntime >= 1.14, and so by the pinned range
 IR_VERSION = 8
 INPUT = "input"
 OUTPUTS = {"classification": "probabilities", "regression": "outputs"}
+ERROR_OUTPUT = "reconstruction_error"  # an autoencoder's second output: mean squared error
 META_VERSION = "tweenstream.version"
 META_TASK = "tweenstream.task"
 META_LABELS = "tweenstream.output_labels"
@@ -155,8 +156,10 @@ def contract(model: ModelLike) -> ModelContract:
     missing = [k for k in (META_TASK, META_INPUTS, META_LABELS, META_DIGEST) if k not in meta]
     if missing:
         raise FormatError("metadata", f"not a tweenstream export: missing {missing}")
-    if len(m.inputs) != 1 or len(m.outputs) != 1:
-        raise FormatError("contract", "a tweenstream model has one input and one output")
+    if len(m.inputs) != 1 or not (len(m.outputs) == 1 or (
+            len(m.outputs) == 2 and m.outputs[1] == ERROR_OUTPUT)):
+        raise FormatError("contract", "a tweenstream model has one input and one output (an "
+                          f"autoencoder a second, {ERROR_OUTPUT!r})")
     try:
         labels = tuple(json.loads(meta[META_LABELS]))
         features = json.loads(meta.get(META_FEATURES, "null"))
