@@ -62,15 +62,9 @@ def read_space(path: str | Path) -> dict[str, Any]:
     >>> read_space(p)
     {'learning_rate': {'loguniform': [0.001, 0.1]}}
     """
-    from tweenstream.stream.serve_file import tomllib
+    from tweenstream.stream.serve_file import read_toml
 
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as err:
-        raise ValueError(f"{path}: cannot read the search space ({err.strerror})") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not a valid TOML file ({err})") from None
+    data = read_toml(path, "the search space")
     space = data.get("space")
     if not isinstance(space, dict) or set(data) != {"space"}:
         raise ValueError(f"{path}: a search space is one [space] table")

@@ -3,8 +3,9 @@
 ``RayWorkers`` computes a refinement job's minibatch gradients on worker actors of a Ray
 cluster (the optional extra ``[ray]``). Per job, the training rows go to the object store once
 and every actor keeps a reference; per minibatch step the parameters go to the object store
-once, each actor sums the gradients of its share of the rows (row t of every W, as the threads
-of ``ThreadWorkers`` do) and the driver sums the actors' results in actor order, so a job gives
+once (or, up to 64 KiB, inside each call), each actor sums the gradients of its share of the
+rows (row t of every W, as the threads of ``ThreadWorkers`` do) and the driver sums the actors'
+results in actor order, so a job gives
 the same parameters, bit for bit, on W actors as on W threads. The optimiser step, early
 stopping and the held-out evaluation stay in the refine-server (``runtime/refine.py``).
 
@@ -26,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from tweenstream.runtime.refine import GradientShare
+
+INLINE_BYTES = 64 << 10  # parameters up to this size are sent with each call
 
 
 class ClusterUnavailable(ConnectionError):
@@ -143,7 +146,9 @@ class RayWorkers:
         dies or does not answer within ``timeout``."""
         ray = ray_module()
         try:
-            ref = ray.put(params)
+            # small parameter vectors travel inside the calls (cheaper than the object store);
+            # large ones go to the store once and every actor reads the same copy
+            ref = params if params.nbytes <= INLINE_BYTES else ray.put(params)
             return list(ray.get([a.accumulate.remote(ref, rows)
                                  for a, rows in zip(self.actors, shares, strict=True)],
                                 timeout=self.timeout))

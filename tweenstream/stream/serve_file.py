@@ -70,13 +70,7 @@ def read_config(path: str | Path, serve_flags: dict[str, Any]) -> dict[str, dict
     >>> read_config(p, {"hidden": (32, 32)})
     {'serve': {}, 'network': {'hidden': (16,)}, 'settings': {'learning_rate': 0.01}, 'models': {}}
     """
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as err:
-        raise ConfigFileError(f"{path}: cannot read the config file ({err.strerror})") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigFileError(f"{path}: not a valid TOML file ({err})") from None
+    data = read_toml(path, "the config file", ConfigFileError)
     unknown = sorted(set(data) - set(TABLES))
     if unknown:
         raise ConfigFileError(f"{path}: unknown table(s) {unknown}; a config file has "
@@ -122,6 +116,26 @@ def _check_model(path: str | Path, name: str, table: Any) -> None:
         TweenConfig(**table.get("settings", {}))
     except (TypeError, ValueError) as err:
         raise ConfigFileError(f"{path}: [models.{name}]: {err}") from None
+
+
+def read_toml(path: str | Path, what: str, error: type[ValueError] = ValueError
+              ) -> dict[str, Any]:
+    """A TOML file's tables; ``error`` (a ValueError) names the file and what is wrong.
+
+    Examples
+    --------
+    >>> read_toml("missing.toml", "the search space")
+    Traceback (most recent call last):
+    ...
+    ValueError: missing.toml: cannot read the search space (No such file or directory)
+    """
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as err:
+        raise error(f"{path}: cannot read {what} ({err.strerror})") from None
+    except tomllib.TOMLDecodeError as err:
+        raise error(f"{path}: not a valid TOML file ({err})") from None
 
 
 def parse_set(pairs: list[str]) -> dict[str, Any]:
