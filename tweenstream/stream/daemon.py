@@ -80,7 +80,7 @@ class Daemon:
     >>> d = Daemon(Learner(Network(8, [Dense(4)])), ServeConfig(data="inproc://d",
     ...            control="inproc://c"))
     >>> d.contract, list(d.models)
-    (Contract(n_inputs=8, n_outputs=4, classification=True), ['default'])
+    (Contract(n_inputs=8, n_outputs=4, classification=True, reconstruct=False), ['default'])
     """
 
     def __init__(self, learner: Learner | None, config: ServeConfig, *,

@@ -51,7 +51,7 @@ def contract_of(learner: Learner) -> Contract:
     --------
     >>> from tweenstream import Dense, Learner, Network
     >>> contract_of(Learner(Network(8, [Dense(4)])))
-    Contract(n_inputs=8, n_outputs=4, classification=True)
+    Contract(n_inputs=8, n_outputs=4, classification=True, reconstruct=False)
     """
     net = learner.network
     return Contract(net.n_inputs, net.n_outputs, net.task == "classification",
