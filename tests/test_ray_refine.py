@@ -75,7 +75,7 @@ def test_a_daemon_is_refined_through_a_ray_refine_server_and_loses_no_sample():
 
 
 def test_a_worker_killed_mid_job_fails_that_job_and_the_next_job_runs():
-    server = _ray_server(2)
+    server = _ray_server(2)  # one of two actors dies
     try:
         model, X, y = _job(5)
         long = RefineSettings(epochs=1_000, patience=1_000, batch_size=8)

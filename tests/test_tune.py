@@ -9,7 +9,7 @@ import pytest
 from tweenstream import Dense, Network
 from tweenstream.cli import main, serve_parser
 from tweenstream.stream.serve_file import flag_defaults, read_config
-from tweenstream.tuning import check_space, read_space, replay, tune_stream
+from tweenstream.tuning import check_space, read_space, replay
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 
@@ -20,40 +20,35 @@ def _stream(n: int = 1_600, seed: int = 0):
     return X, (2 * (X[:, 0] > 0) + (X[:, 1] * X[:, 2] > 0)).astype(np.int64)
 
 
-def test_tune_ranks_configurations_and_stops_weak_ones_early():
-    X, y = _stream()
-    net = Network(3, [Dense(16, "relu"), Dense(4)])
-    space = {"mode": {"choice": ["tween", "backprop"]},
-             "learning_rate": {"loguniform": [1e-3, 0.3]}, "optimizer": "sgd"}
-    result = tune_stream(net, X, y, space, samples=6, workers=2, chunks=4, grace=1, seed=3)
-    ranked = result["ranked"]
-    assert len(ranked) == 6
-    finished = [r for r in ranked if r["chunks"] == 4]
-    assert finished and len(finished) < 6  # ASHA stopped some before the end
-    assert [r["score"] for r in finished] == sorted((r["score"] for r in finished),
-                                                    reverse=True)
-    best = ranked[0]
-    assert best["config"]["mode"] in ("tween", "backprop")
-    assert 1e-3 <= best["config"]["learning_rate"] <= 0.3
-    assert best["config"]["optimizer"] == "sgd"
-    # a trial's score is the replay's: the same configuration, replayed here, scores the same
-    assert replay(net, best["config"], X, y, chunks=4, seed=3) == pytest.approx(best["score"])
-    assert 0.0 < result["defaults"] <= 1.0
-
-
-def test_the_command_writes_a_config_file_that_serve_reads(tmp_path, capsys):
+def test_tune_ranks_stops_weak_ones_early_and_writes_a_config_file_serve_reads(tmp_path,
+                                                                              capsys):
+    """One Ray Tune run through the command: the ranked table, ASHA's early stops, and the
+    best configuration as a config file whose replay gives the score it reports."""
     X, y = _stream(seed=1)
     np.savez(tmp_path / "stream.npz", X=X, y=y)
     (tmp_path / "space.toml").write_text(
-        '[space]\nmode = {choice = ["backprop"]}\nlearning_rate = {loguniform = [0.01, 0.1]}\n')
+        '[space]\nmode = {choice = ["tween", "backprop"]}\n'
+        'learning_rate = {loguniform = [0.001, 0.3]}\noptimizer = "sgd"\n')
     out = tmp_path / "tuned.toml"
     code = main(["tune", str(tmp_path / "stream.npz"), "--space", str(tmp_path / "space.toml"),
-                 "--samples", "3", "--workers", "2", "--chunks", "3", "--out", str(out)])
+                 "--samples", "6", "--workers", "2", "--chunks", "4", "--seed", "3",
+                 "--out", str(out)])
     printed = capsys.readouterr().out
-    assert code == 0 and "| rank | score |" in printed and "library defaults" in printed
+    assert code == 0 and "library defaults" in printed
+    rows = [line.split("|")[1:-1] for line in printed.splitlines()
+            if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == 6
+    chunks = [int(r[2]) for r in rows]
+    assert chunks[0] == 4 and min(chunks) < 4  # ASHA stopped some before the end
+    finished = [float(r[1]) for r, c in zip(rows, chunks, strict=True) if c == 4]
+    assert finished == sorted(finished, reverse=True)
     tables = read_config(out, flag_defaults(serve_parser()))
-    assert tables["network"]["mode"] == "backprop" and tables["network"]["inputs"] == 3
-    assert 0.01 <= tables["settings"]["learning_rate"] <= 0.1
+    net, settings = tables["network"], tables["settings"]
+    assert net["mode"] in ("tween", "backprop") and net["inputs"] == 3
+    assert 1e-3 <= settings["learning_rate"] <= 0.3 and settings["optimizer"] == "sgd"
+    network = Network(3, [Dense(32, "relu"), Dense(32, "relu"), Dense(4)])
+    score = replay(network, {"mode": net["mode"], **settings}, X, y, chunks=4, seed=3)
+    assert score == pytest.approx(finished[0], abs=1e-4)  # the replay is the trial's
 
 
 @pytest.mark.parametrize("text, words", [
