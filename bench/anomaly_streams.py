@@ -23,7 +23,6 @@ its documented pipeline.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
@@ -86,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     from river import anomaly, preprocessing
     from sklearn.metrics import roc_auc_score
 
+    from bench.tune_streams import emit, save
     from tweenstream.river import MLPAnomalyDetector
 
     p = argparse.ArgumentParser(description=__doc__)
@@ -105,11 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 auc = float(roc_auc_score(flags[WARMUP:], scores[WARMUP:]))
                 row = {"stream": kind, "seed": seed, "model": name, "auc": auc,
                        "delay": delay(scores, flags, spans), "us_per_sample": us}
-                out.append(row)
-                print(json.dumps(row), flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+                emit(out, row)
+    save(out, args.json)
     return 0
 
 

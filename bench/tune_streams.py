@@ -57,12 +57,22 @@ def main(argv: list[str] | None = None) -> int:
                    "defaults": r["defaults"], "seconds": r["seconds"],
                    "config": best["config"], "trials": len(r["ranked"]),
                    "finished": sum(x["chunks"] == 10 for x in r["ranked"])}
-            out.append(row)
-            print(json.dumps(row), flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+            emit(out, row)
+    save(out, args.json)
     return 0
+
+
+def emit(rows: list[dict], row: dict) -> None:
+    """Keep one result row and print it as a JSON line at once (long runs show progress)."""
+    rows.append(row)
+    print(json.dumps(row), flush=True)
+
+
+def save(rows: list[dict], path: str | None) -> None:
+    """Write every result row to ``path`` as one JSON list (nothing without a path)."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(rows, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -108,14 +108,10 @@ def push_targets(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def learner_factory(args: argparse.Namespace, settings: dict[str, Any]) -> Callable[[], Any]:
-    """The learner to use when there is no checkpoint: the --model file or a built-in net."""
-    return _factory(args, settings)[0]
-
-
 def _factory(args: argparse.Namespace, settings: dict[str, Any]
              ) -> tuple[Callable[[], Any], Any]:
-    """``learner_factory`` and the built-in ``Network`` (None for a model file)."""
+    """The learner to use when there is no checkpoint (the --model file or a built-in net),
+    and the built-in ``Network`` (None for a model file)."""
     from tweenstream.models import Dense, Network
     from tweenstream.models.activations import canonical_activation
     from tweenstream.runtime.learner import Learner
