@@ -38,3 +38,13 @@ def ray_local():
     RAY_LISTENERS.update(listening_sockets() - before)
     yield ray
     ray.shutdown()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test`` runs two workers), every test that uses the local Ray
+    instance runs on one worker, so the session starts one instance, not one per worker."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec else ()
+        if "ray_local" in getattr(item, "fixturenames", ()) or any(isinstance(v, str) and v == "ray" for v in params):
+            item.add_marker(pytest.mark.xdist_group("ray"))

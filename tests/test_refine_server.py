@@ -47,7 +47,7 @@ def _ask(control: Control, frames: list[bytes]) -> dict:
     return protocol.unpack(control.request(frames, "test")[0])
 
 
-def _wait_for(control: Control, job: str, done, timeout: float = 60.0) -> list[bytes]:
+def _wait_for(control: Control, job: str, done, timeout: float = 300.0) -> list[bytes]:
     """Ask for a job's result until ``done(reply_header)``; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
