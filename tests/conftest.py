@@ -46,5 +46,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         callspec = getattr(item, "callspec", None)
         params = callspec.params.values() if callspec else ()
-        if "ray_local" in getattr(item, "fixturenames", ()) or any(isinstance(v, str) and v == "ray" for v in params):
+        ray = any(isinstance(v, str) and v == "ray" for v in params)
+        if ray or "ray_local" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("ray"))

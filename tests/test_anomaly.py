@@ -10,7 +10,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from tweenstream import Dense, Flatten, Learner, Network, load
+from tweenstream import Dense, Flatten, Learner, Network, RepeatVector, TimeDense, load
 from tweenstream.runtime.anomaly import RankWindow
 
 
@@ -72,7 +72,9 @@ def test_wrong_uses_are_refused_with_their_reason():
     with pytest.raises(TypeError, match="score_one is for an autoencoder"):
         plain.score_one(np.zeros(8))
     for net in (Network(8, [Dense(4)], task="regression"), Network(8, [Dense(8)]),
-                Network((2, 4), [Flatten(), Dense(8)], task="regression")):
+                Network((2, 4), [Flatten(), Dense(6)], task="regression"),
+                Network((2, 4), [Flatten(), Dense(2, "tanh"), RepeatVector(4), TimeDense(2)],
+                        task="regression")):
         with pytest.raises(ValueError, match="reconstruct=True needs a regression network"):
             Learner(net, reconstruct=True)
     with pytest.raises(ValueError, match="leave target_scaling"):

@@ -35,6 +35,7 @@ from oracle import conv as ref_conv
 from oracle import dense as ref_dense
 from oracle import lstm as ref_lstm
 from oracle import rnn as ref_rnn
+from oracle import sequence as ref_sequence
 from oracle import swiglu as ref_swiglu
 from oracle.dense import TARGET_RANGE
 
@@ -46,7 +47,9 @@ from tweenstream.models import (
     Conv2D,
     Flatten,
     MultiHeadAttention,
+    RepeatVector,
     SwiGLU,
+    TimeDense,
 )
 from tweenstream.models.registry import kind_of, kinds
 from tweenstream.runtime import layout
@@ -57,6 +60,7 @@ from tweenstream.runtime.dense import dense_project_target
 from tweenstream.runtime.lstm import lstm_project_target
 from tweenstream.runtime.plan import compile_plan
 from tweenstream.runtime.rnn import rnn_project_target
+from tweenstream.runtime.sequence import repeat_project_target
 from tweenstream.runtime.swiglu import swiglu_project_target
 from tweenstream.runtime.targets import keep_target, pass_target, project_target
 
@@ -128,6 +132,14 @@ def _attention_oracle(spec, in_shape, out_shape, P, t, lo, hi):
     return ref_attention.project_target(P["W_v"], P["W_o"], t.reshape(in_shape), lo, hi)
 
 
+def _time_dense_oracle(spec, in_shape, out_shape, P, t, lo, hi):
+    return ref_sequence.time_dense_project_target(P["W"], t.reshape(out_shape), lo, hi)
+
+
+def _repeat_oracle(spec, in_shape, out_shape, P, t, lo, hi):
+    return ref_sequence.repeat_project_target(t.reshape(out_shape), lo, hi)
+
+
 #: kind -> (compiled kernel, oracle, [(parameter, axis of its input units)] with the tensor the
 #: final projection step goes through first)
 PROJECTIONS: dict[str, tuple[Any, Oracle, list[tuple[str, int]]]] = {
@@ -138,6 +150,8 @@ PROJECTIONS: dict[str, tuple[Any, Oracle, list[tuple[str, int]]]] = {
     "conv1d": (conv_project_target, _conv_oracle, [("W", 3)]),
     "swiglu": (swiglu_project_target, _swiglu_oracle, [("W_u", 1), ("W_d", 1)]),
     "attention": (attention_project_target, _attention_oracle, [("W_v", 1), ("W_o", 1)]),
+    "time_dense": (conv_project_target, _time_dense_oracle, [("W", 1)]),
+    "repeat_vector": (repeat_project_target, _repeat_oracle, []),  # no weights: a mean of steps
 }
 
 # Shapes beyond tests/kinds.py: last-state recurrences, asymmetric "same" padding with stride,
@@ -152,6 +166,8 @@ EXTRA = {
     "swiglu-rows": Network((3, 5), [SwiGLU(4, out=2), Flatten(), Dense(3)]),
     "attention-causal": Network((4, 6), [MultiHeadAttention(3, causal=True), Flatten(),
                                          Dense(3)]),
+    "time_dense-wide": Network((3, 7), [TimeDense(4, "sigmoid"), Flatten(), Dense(3)]),
+    "repeat_vector-long": Network(5, [Dense(4), RepeatVector(6), Flatten(), Dense(3)]),
 }
 
 
@@ -180,6 +196,10 @@ ROWS = _rows_by_rule()
 PROJECT_CASES = [c for c in ROWS["project"]
                  if (kind := kind_of(NETWORKS[c[1]].rows[c[2]][0]).name) in PROJECTIONS
                  and c[1].removeprefix("example-").split("-")[0] == kind]
+#: the cases whose projection divides by summed weights (RepeatVector's averages the steps)
+WEIGHTED_CASES = [c for c in PROJECT_CASES
+                  if PROJECTIONS[kind_of(NETWORKS[c[1]].rows[c[2]][0]).name][2]]
+WEIGHTED_IDS = [c[0] for c in WEIGHTED_CASES]
 
 
 # --- setup and checks ----------------------------------------------------------------------
@@ -314,7 +334,7 @@ def test_projection_without_any_target_gives_none(case, net_name, index):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("case, net_name, index", PROJECT_CASES, ids=[c[0] for c in PROJECT_CASES])
+@pytest.mark.parametrize("case, net_name, index", WEIGHTED_CASES, ids=WEIGHTED_IDS)
 def test_projection_weak_units_have_no_target(case, net_name, index, seed):
     """Small denominators: input unit 0 of the last projection step disconnected (0/0), unit 1
     with summed |w| = 0.009 (<= 0.01 whichever outputs vote); for SwiGLU / attention also two
@@ -337,7 +357,7 @@ def test_projection_weak_units_have_no_target(case, net_name, index, seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("case, net_name, index", PROJECT_CASES, ids=[c[0] for c in PROJECT_CASES])
+@pytest.mark.parametrize("case, net_name, index", WEIGHTED_CASES, ids=WEIGHTED_IDS)
 def test_projection_threshold_splits_the_inputs(case, net_name, index, seed):
     """Last-step weights scaled so that 0.01 falls mid-way through the denominators (in the
     widest gap between two of them): inputs just below get no target, just above do."""

@@ -108,6 +108,33 @@ def test_refine_remote_matches_the_in_process_result(server):
     assert remote.after == local.after
 
 
+def test_a_remote_job_trains_on_the_learners_loss(thread_server):
+    """A regression learner with the cosine hybrid: its job carries the loss, so the remote
+    result is the in-process one; the same job without the loss (as an older client sends
+    it) trains on squared error and ends elsewhere."""
+    from tweenstream.runtime.refine import refine
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    Y = (X @ rng.normal(size=(4, 3)) * rng.uniform(0.5, 2, (300, 1))).astype(np.float32)
+    model = Learner(Network(4, [Dense(8, "tanh"), Dense(3)], task="regression"),
+                    mode="tween", loss="cosine", cosine_weight=0.9, seed=0)
+    model.learn_many(X[:100], Y[:100])
+    settings = RefineSettings(epochs=3, threads=1, seed=3)
+    assert protocol.unpack(job_frames("j", model, X, Y, settings)[0])["loss"] == {
+        "loss": "cosine", "cosine_weight": 0.9}
+    frames = job_frames("sq", model, X, Y, settings)
+    head = protocol.unpack(frames[0])
+    del head["loss"]
+    with Control(thread_server.endpoint, timeout=20, retries=1) as c:
+        remote = refine_remote(c, "cos", model, X, Y, settings, job_timeout=60)
+        assert _ask(c, [protocol.pack(head), *frames[1:]])["code"] == "queued"
+        squared = np.frombuffer(_wait_for(c, "sq", lambda h: h["code"] == "done")[1], "<f4")
+    local = refine(model, X, Y, settings)
+    assert np.array_equal(remote.params, local.params)
+    assert not np.allclose(squared, local.params, atol=1e-3)
+
+
 def _bad_requests(model, X, y):
     good = job_frames("j", model, X, y, RefineSettings())
     head = protocol.unpack(good[0])
@@ -127,6 +154,12 @@ def _bad_requests(model, X, y):
         (variant(settings={"seed": 0.5}), "bad_value"),
         (variant(settings={"beta2": 1.5}), "bad_value"),
         (variant(settings={"epochs": 10**9}), "bad_value"),  # above the server's limit
+        (variant(loss={"loss": "hinge"}), "bad_value"),
+        (variant(loss={"loss": "cosine", "cosine_weight": 2.0}), "bad_value"),
+        (variant(loss={"loss": "cosine", "cosine_weight": True}), "bad_value"),
+        (variant(loss={"loss": "cosine"}), "bad_value"),  # a classifier
+        (variant(loss=["cosine"]), "bad_value"),
+        (variant(loss={"lr": 1}), "bad_value"),
         (variant(arrays={**head["arrays"], "X": {"dtype": "<f4", "shape": [2**32, 2**32]}}),
          "wrong_shape"),
         (good[:2], "truncated"),

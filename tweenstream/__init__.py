@@ -22,7 +22,8 @@ __version__ = "0.1.0"
 
 # every layer kind, then the rest of the public API
 LAYERS = ("AvgPool2D", "Conv1D", "Conv2D", "Dense", "Embedding", "Flatten", "LSTM", "LayerNorm",
-          "MaxPool2D", "MultiHeadAttention", "RMSNorm", "RNN", "Residual", "SwiGLU")
+          "MaxPool2D", "MultiHeadAttention", "RMSNorm", "RNN", "RepeatVector", "Residual", "SwiGLU",
+          "TimeDense")
 _EXPORTS = {
     **{name: "tweenstream.models" for name in LAYERS},
     "Network": "tweenstream.models",
@@ -35,8 +36,8 @@ _EXPORTS = {
 }
 __all__ = ["LSTM", "RNN", "AvgPool2D", "Conv1D", "Conv2D", "Dense", "Embedding", "Flatten",
            "LayerNorm", "Learner", "MaxPool2D", "ModelFileError", "MultiHeadAttention", "Network",
-           "RMSNorm", "Residual", "SwiGLU", "TweenConfig", "__version__", "compile_kinds", "load",
-           "save"]
+           "RMSNorm", "RepeatVector", "Residual", "SwiGLU", "TimeDense", "TweenConfig",
+           "__version__", "compile_kinds", "load", "save"]
 
 if TYPE_CHECKING:
     from tweenstream.models import (
@@ -52,9 +53,11 @@ if TYPE_CHECKING:
         MaxPool2D,
         MultiHeadAttention,
         Network,
+        RepeatVector,
         Residual,
         RMSNorm,
         SwiGLU,
+        TimeDense,
     )
     from tweenstream.runtime import Learner, TweenConfig
     from tweenstream.runtime.persist import ModelFileError, load, save

@@ -11,8 +11,10 @@ from tweenstream.models.norm import LayerNorm, RMSNorm
 from tweenstream.models.registry import LayerKind, kind_named, kind_of, kinds, register
 from tweenstream.models.residual import Residual
 from tweenstream.models.rnn import RNN
+from tweenstream.models.sequence import RepeatVector, TimeDense
 from tweenstream.models.swiglu import SwiGLU
 
 __all__ = ["LSTM", "RNN", "AvgPool2D", "Conv1D", "Conv2D", "Dense", "Embedding", "Flatten",
            "LayerKind", "LayerNorm", "MaxPool2D", "MultiHeadAttention", "Network", "RMSNorm",
-           "Residual", "SwiGLU", "kind_named", "kind_of", "kinds", "register"]
+           "RepeatVector", "Residual", "SwiGLU", "TimeDense", "kind_named", "kind_of", "kinds",
+           "register"]

@@ -54,7 +54,8 @@ class Dense:
 def _output_shape(spec: Dense, in_shape: Shape) -> Shape:
     if len(in_shape) != 1:
         raise ValueError(f"Dense expects a flat input (n,), found shape {in_shape}; "
-                         "flatten the input or use a sequence layer first")
+                         "flatten the input, use a sequence layer first, or use TimeDense "
+                         "for a Dense at every step")
     return (spec.units,)
 
 

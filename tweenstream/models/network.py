@@ -20,6 +20,7 @@ from tweenstream.models import lstm as _lstm  # noqa: F401
 from tweenstream.models import norm as _norm  # noqa: F401
 from tweenstream.models import residual as _residual  # noqa: F401
 from tweenstream.models import rnn as _rnn  # noqa: F401
+from tweenstream.models import sequence as _sequence  # noqa: F401
 from tweenstream.models import swiglu as _swiglu  # noqa: F401
 from tweenstream.models.registry import Shape, kind_named, kind_of
 from tweenstream.models.residual import Residual, ResidualBegin, ResidualEnd

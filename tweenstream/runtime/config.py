@@ -103,9 +103,10 @@ class TweenConfig:
         The loss: ``auto`` is softmax cross-entropy for classification and squared error for
         regression; ``squared`` says so for regression; ``cosine`` (regression) mixes
         ``cosine_weight`` of cosine loss, 1 - cos(output, target), with the rest of squared
-        error (0.9: 90% cosine, 10% squared error; 1.0: cosine alone).
+        error (0.9: 90% cosine, 10% squared error; 1.0: cosine alone). On a sequence output
+        (e.g. TimeDense's) the cosine is taken per step and averaged over the steps.
     reconstruct
-        An autoencoder: a regression network whose output has the size of its flat input
+        An autoencoder: a regression network whose output has its input's shape
         learns to reproduce its (standardised) input, so a stream needs no targets
         (``learn_one(x)``), and ``score_one(x)`` ranks a sample's reconstruction error among
         the last ``metric_window`` learned ones (an anomaly score in [0, 1]).
@@ -231,8 +232,9 @@ class TweenConfig:
             raise TypeError(f"unknown setting(s) {sorted(unknown)}; see TweenConfig for the list")
         return TweenConfig(**{**asdict(self), **changes})
 
-    def to_arrays(self, task: int) -> tuple[np.ndarray, np.ndarray]:
-        """Pack into the interpreter's float64 ``cfg`` and int64 ``icfg`` arrays."""
+    def to_arrays(self, task: int, step: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Pack into the interpreter's float64 ``cfg`` and int64 ``icfg`` arrays; ``step`` is
+        the width of one step of a sequence output (``cosine_step``), 0 for a flat one."""
         cfg = np.zeros(lay.NFCFG, dtype=np.float64)
         icfg = np.zeros(lay.NICFG, dtype=np.int64)
         cfg[lay.F_LR] = self.lr
@@ -275,7 +277,24 @@ class TweenConfig:
         icfg[lay.I_OPTIMIZER] = lay.OPTIMIZERS.index(self.optimizer)
         icfg[lay.I_DIAG_EVERY] = self.diagnostics_every
         cfg[lay.F_COSINE] = self.cosine_weight if self.loss == "cosine" else 0.0
+        icfg[lay.I_COSINE_STEP] = step
         return cfg, icfg
+
+
+def cosine_step(network: Any) -> int:
+    """How many outputs one cosine term covers: a step's (the last axis) for a sequence output
+    such as TimeDense's (steps, d), 0 (all of them) for a flat output.
+
+    Examples
+    --------
+    >>> from tweenstream import Dense, Network, TimeDense
+    >>> cosine_step(Network((5, 3), [TimeDense(3)], task="regression"))
+    3
+    >>> cosine_step(Network(3, [Dense(3)], task="regression"))
+    0
+    """
+    shape = network.shapes[-1]
+    return int(shape[-1]) if len(shape) > 1 else 0
 
 
 _POSITIVE = ("scale_clip", "explosion_norm_growth", "learning_rate", "tween_rate",

@@ -34,6 +34,8 @@ forward_swiglu = absent_forward
 forward_attention = absent_forward
 forward_residual_begin = absent_forward
 forward_residual_end = absent_forward
+forward_time_dense = absent_forward
+forward_repeat_vector = absent_forward
 signal_dense = absent_signal
 signal_layer_norm = absent_signal
 signal_rms_norm = absent_signal
@@ -49,6 +51,8 @@ signal_swiglu = absent_signal
 signal_attention = absent_signal
 signal_residual_begin = absent_signal
 signal_residual_end = absent_signal
+signal_time_dense = absent_signal
+signal_repeat_vector = absent_signal
 update_dense = absent_update
 update_layer_norm = absent_update
 update_rms_norm = absent_update
@@ -59,6 +63,7 @@ update_conv1d = absent_update
 update_embedding = absent_update
 update_swiglu = absent_update
 update_attention = absent_update
+update_time_dense = absent_update
 project_dense = absent_project
 project_rnn = absent_project
 project_lstm = absent_project
@@ -66,6 +71,8 @@ project_conv2d = absent_project
 project_conv1d = absent_project
 project_swiglu = absent_project
 project_attention = absent_project
+project_time_dense = absent_project
+project_repeat_vector = absent_project
 
 
 def forward_layer(row, pbuf, work):
@@ -101,6 +108,10 @@ def forward_layer(row, pbuf, work):
         forward_residual_begin(row, pbuf, work)
     elif op == 15:  # residual_end
         forward_residual_end(row, pbuf, work)
+    elif op == 17:  # time_dense
+        forward_time_dense(row, pbuf, work)
+    elif op == 18:  # repeat_vector
+        forward_repeat_vector(row, pbuf, work)
     else:
         unknown_op(op)
 
@@ -138,6 +149,10 @@ def signal_layer(row, pbuf, work, need_input):
         signal_residual_begin(row, pbuf, work, need_input)
     elif op == 15:  # residual_end
         signal_residual_end(row, pbuf, work, need_input)
+    elif op == 17:  # time_dense
+        signal_time_dense(row, pbuf, work, need_input)
+    elif op == 18:  # repeat_vector
+        signal_repeat_vector(row, pbuf, work, need_input)
     else:
         unknown_op(op)
 
@@ -175,6 +190,10 @@ def update_layer(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate):
         return 0.0  # no parameters
     elif op == 15:  # residual_end
         return 0.0  # no parameters
+    elif op == 17:  # time_dense
+        return update_time_dense(row, pbuf, work, coef_w, coef_b, lim, va, vb, vc, accumulate)
+    elif op == 18:  # repeat_vector
+        return 0.0  # no parameters
     else:
         unknown_op(op)
     return 0.0
@@ -204,5 +223,9 @@ def project_layer(row, pbuf, work, lo, hi):
         project_swiglu(row, pbuf, work, lo, hi)
     elif op == 13:  # attention
         project_attention(row, pbuf, work, lo, hi)
+    elif op == 17:  # time_dense
+        project_time_dense(row, pbuf, work, lo, hi)
+    elif op == 18:  # repeat_vector
+        project_repeat_vector(row, pbuf, work, lo, hi)
     else:
         unknown_op(op)

@@ -44,6 +44,7 @@ from tweenstream.runtime.layout import (
     F_WEIGHT_MULT,
     I_BATCH,
     I_CHAIN_GATE,
+    I_COSINE_STEP,
     I_DIAG_EVERY,
     I_LOCAL_DERIV,
     I_MODE,
@@ -124,12 +125,14 @@ def softmax(z, p):
 
 
 @inline
-def head(table, work, task, c, y, mix):
+def head(table, work, task, c, y, mix, step):
     """Softmax-CE, or for regression squared error mixed with cosine loss (``mix``: the cosine
     part's weight, 0 for none) at the output; returns (loss, score, correct).
 
-    The regression loss is (1 - mix) * 0.5 * |y - a|^2 + mix * (1 - cos(a, y)), on the
-    targets the model learns (standardised, if it standardises them).
+    The regression loss is (1 - mix) * 0.5 * |y - a|^2 + mix * mean_s (1 - cos(a_s, y_s)),
+    on the targets the model learns (standardised, if it standardises them), where s runs over
+    the groups of ``step`` consecutive outputs (a sequence output's steps) or, for ``step`` 0,
+    is the whole output.
 
     Writes probabilities (or outputs) into the head slot at the end of ``work[W_ACT]`` and
     g = -dloss/d(output) into ``work[W_DELTA]`` at the output slot. ``score`` is what the hybrid
@@ -160,35 +163,36 @@ def head(table, work, task, c, y, mix):
     # targets it learns, the targets, and the std and mean that scaled them: the error is
     # then reported in the targets' units (runtime/scaling.py, scale_targets)
     scaled = y.shape[0] >= 4 * K
-    na = 0.0
-    ny = 0.0
-    dot = 0.0
-    if mix > 0.0:
-        for k in range(K):
-            a64 = np.float64(A[oo + k])
-            y64 = np.float64(y[k])
-            na += a64 * a64
-            ny += y64 * y64
-            dot += a64 * y64
-        na = max(np.sqrt(na), 1e-8)
-        ny = max(np.sqrt(ny), 1e-8)
-    cos = dot / (na * ny) if mix > 0.0 else 0.0
     for k in range(K):
         a = A[oo + k]
         A[hd + k] = a
         d = y[k] - a
-        if mix > 0.0:  # -d/da of the mix: squared error's d, and cosine's
-            g_cos = np.float64(y[k]) / (na * ny) - cos * np.float64(a) / (na * na)
-            G[oo + k] = _F32((1.0 - mix) * np.float64(d) + mix * g_cos)
-        else:
-            G[oo + k] = d
+        G[oo + k] = _F32((1.0 - mix) * np.float64(d)) if mix > 0.0 else d
         loss += (1.0 - mix) * 0.5 * np.float64(d) * d
         if scaled:
             err += abs(np.float64(y[K + k]) - (np.float64(a) * y[2 * K + k] + y[3 * K + k]))
         else:
             err += abs(np.float64(d))
-    if mix > 0.0:
-        loss += mix * (1.0 - cos)
+    if mix > 0.0:  # add -d/da of the cosine part, group by group
+        width = step if step > 0 else K
+        groups = K // width
+        for s0 in range(0, K, width):
+            na = 0.0
+            ny = 0.0
+            dot = 0.0
+            for k in range(s0, s0 + width):
+                a64 = np.float64(A[oo + k])
+                y64 = np.float64(y[k])
+                na += a64 * a64
+                ny += y64 * y64
+                dot += a64 * y64
+            na = max(np.sqrt(na), 1e-8)
+            ny = max(np.sqrt(ny), 1e-8)
+            cos = dot / (na * ny)
+            loss += mix * (1.0 - cos) / groups
+            for k in range(s0, s0 + width):
+                g_cos = np.float64(y[k]) / (na * ny) - cos * np.float64(A[oo + k]) / (na * na)
+                G[oo + k] = _F32(np.float64(G[oo + k]) + mix * g_cos / groups)
     return loss, -loss, err / K
 
 
@@ -263,7 +267,7 @@ def heuristic_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, c, y, accumul
         row = table[i]
         forward_layer(row, pbuf, work)
         if i == L - 1:
-            loss, score, metric = head(table, work, task, c, y, cfg[F_COSINE])
+            loss, score, metric = head(table, work, task, c, y, cfg[F_COSINE], icfg[I_COSINE_STEP])
             if not np.isfinite(loss):
                 return loss, score, metric
             if task == T_CLASSIFICATION:  # compare probabilities with the one-hot target
@@ -346,7 +350,7 @@ def step(table, ltab, pbuf, work, diag, cfg, icfg, fst, ist, x, c, y):
     elif not forward(table, pbuf, work, x):
         bad = R_INPUT
     else:
-        loss, score, metric = head(table, work, task, c, y, cfg[F_COSINE])
+        loss, score, metric = head(table, work, task, c, y, cfg[F_COSINE], icfg[I_COSINE_STEP])
         if not np.isfinite(loss):
             bad = R_OUTPUT
         else:
@@ -563,7 +567,7 @@ def accumulate_gradients(table, ltab, pbuf, work, diag, cfg, icfg, fst, X, Yc, Y
             c = Yc[r]
         y = Yr[r if not cls else 0]
         forward(table, pbuf, work, X[r])
-        loss, _, _ = head(table, work, icfg[I_TASK], c, y, cfg[F_COSINE])
+        loss, _, _ = head(table, work, icfg[I_TASK], c, y, cfg[F_COSINE], icfg[I_COSINE_STEP])
         total += loss
         chain_sweep(table, ltab, pbuf, work, diag, cfg, icfg, fst, M_BACKPROP, True, False)
     return total

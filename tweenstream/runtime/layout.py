@@ -141,7 +141,8 @@ I_SOFT_DETECT = 10
 I_STREAK_RESET = 11  # clean steps after which the explosion streak is forgotten
 I_OPTIMIZER = 12  # backprop's optimiser: O_SGD, O_ADAM or O_ADAGRAD
 I_DIAG_EVERY = 13  # gaps, budgets and the soft trigger every this many samples
-NICFG = 14
+I_COSINE_STEP = 14  # cosine loss: per group of this many outputs (a sequence's step; 0: all)
+NICFG = 15
 
 # --- backprop optimisers --------------------------------------------------------------------
 O_SGD = 0

@@ -11,7 +11,7 @@ from tweenstream.models.registry import kind_of
 from tweenstream.runtime import layout as lay
 from tweenstream.runtime.anomaly import RankWindow
 from tweenstream.runtime.arena import Arena
-from tweenstream.runtime.config import TweenConfig
+from tweenstream.runtime.config import TweenConfig, cosine_step
 from tweenstream.runtime.dense import BLOCK
 from tweenstream.runtime.engine import Engine, learner_engine, plan_kinds
 from tweenstream.runtime.inputs import check_ids
@@ -107,7 +107,7 @@ class Learner:
     def _apply_config(self) -> None:
         c = self.config
         self._ltab = layer_table(self._plan, c.depth_scale_factor, c.depth_scale_cap)
-        self._cfg, self._icfg = c.to_arrays(self._task)
+        self._cfg, self._icfg = c.to_arrays(self._task, cosine_step(self.network))
         targets = getattr(self, "_targets", None)
         for sc in (self._input.scaler, targets.scaler if targets else None):
             if sc is not None:
@@ -804,12 +804,16 @@ def _check_finite(X: np.ndarray) -> None:
 
 
 def _check_autoencoder(network: Network, config: TweenConfig) -> None:
-    """``reconstruct=True`` needs a regression network from a flat input to as many outputs."""
-    if network.task != "regression" or len(network.input_shape) != 1 \
-            or network.n_outputs != network.n_inputs:
-        raise ValueError("reconstruct=True needs a regression network whose flat input and "
-                         f"output have the same size, found input {network.input_shape}, "
-                         f"{network.n_outputs} outputs, task {network.task!r}")
+    """``reconstruct=True`` needs a regression network whose output has its input's shape (a
+    sequence (steps, d) to (steps, d), e.g. ending in TimeDense) or is flat and as large."""
+    out = network.shapes[-1]
+    same = out == network.input_shape or (len(out) == 1 and out[0] == network.n_inputs)
+    if network.task != "regression" or not same \
+            or any(type(spec).__name__ == "Embedding" for spec in network.layers):
+        raise ValueError("reconstruct=True needs a regression network of real-valued inputs "
+                         "whose output has its input's shape or as many values, found input "
+                         f"{network.input_shape}, output {network.shapes[-1]}, task "
+                         f"{network.task!r}")
     if config.target_scaling == "online":
         raise ValueError("an autoencoder's targets are its standardised inputs: leave "
                          "target_scaling at 'auto' (or 'off')")

@@ -27,7 +27,7 @@ import numpy as np
 
 from tweenstream.runtime import layout as lay
 from tweenstream.runtime.arena import Arena
-from tweenstream.runtime.config import TweenConfig
+from tweenstream.runtime.config import TweenConfig, cosine_step
 from tweenstream.runtime.learner import Learner
 from tweenstream.runtime.plan import compile_plan, layer_table
 
@@ -236,20 +236,22 @@ class GradientShare:
         classification = network.task == "classification"
         self.cfg, self.icfg = TweenConfig(mode="backprop", loss=loss[0],
                                           cosine_weight=loss[1]).to_arrays(
-            lay.T_CLASSIFICATION if classification else lay.T_REGRESSION)
+            lay.T_CLASSIFICATION if classification else lay.T_REGRESSION, cosine_step(network))
         self.ltab = layer_table(self.plan, 1.2, 100.0)
         # any engine of the network's kinds has the minibatch kernel
         self.engine = engine or learner_engine(plan_kinds(self.plan), False)
         self.arena = Arena(self.plan)
         self.X, self.Yc, self.Yr = X, Yc, Yr
+        self.last_loss = 0.0
 
     def accumulate(self, params: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """The summed gradient of ``rows`` at ``params`` (a view of this share's buffer)."""
+        """The summed gradient of ``rows`` at ``params`` (a view of this share's buffer); their
+        summed loss is left in ``last_loss``."""
         a = self.arena
         a.pbuf[lay.P_PARAM] = params
-        self.engine.accumulate_gradients(self.plan.table, self.ltab, a.pbuf, a.work, a.diag,
-                                         self.cfg, self.icfg, a.fst, self.X, self.Yc, self.Yr,
-                                         np.ascontiguousarray(rows, np.int64))
+        self.last_loss = float(self.engine.accumulate_gradients(
+            self.plan.table, self.ltab, a.pbuf, a.work, a.diag, self.cfg, self.icfg, a.fst, self.X,
+            self.Yc, self.Yr, np.ascontiguousarray(rows, np.int64)))
         return a.pbuf[lay.P_ACC]
 
 

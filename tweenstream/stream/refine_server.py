@@ -54,6 +54,7 @@ class _Job:
     X: np.ndarray | None
     Y: np.ndarray | None
     settings: Any
+    loss: dict[str, Any]  # the Learner's loss settings: loss, cosine_weight
     state: str = "queued"
     progress: dict[str, Any] | None = None
     result: Any = None
@@ -64,6 +65,24 @@ class _Job:
         self.params = self.X = self.Y = None
 
 
+def _loss(given: Any, network: Any) -> dict[str, Any]:
+    """The ``loss`` map of a submit request (absent: the task's default loss), checked as the
+    Learner checks it: ``{"loss": "auto" | "squared" | "cosine", "cosine_weight": w}``."""
+    from tweenstream.runtime.config import TweenConfig
+
+    if not isinstance(given, dict) or not set(given) <= {"loss", "cosine_weight"}:
+        raise ValueError("loss must be a map with keys among ['cosine_weight', 'loss']")
+    loss = {"loss": given.get("loss", "auto"), "cosine_weight": given.get("cosine_weight", 0.9)}
+    if not isinstance(loss["loss"], str) or isinstance(loss["cosine_weight"], bool) \
+            or not isinstance(loss["cosine_weight"], (int, float)):
+        raise ValueError(f"loss must name a loss and a numeric cosine_weight, found {given!r}")
+    TweenConfig(**loss)  # the Learner's own checks: known loss, weight in [0, 1]
+    if loss["loss"] != "auto" and network.task == "classification":
+        raise ValueError(f"loss {loss['loss']!r} is for regression; a classifier learns with "
+                         "softmax cross-entropy")
+    return loss
+
+
 class _Cancelled(Exception):
     """Raised from a job's progress callback to stop it between epochs."""
 
@@ -71,7 +90,8 @@ class _Cancelled(Exception):
 def job_frames(job: str, learner: Any, X: np.ndarray, Y: np.ndarray, settings: Any
                ) -> list[bytes]:
     """The frames of a ``submit`` request for ``learner``'s current parameters, with the
-    samples (X as the replay reservoir keeps them) turned into the network's own rows.
+    samples (X as the replay reservoir keeps them) turned into the network's own rows, and the
+    learner's loss (``loss``, ``cosine_weight``), so the server trains on the same loss.
 
     Examples
     --------
@@ -94,8 +114,11 @@ def job_frames(job: str, learner: Any, X: np.ndarray, Y: np.ndarray, settings: A
               "X": np.ascontiguousarray(X, protocol.X_DTYPE),
               "Y": np.ascontiguousarray(Y, protocol.LABEL_DTYPE if labels
                                         else protocol.TARGET_DTYPE)}
+    from tweenstream.runtime.refine import loss_of
+
+    loss, weight = loss_of(learner)
     header = {"cmd": "submit", "job": job, "network": learner.network.to_dict(),
-              "settings": asdict(settings),
+              "settings": asdict(settings), "loss": {"loss": loss, "cosine_weight": weight},
               "arrays": {k: {"dtype": a.dtype.str, "shape": list(a.shape)}
                          for k, a in arrays.items()}}
     return [protocol.pack(header), *(a.tobytes() for a in arrays.values())]
@@ -233,6 +256,7 @@ class RefineServer:
                                  f"{self.max_epochs}")
             if self.threads:  # the server decides how many cores a job gets
                 settings = RefineSettings(**{**given, "threads": self.threads})
+            loss = _loss(request.get("loss", {}), net)
         except (ValueError, TypeError, KeyError, AttributeError) as err:
             raise ProtocolError("bad_value", f"bad job: {err}") from None
         arrays = self._arrays(request.get("arrays"), frames)
@@ -250,7 +274,7 @@ class RefineServer:
             raise ProtocolError("bad_label", f"labels must be in [0, {net.n_outputs})")
         if len(X) < 2:
             raise ProtocolError("bad_value", "a job needs at least 2 samples")
-        job = _Job(job_id, net, params.copy(), X.copy(), Y.copy(), settings)
+        job = _Job(job_id, net, params.copy(), X.copy(), Y.copy(), settings, loss)
         with self._lock:
             self._jobs[job_id] = job
         self._queue.put(job)
@@ -346,7 +370,7 @@ class RefineServer:
                 raise _Cancelled  # cancelled while it was being picked up
             # the job's rows are the network's own (scaled by the client): no stage here
             learner = Learner(job.network, mode="backprop", scaling="off",
-                              target_scaling="off")
+                              target_scaling="off", **job.loss)
             learner.replace_params(job.params)
             try:
                 job.result = refine(learner, job.X, job.Y, job.settings, progress=report,
