@@ -2,6 +2,7 @@
 loss beside squared error alone.
 
     python -m bench.sequence_autoencoder [--train 10000] [--test 1000] [--seeds 3]
+                                         [--attention residual|plain]
                                          [--json build/sequence_ae.json]
 
 The stream: sequences of 12 steps of 16-dimensional vectors with structure. Each sequence has
@@ -13,7 +14,8 @@ structure and their length varies).
 The model (a small version of an LSTM autoencoder with a self-attention decoder):
 LSTM(32) encoder -> Dense(16, tanh) bottleneck -> RepeatVector(12) -> LSTM(32) over the steps
 -> self-attention with a residual connection, Residual([MultiHeadAttention(2)]) ->
-TimeDense(16). It learns each training sequence once, in order
+TimeDense(16). ``--attention plain`` drops the residual connection around the
+attention. It learns each training sequence once, in order
 (``reconstruct=True``, no labels), in each mode at the library defaults except the loss:
 ``squared`` (the baseline) or ``cosine`` with ``cosine_weight=0.9`` (90% cosine per step, 10%
 squared error). Then, on held-out sequences of the same stream, it reports:
@@ -49,7 +51,7 @@ def sequences(n: int, seed: int, mixing: np.ndarray) -> np.ndarray:
     return x.reshape(n, -1).astype(np.float32)
 
 
-def network():
+def network(attention: str = "residual"):
     """The autoencoder of the module docstring."""
     from tweenstream import (
         LSTM,
@@ -61,9 +63,9 @@ def network():
         TimeDense,
     )
 
+    block = MultiHeadAttention(2) if attention == "plain" else Residual([MultiHeadAttention(2)])
     return Network((STEPS, DIM), [LSTM(32), Dense(16, "tanh"), RepeatVector(STEPS),
-                                  LSTM(32, return_sequences=True),
-                                  Residual([MultiHeadAttention(2)]), TimeDense(DIM)],
+                                  LSTM(32, return_sequences=True), block, TimeDense(DIM)],
                    task="regression")
 
 
@@ -78,11 +80,12 @@ def similarities(X: np.ndarray, R: np.ndarray) -> tuple[float, float, float]:
     return float(token.mean()), float(seq.mean()), float(((X64 - R64) ** 2).mean())
 
 
-def run(mode: str, loss: dict, seed: int, train: np.ndarray, test: np.ndarray) -> dict:
+def run(mode: str, loss: dict, seed: int, train: np.ndarray, test: np.ndarray,
+        attention: str = "residual") -> dict:
     """Learn ``train`` once in order; the held-out figures of ``test``."""
     from tweenstream import Learner
 
-    model = Learner(network(), mode=mode, reconstruct=True, seed=seed, **loss)
+    model = Learner(network(attention), mode=mode, reconstruct=True, seed=seed, **loss)
     start = time.perf_counter()
     for x in train:
         model.learn_one(x)
@@ -101,20 +104,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train", type=int, default=10_000)
     p.add_argument("--test", type=int, default=1_000)
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--attention", choices=("residual", "plain"), default="residual")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     out: list[dict] = []
     from tweenstream import Learner
 
-    Learner(network(), reconstruct=True).learn_one(np.zeros(STEPS * DIM))  # compile, untimed
+    Learner(network(args.attention), reconstruct=True).learn_one(np.zeros(STEPS * DIM))  # compile
     for seed in range(args.seeds):
         mixing = np.random.default_rng(1_000 + seed).normal(0, 0.6, (DIM, FACTORS))
         train = sequences(args.train, 2 * seed, mixing)
         test = sequences(args.test, 2 * seed + 1, mixing)
         for mode in MODES:
             for name, loss in LOSSES.items():
-                emit(out, {"mode": mode, "loss": name, "seed": seed,
-                           **run(mode, loss, seed, train, test)})
+                emit(out, {"mode": mode, "loss": name, "seed": seed, "attention": args.attention,
+                           **run(mode, loss, seed, train, test, args.attention)})
     save(out, args.json)
     return 0
 

@@ -19,8 +19,10 @@ from tweenstream.models import (
     MaxPool2D,
     MultiHeadAttention,
     Residual,
+    RepeatVector,
     RMSNorm,
     SwiGLU,
+    TimeDense,
 )
 
 NETWORKS = {
@@ -37,6 +39,9 @@ NETWORKS = {
     "embedding": Network(16, [Embedding(1000, 32), Flatten(), Dense(4)]),
     "residual": Network(64, [Dense(64, "tanh"), Residual([Dense(64, "tanh"), Dense(64)]),
                              Dense(4)]),
+    "time_dense": Network((16, 32), [TimeDense(32, "tanh"), Flatten(), Dense(4)]),
+    "repeat_vector + time_dense": Network(32, [Dense(16, "tanh"), RepeatVector(16),
+                                               TimeDense(8, "tanh"), Flatten(), Dense(4)]),
 }
 SAMPLES = 2_000
 

@@ -5,6 +5,8 @@ LSTM autoencoder) that learn in every mode."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from helpers import central_difference
@@ -231,3 +233,17 @@ def test_a_daemon_learns_an_unlabelled_sequence_stream_and_scores_it():
         assert np.median(scores[:20]) < np.median(scores[20:]) and scores[20:].min() > 0.9
     finally:
         served.stop()
+
+
+def test_the_sequence_autoencoder_benchmark_runs_small(capsys):
+    """bench/sequence_autoencoder.py end to end on a few sequences: a row per mode, loss and
+    seed, with similarities in range; and its similarity measure on exact reconstructions."""
+    from bench import sequence_autoencoder as bench
+
+    X = bench.sequences(5, 0, np.ones((bench.DIM, bench.FACTORS)))
+    assert bench.similarities(X, X) == pytest.approx((1.0, 1.0, 0.0))
+    assert bench.similarities(X, -X)[:2] == pytest.approx((-1.0, -1.0))
+    assert bench.main(["--train", "40", "--test", "10", "--seeds", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(rows) == len(bench.MODES) * len(bench.LOSSES)
+    assert all(-1.0 <= json.loads(r)["token_cos"] <= 1.0 for r in rows)
