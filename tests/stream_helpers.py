@@ -67,13 +67,15 @@ class Served:
     def wait(self, done: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict:
         """Poll the status until ``done(status)`` holds; fail after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        while True:
+        pause = 0.002  # polling a condition, bounded by the deadline; the pause grows to 50 ms
+        while True:    # so that a long wait does not keep the daemon's loop busy with status
             st = self.control.status()
             if done(st):
                 return st
             if time.monotonic() > deadline:
                 raise AssertionError(f"condition not reached in {timeout} s; status: {st}")
-            time.sleep(0.002)  # polling a condition, bounded by the deadline
+            time.sleep(pause)
+            pause = min(2 * pause, 0.05)
 
     def stop(self, keep_files: bool = False) -> None:
         if self.thread.is_alive():

@@ -134,3 +134,82 @@ def test_clean_data_triggers_nothing(net_a):
         model = Learner(net_a, mode=mode, seed=0)
         model.learn_many(*quadrant_data(30_000, seed=4))
         assert model.state()["explosions"] == 0, mode
+
+
+@pytest.mark.parametrize("mode, setting, floor", [
+    ("tween", {"tween_rate": 10.0}, 0.8),
+    ("backprop", {"optimizer": "sgd", "learning_rate": 1.0}, 0.5)])
+def test_a_rollback_storm_ends(net_a, mode, setting, floor):
+    """A rate far too high makes the same growth come back after every rollback. Before the
+    storm policy this ran 91 (tween) and 236 (backprop) rollbacks to one shadow copy in 6,000
+    samples, the model frozen at that copy (accuracy 0.35 and 0.37). Now the rate's ceiling
+    halves with each rollback to the same copy, the copy is refreshed sooner while the model
+    does as well as at it, and no copy takes more than 5 rollbacks; the storms are counted and
+    the model goes on learning (0.87 and 0.54 measured; the backprop rate is 100x a sane one,
+    so it learns poorly even held down)."""
+    model = Learner(net_a, mode=mode, seed=0, **setting)
+    model.learn_many(*quadrant_data(6_000, seed=1))
+    st = model.state()
+    assert st["storms"] >= 1 and 3 <= st["most_rollbacks_to_one_snapshot"] <= 5, st
+    assert st["adaptive_rate"] <= st["rate_ceiling"]
+    assert _finite(model)
+    assert _accuracy(model) > floor, _accuracy(model)
+
+
+def test_repeated_rollbacks_to_one_copy_lower_the_ceiling_and_refresh_it_sooner(net_a):
+    """Hard triggers (non-finite parameters) on one copy: the first rollback backs the rate off
+    as always (ceiling 1); each further one holds the ceiling down one more notch (halves it), and
+    the copy is refreshed after snapshot_every / 2^notches clean steps (64 / 4 = 16 here); a
+    refresh forgets the count and releases one notch (then 64 / 2 = 32 steps to the next)."""
+    model = Learner(net_a, mode="tween", seed=0, snapshot_every=64)
+    X, y = quadrant_data(400, seed=1)
+    model.learn_many(X[:64], y[:64])  # a fresh copy at sample 64
+
+    def blow_up():
+        model.arena.params[5] = np.inf
+        model.learn_many(X[100:101], y[100:101])
+
+    blow_up()
+    assert (model.state()["rollbacks_to_snapshot"], model.state()["rate_ceiling"]) == (1, 1.0)
+    blow_up()
+    blow_up()
+    st = model.state()
+    assert st["rollbacks_to_snapshot"] == 3 and st["storms"] == 1
+    assert st["rate_ceiling"] == 0.25
+    shadow = model.arena.pbuf[layout.P_SHADOW].copy()
+    model.learn_many(X[200:215], y[200:215])  # 64 >> 2 = 16 clean steps are needed
+    assert np.array_equal(model.arena.pbuf[layout.P_SHADOW], shadow)
+    model.learn_many(X[215:216], y[215:216])
+    st = model.state()
+    assert not np.array_equal(model.arena.pbuf[layout.P_SHADOW], shadow)
+    assert st["rollbacks_to_snapshot"] == 0 and st["rate_ceiling"] == 0.5
+    assert st["adaptive_rate"] <= st["rate_ceiling"]
+    assert st["most_rollbacks_to_one_snapshot"] == 3
+    shadow = model.arena.pbuf[layout.P_SHADOW].copy()
+    model.learn_many(X[216:248], y[216:248])  # then 64 >> 1 = 32
+    assert not np.array_equal(model.arena.pbuf[layout.P_SHADOW], shadow)
+    assert model.state()["rate_ceiling"] == 1.0
+
+
+def test_a_hybrid_switch_starts_the_guard_afresh(net_a):
+    """A tween phase that stormed (three rollbacks to one copy: the ceiling held down two
+    notches, a storm counted) hands backprop a guard at rate 1 with its ceiling at 1, no hold
+    and a shadow copy taken at the switch; backprop then learns without explosions."""
+    model = Learner(net_a, mode="hybrid", seed=0, switch_after=600)
+    X, y = quadrant_data(4_000, seed=1)
+    model.learn_many(X[:500], y[:500])
+    for i in range(500, 503):
+        model.arena.params[5] = np.inf
+        model.learn_many(X[i:i + 1], y[i:i + 1])
+    model.learn_many(X[503:599], y[503:599])
+    before = model.state()
+    assert before["phase"] == "tween" and before["storms"] == 1
+    assert before["rate_ceiling"] == 0.25 and before["adaptive_rate"] <= 0.25
+    model.learn_many(X[599:600], y[599:600])
+    st = model.state()
+    assert st["switched_at"] == 600 and st["phase"] == "backprop"
+    assert (st["adaptive_rate"], st["rate_ceiling"], st["rollbacks_to_snapshot"]) == (1.0, 1.0, 0)
+    assert np.array_equal(model.arena.pbuf[layout.P_SHADOW], model.arena.params)
+    model.learn_many(X[600:], y[600:])
+    assert model.state()["explosions"] == st["explosions"]
+    assert _accuracy(model) > 0.9

@@ -88,7 +88,7 @@ def _flip_weight_byte(files):
     (lambda p: _rewrite(p, lambda f: f.update({"manifest.json": b"{nope"})),
      r"manifest is not valid JSON"),
     (lambda p: _rewrite(p, _manifest(lambda m: m.update(format_version=99))),
-     r"format version 99 is not supported by this tweenstream \(reads up to 3\)"),
+     r"format version 99 is not supported by this tweenstream \(reads up to 4\)"),
     (lambda p: _rewrite(p, _manifest(lambda m: m.update(format="other"))),
      r"not a tweenstream model file"),
     (lambda p: _rewrite(p, _manifest(lambda m: m["network"]["layers"][0].update(units=33))),
@@ -109,9 +109,28 @@ def test_missing_file(tmp_path):
         load(tmp_path / "absent.tsm")
 
 
+def _same_state(old, resumed):
+    """The saved arrays and the loaded ones are equal, except the loss at the shadow copy,
+    which files before version 4 do not have: it loads as unknown (inf)."""
+    assert resumed.arena.fst[layout.S_SHADOW_LOSS] == np.inf
+    for name, arr in old._arrays().items():
+        got = resumed._arrays()[name]
+        if name == "fst":
+            arr, got = np.delete(arr, layout.S_SHADOW_LOSS), np.delete(got, layout.S_SHADOW_LOSS)
+        assert np.array_equal(arr, got), name
+
+
+def _as_version_3(files):
+    """Rewrite a model file as tweenstream wrote it before the storm counters: format version
+    3, no counters after the event ring of ist, no rate ceiling in fst."""
+    _as_older(files, 3, (), (("ist", lambda a: a[:layout.N_SNAP_ROLLBACKS]),
+                             ("fst", lambda a: a[:layout.S_RATE_CAP])))
+
+
 def _as_version_2(files):
     """Rewrite a model file as tweenstream wrote it before ``diagnostics_every``: format
     version 2, no ist[N_DIAG_AT], no such setting."""
+    _as_version_3(files)
     _as_older(files, 2, ("diagnostics_every",),
               (("ist", lambda a: np.delete(a, layout.N_DIAG_AT)),))
 
@@ -157,8 +176,7 @@ def test_files_from_before_the_adaptive_optimisers_load(net_a, tmp_path, mode):
         assert pbuf.shape[0] == layout.NPROW - 1
     resumed = load(path)
     assert resumed.config == old.config and resumed.config.optimizer == "sgd"
-    for name, arr in old._arrays().items():
-        assert np.array_equal(arr, resumed._arrays()[name]), name
+    _same_state(old, resumed)
     assert not resumed.arena.pbuf[layout.P_SQ].any()
     resumed.learn_many(X[1_001:], y[1_001:])
     for name, arr in straight._arrays().items():
@@ -178,13 +196,35 @@ def test_version_2_files_load_with_diagnostics_on_every_sample(net_a, tmp_path, 
     with zipfile.ZipFile(path) as zf:  # the file really has the old layout
         assert json.loads(zf.read("manifest.json"))["format_version"] == 2
         assert np.lib.format.read_array(io.BytesIO(zf.read("ist.npy"))).shape[0] == \
-            layout.NIST - 1
+            layout.NIST - 5
     resumed = load(path)
     assert resumed.config.diagnostics_every == 1
     assert resumed.state()["diagnostics_at"] == 777
-    for name, arr in old._arrays().items():
-        assert np.array_equal(arr, resumed._arrays()[name]), name
+    _same_state(old, resumed)
     resumed.learn_many(X[777:], y[777:])
+    for name, arr in straight._arrays().items():
+        assert np.array_equal(arr, resumed._arrays()[name]), name
+
+
+@pytest.mark.parametrize("mode", ["tween", "hybrid"])
+def test_version_3_files_load_without_storm_counters(net_a, tmp_path, mode):
+    X, y = quadrant_data(2_000, seed=6)
+    straight = Learner(net_a, mode=mode, seed=4, switch_after=900)
+    straight.learn_many(X, y)
+    old = Learner(net_a, mode=mode, seed=4, switch_after=900)
+    old.learn_many(X[:600], y[:600])
+    path = tmp_path / "old.tsm"
+    old.save(path)
+    _rewrite(path, _as_version_3)
+    with zipfile.ZipFile(path) as zf:  # the file really has the old layout
+        assert json.loads(zf.read("manifest.json"))["format_version"] == 3
+        assert np.lib.format.read_array(io.BytesIO(zf.read("fst.npy"))).shape[0] == \
+            layout.NFST - 2
+    resumed = load(path)
+    st = resumed.state()
+    assert (st["storms"], st["rollbacks_to_snapshot"], st["rate_ceiling"]) == (0, 0, 1.0)
+    _same_state(old, resumed)
+    resumed.learn_many(X[600:], y[600:])
     for name, arr in straight._arrays().items():
         assert np.array_equal(arr, resumed._arrays()[name]), name
 

@@ -130,7 +130,7 @@ def test_every_layer_kind_is_exported_at_the_top_level():
     # the kinds a user declares (ResidualBegin and ResidualEnd are a Residual's plan rows)
     classes = {k.spec_type.__name__ for k in kinds()
                if k.spec_type.__name__ in tweenstream.models.__all__}
-    assert classes == set(tweenstream.LAYERS) and len(classes) == 14
+    assert classes == set(tweenstream.LAYERS) and len(classes) == 16
     for name in classes:
         assert name in tweenstream.__all__, name
         assert getattr(tweenstream, name) is getattr(tweenstream.models, name)

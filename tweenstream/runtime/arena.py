@@ -22,6 +22,8 @@ from tweenstream.runtime.layout import (
     P_SHADOW,
     S_NORM2,
     S_RATE,
+    S_RATE_CAP,
+    S_SHADOW_LOSS,
     S_SHADOW_NORM2,
     S_WIN_BEST,
 )
@@ -59,6 +61,7 @@ class Arena:
         self.fst[:] = 0.0
         self.ist[:] = 0
         self.fst[S_RATE] = 1.0
+        self.fst[S_RATE_CAP] = 1.0
         self.fst[S_WIN_BEST] = -np.inf
         self.ist[N_SWITCHED_AT] = -1
 
@@ -73,6 +76,7 @@ class Arena:
         self.pbuf[P_SHADOW] = self.pbuf[P_PARAM]
         layer_norms(self.plan.table, self.pbuf, self.diag)
         self.fst[S_NORM2] = self.fst[S_SHADOW_NORM2] = self.diag[D_NORM2].sum()
+        self.fst[S_SHADOW_LOSS] = np.inf  # no loss measured yet
 
     @property
     def params(self) -> np.ndarray:

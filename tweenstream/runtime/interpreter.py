@@ -90,7 +90,7 @@ from tweenstream.runtime.layout import (
     W_TGT,
 )
 from tweenstream.runtime.numba_config import inline, kernel, per_kinds, per_kinds_inline
-from tweenstream.runtime.safety import check_step, explode
+from tweenstream.runtime.safety import check_step, explode, new_phase
 from tweenstream.runtime.targets import (
     chain_targets,
     gap_and_budget,
@@ -98,7 +98,7 @@ from tweenstream.runtime.targets import (
     settle_targets,
 )
 from tweenstream.runtime.unmanaged import unmanaged_f32, unmanaged_f64, unmanaged_i64
-from tweenstream.runtime.update import apply_accumulated, apply_adaptive, reset_optimizer
+from tweenstream.runtime.update import apply_accumulated, apply_adaptive
 
 _F32 = np.float32
 
@@ -422,7 +422,7 @@ def hybrid_schedule(pbuf, cfg, icfg, fst, ist, score):
     if switch:
         ist[N_PHASE] = M_BACKPROP
         ist[N_SWITCHED_AT] = ist[N_SEEN]
-        reset_optimizer(pbuf, ist)
+        new_phase(pbuf, fst, ist)
 
 
 # --- entry points (one Python -> Numba crossing per call) -------------------------------------

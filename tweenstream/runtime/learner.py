@@ -19,6 +19,7 @@ from tweenstream.runtime.interpreter import dense_predict_many
 from tweenstream.runtime.labels import LabelMap
 from tweenstream.runtime.plan import compile_plan, layer_table
 from tweenstream.runtime.reservoir import Reservoir
+from tweenstream.runtime.safety import new_phase
 from tweenstream.runtime.scaling import Scaler
 from tweenstream.runtime.stage import InputStage, TargetStage, scaling_on
 from tweenstream.runtime.update import layer_norms, reset_optimizer
@@ -152,8 +153,10 @@ class Learner:
     def set_phase(self, phase: str) -> None:
         """Switch the learning rule in effect now: "tween", "tween-heuristic" or "backprop".
 
-        The optimiser state (momentum, Adam's or AdaGrad's moments and step count) and any
-        partial batch are dropped, as at a hybrid switch. On a hybrid learner
+        As at a hybrid switch, the optimiser state (momentum, Adam's or AdaGrad's moments
+        and step count) and any partial batch are dropped, and the explosion guard starts
+        afresh (rate and ceiling 1, no streak, the shadow copy taken now:
+        ``safety.new_phase``). On a hybrid learner
         a manual switch ends its schedule; ``set_phase("hybrid")`` starts the schedule again
         (tween until the trigger).
 
@@ -180,7 +183,7 @@ class Learner:
             a.ist[lay.N_PHASE] = lay.MODES.index(phase)
             if hybrid and a.ist[lay.N_SWITCHED_AT] < 0:
                 a.ist[lay.N_SWITCHED_AT] = a.ist[lay.N_SEEN]
-        self._drop_pending()
+        new_phase(a.pbuf, a.fst, a.ist)
 
     def replace_params(self, params: np.ndarray) -> None:
         """Swap in new parameters (e.g. refined ones): the shadow copy and the norms follow,
@@ -202,6 +205,7 @@ class Learner:
         a.pbuf[lay.P_SHADOW] = params
         layer_norms(self._plan.table, a.pbuf, a.diag)
         a.fst[lay.S_NORM2] = a.fst[lay.S_SHADOW_NORM2] = a.diag[lay.D_NORM2].sum()
+        a.fst[lay.S_SHADOW_LOSS] = np.inf
         self._drop_pending()
 
     def _drop_pending(self) -> None:
@@ -547,7 +551,9 @@ class Learner:
     def state(self) -> dict[str, Any]:
         """Counters, rates and per-layer diagnostics (cheap: O(layers)).
 
-        Keys: mode, phase, samples_seen, updates, adaptive_rate, explosions, rollbacks,
+        Keys: mode, phase, samples_seen, updates, adaptive_rate, rate_ceiling, explosions,
+        rollbacks, storms (shadow copies rolled back to 3 or more times),
+        rollbacks_to_snapshot (to the current shadow copy), most_rollbacks_to_one_snapshot,
         rejected, samples_since_rollback, running_loss, running_accuracy (or running_mae),
         prequential_accuracy (or prequential_mae), switched_at, recent_explosions,
         diagnostics_every, diagnostics_at (the sample at which the layers' gaps, link budgets
@@ -586,8 +592,12 @@ class Learner:
             "samples_seen": int(n[lay.N_SEEN]),
             "updates": int(n[lay.N_UPDATES]),
             "adaptive_rate": float(f[lay.S_RATE]),
+            "rate_ceiling": float(f[lay.S_RATE_CAP]),
             "explosions": int(n[lay.N_EXPLOSIONS]),
             "rollbacks": int(n[lay.N_ROLLBACKS]),
+            "storms": int(n[lay.N_STORMS]),
+            "rollbacks_to_snapshot": int(n[lay.N_SNAP_ROLLBACKS]),
+            "most_rollbacks_to_one_snapshot": int(n[lay.N_MOST_SNAP_ROLLBACKS]),
             "rejected": int(n[lay.N_REJECTED]),
             "samples_since_rollback": int(n[lay.N_SINCE_ROLLBACK]),
             "running_loss": float(f[lay.S_LOSS]),

@@ -1,6 +1,6 @@
 """Saving and loading learners: a zip of a JSON manifest and raw ``.npy`` arrays, never pickle.
 
-Layout of a model file (format version 3)::
+Layout of a model file (format version 4)::
 
     manifest.json   format, version, network, config, seed, features, RNG state, and for every
                     array its dtype, shape and SHA-256
@@ -11,7 +11,9 @@ and no ``ist[N_OPT_STEP]``; ``load`` reads them with both zero, which is the sta
 that has never taken an Adam or AdaGrad step. Version 2 adds nothing else. Version 2 files
 have no ``ist[N_DIAG_AT]`` and no ``diagnostics_every`` setting: they computed their
 diagnostics on every sample, and load with ``diagnostics_every=1`` and the counter at their last
-sample.
+sample. Version 3 files have no storm counters (after the event ring of ``ist``), no rate
+ceiling (``fst[S_RATE_CAP]``) and no loss at the shadow copy (``fst[S_SHADOW_LOSS]``); they load
+with the counters at zero, the ceiling at 1 and that loss unknown (inf).
 
 Writes are atomic (temporary file, fsync, rename), so a crash never leaves half a file under the
 final name. A file that is truncated, corrupt or from a newer format raises ``ModelFileError``
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from tweenstream.runtime.learner import Learner
 
 FORMAT = "tweenstream.learner"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MAX_MANIFEST_BYTES = 1 << 20
 
 
@@ -213,14 +215,22 @@ def _upgrade(arrays: dict[str, np.ndarray], version: int) -> dict[str, np.ndarra
     from tweenstream.runtime import layout as lay
 
     out = dict(arrays)
-    pbuf, ist = arrays.get("pbuf"), arrays.get("ist")
+    pbuf, ist, fst = arrays.get("pbuf"), arrays.get("ist"), arrays.get("fst")
     missing = 2 if version < 2 else 1 if version < 3 else 0
+    storms = 4 if version < 4 else 0  # the storm counters after the event ring
     if version < 2 and pbuf is not None and pbuf.ndim == 2 and pbuf.shape[0] == lay.NPROW - 1:
         out["pbuf"] = np.insert(pbuf, lay.P_SQ, np.zeros(pbuf.shape[1], pbuf.dtype), axis=0)
-    if missing and ist is not None and ist.ndim == 1 and ist.shape[0] == lay.NIST - missing:
+    if (missing or storms) and ist is not None and ist.ndim == 1 \
+            and ist.shape[0] == lay.NIST - missing - storms:
         if version < 2:
             ist = np.insert(ist, lay.N_OPT_STEP, np.zeros(1, ist.dtype))
-        out["ist"] = np.insert(ist, lay.N_DIAG_AT, ist[lay.N_SEEN])
+        if version < 3:
+            ist = np.insert(ist, lay.N_DIAG_AT, ist[lay.N_SEEN])
+        out["ist"] = np.concatenate([ist, np.zeros(storms, ist.dtype)])
+    if storms and fst is not None and fst.ndim == 1 and fst.shape[0] == lay.NFST - 2:
+        # the rate's ceiling, not held; the loss at the shadow copy unknown (it only counts
+        # while the ceiling is held, which an older file's never is)
+        out["fst"] = np.append(fst, [1.0, np.inf]).astype(fst.dtype)
     return out
 
 
@@ -240,11 +250,15 @@ def _state_problem(learner: Learner, arrays: dict[str, np.ndarray]) -> str:
         return "second moments (adam, adagrad) are negative"
     finite = np.isfinite(fst)
     finite[lay.S_WIN_BEST] = True  # -inf until the first plateau window closes
+    finite[lay.S_SHADOW_LOSS] = not np.isnan(fst[lay.S_SHADOW_LOSS])  # inf: none measured
     if not finite.all():
         return "running statistics are not finite"
     if not learner.config.rate_floor <= fst[lay.S_RATE] <= 1.0:
         return f"adaptive rate {fst[lay.S_RATE]} outside [rate_floor, 1]"
-    counters = np.delete(ist[:lay.N_EVENTS], lay.N_SWITCHED_AT)
+    if not learner.config.rate_floor <= fst[lay.S_RATE_CAP] <= 1.0:
+        return f"adaptive rate ceiling {fst[lay.S_RATE_CAP]} outside [rate_floor, 1]"
+    counters = np.concatenate([np.delete(ist[:lay.N_EVENTS], lay.N_SWITCHED_AT),
+                               ist[lay.N_SNAP_ROLLBACKS:]])
     if (counters < 0).any() or ist[lay.N_SWITCHED_AT] < -1:
         return "negative counters"
     checks = {
@@ -253,7 +267,8 @@ def _state_problem(learner: Learner, arrays: dict[str, np.ndarray]) -> str:
         "batch fill": ist[lay.N_BATCH_FILL] < learner.config.batch_size,
         "rejected count": ist[lay.N_REJECTED] <= ist[lay.N_SEEN],
         "EMA flag": ist[lay.N_EMA_STARTED] in (0, 1),
-        "event reasons": set(ist[lay.N_EVENTS + 1::2].tolist()) <= {0, *lay.REASONS},
+        "event reasons": set(ist[lay.N_EVENTS + 1:lay.N_SNAP_ROLLBACKS:2].tolist())
+        <= {0, *lay.REASONS},
     }
     bad = [name for name, ok in checks.items() if not ok]
     if bad:

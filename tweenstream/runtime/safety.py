@@ -7,6 +7,10 @@ computed the gaps (``diagnostics_every``), the soft trigger (fast EMA of the mea
 shadow copy if parameters changed, reset the optimiser state (momentum, Adam's moments,
 AdaGrad's sums, the partial batch), back the adaptive rate off, record the event.
 A clean step lets the rate climb back and refreshes the shadow every ``snapshot_every`` steps.
+
+Storms (the same shadow copy rolled back to again and again) end: each further rollback to one
+copy holds down the ceiling the rate climbs back to, and while it is held the copy is refreshed
+sooner.
 """
 
 import numpy as np
@@ -36,9 +40,13 @@ from tweenstream.runtime.layout import (
     N_EVENT_HEAD,
     N_EVENTS,
     N_EXPLOSIONS,
+    N_HOLD,
+    N_MOST_SNAP_ROLLBACKS,
     N_ROLLBACKS,
     N_SEEN,
     N_SINCE_ROLLBACK,
+    N_SNAP_ROLLBACKS,
+    N_STORMS,
     N_STREAK,
     P_PARAM,
     P_SHADOW,
@@ -46,10 +54,14 @@ from tweenstream.runtime.layout import (
     R_JUMP,
     R_PARAMS,
     S_FAST,
+    S_LOSS,
     S_NORM2,
     S_RATE,
+    S_RATE_CAP,
+    S_SHADOW_LOSS,
     S_SHADOW_NORM2,
     S_SLOW,
+    STORM_AT,
 )
 from tweenstream.runtime.numba_config import inline, kernel
 from tweenstream.runtime.unmanaged import copy_into
@@ -64,6 +76,12 @@ def explode(table, pbuf, diag, cfg, fst, ist, reason, dirty):
         layer_norms(table, pbuf, diag)
         ist[N_ROLLBACKS] += 1
         ist[N_SINCE_ROLLBACK] = 0
+        if ist[N_SNAP_ROLLBACKS] > 0:  # back to this copy again: hold the rate down
+            hold(cfg, fst, ist, 1)
+        ist[N_SNAP_ROLLBACKS] += 1
+        if ist[N_SNAP_ROLLBACKS] == STORM_AT:
+            ist[N_STORMS] += 1
+        ist[N_MOST_SNAP_ROLLBACKS] = max(ist[N_MOST_SNAP_ROLLBACKS], ist[N_SNAP_ROLLBACKS])
     reset_optimizer(pbuf, ist)
     ist[N_EXPLOSIONS] += 1
     ist[N_STREAK] += 1
@@ -74,7 +92,7 @@ def explode(table, pbuf, diag, cfg, fst, ist, reason, dirty):
         factor = cfg[F_BACKOFF10]
     elif ist[N_STREAK] > 5:
         factor = cfg[F_BACKOFF5]
-    fst[S_RATE] = max(cfg[F_RATE_FLOOR], fst[S_RATE] * factor)
+    fst[S_RATE] = max(cfg[F_RATE_FLOOR], min(fst[S_RATE] * factor, fst[S_RATE_CAP]))
     if fst[S_SLOW] == fst[S_SLOW]:
         fst[S_FAST] = fst[S_SLOW]
     head = ist[N_EVENT_HEAD]
@@ -84,17 +102,56 @@ def explode(table, pbuf, diag, cfg, fst, ist, reason, dirty):
 
 
 @inline
+def hold(cfg, fst, ist, notches):
+    """Move the rate's ceiling ``notches`` down (up, if negative): 2^-n, n >= 0, never below
+    ``rate_floor``; the rate itself never above it."""
+    ist[N_HOLD] = max(ist[N_HOLD] + notches, 0)
+    fst[S_RATE_CAP] = max(cfg[F_RATE_FLOOR], 0.5 ** ist[N_HOLD])
+    fst[S_RATE] = min(fst[S_RATE], fst[S_RATE_CAP])
+
+
+@kernel
+def new_phase(pbuf, fst, ist):
+    """The guard starts afresh when the learning rule changes (a hybrid switch, set_phase): the
+    optimiser state is dropped, the adaptive rate and its ceiling return to 1 (the old rule's
+    back-offs say nothing about the new rule's steps), the streak and storm count are forgotten,
+    and the shadow copy becomes the current parameters, so that a rollback returns to where the
+    new rule started rather than to weights of the old one."""
+    reset_optimizer(pbuf, ist)
+    fst[S_RATE] = 1.0
+    fst[S_RATE_CAP] = 1.0
+    ist[N_HOLD] = 0
+    ist[N_STREAK] = 0
+    ist[N_SNAP_ROLLBACKS] = 0
+    ist[N_CLEAN_SNAP] = 0
+    copy_into(pbuf[P_SHADOW], pbuf[P_PARAM])
+    fst[S_SHADOW_NORM2] = fst[S_NORM2]
+    fst[S_SHADOW_LOSS] = np.inf  # the new rule's loss is not comparable with the old one's
+
+
+@inline
 def clean_step(pbuf, cfg, icfg, fst, ist, norm2, checked):
     """Bookkeeping of a step that passed every check. The shadow copy is refreshed only after
     a step that ``checked`` the gaps too (the soft trigger ran), so that a rollback never
-    returns to weights the soft trigger has not seen."""
+    returns to weights the soft trigger has not seen. While the rate's ceiling is held down n
+    notches and the running loss is no worse than when the copy was taken, the copy is
+    refreshed after ``snapshot_every`` / 2^n clean steps; each refresh raises the ceiling one
+    notch, so a deep hold is released within ``snapshot_every`` clean steps of learning that
+    does as well as before. A model whose loss got worse keeps its copy for the full period."""
     fst[S_NORM2] = norm2
-    fst[S_RATE] = min(1.0, fst[S_RATE] * cfg[F_RECOVERY])
+    fst[S_RATE] = min(fst[S_RATE_CAP], fst[S_RATE] * cfg[F_RECOVERY])
     ist[N_CLEAN_SNAP] += 1
-    if checked and ist[N_CLEAN_SNAP] >= icfg[I_SNAPSHOT_EVERY]:
+    due = icfg[I_SNAPSHOT_EVERY]
+    if ist[N_HOLD] > 0 and fst[S_LOSS] <= fst[S_SHADOW_LOSS]:
+        due = max(due >> min(ist[N_HOLD], 62), 1)
+    if checked and ist[N_CLEAN_SNAP] >= due:
         copy_into(pbuf[P_SHADOW], pbuf[P_PARAM])
         fst[S_SHADOW_NORM2] = norm2
+        fst[S_SHADOW_LOSS] = fst[S_LOSS]
         ist[N_CLEAN_SNAP] = 0
+        if ist[N_HOLD] > 0:
+            hold(cfg, fst, ist, -1)
+        ist[N_SNAP_ROLLBACKS] = 0
     ist[N_CLEAN_EVENT] += 1
     if ist[N_CLEAN_EVENT] >= icfg[I_STREAK_RESET]:
         ist[N_STREAK] = 0

@@ -161,6 +161,8 @@ class _Snapshot:
                       lambda m: m["learner"]["explosions"])
         yield counter("rollbacks", "Rollbacks to the shadow copy",
                       lambda m: m["learner"]["rollbacks"])
+        yield counter("storms", "Shadow copies rolled back to 3 or more times",
+                      lambda m: m["learner"].get("storms", 0))
         yield gauge("adaptive_rate", "The adaptive rate multiplier (1: no back-off)",
                     lambda m: m["learner"]["adaptive_rate"])
         yield gauge("phase", "1 for the learning phase in effect",
