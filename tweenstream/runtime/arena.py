@@ -40,7 +40,7 @@ class Arena:
     >>> from tweenstream.runtime.plan import compile_plan
     >>> arena = Arena(compile_plan(Network(8, [Dense(32, "tanh"), Dense(4)])))
     >>> arena.pbuf.shape, arena.work.shape, arena.nbytes
-    ((5, 420), (6, 48), 10368)
+    ((5, 420), (6, 48), 10416)
     """
 
     def __init__(self, plan: Plan) -> None:
