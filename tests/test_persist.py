@@ -183,50 +183,42 @@ def test_files_from_before_the_adaptive_optimisers_load(net_a, tmp_path, mode):
         assert np.array_equal(arr, resumed._arrays()[name]), name
 
 
-@pytest.mark.parametrize("mode", ["backprop", "tween"])
-def test_version_2_files_load_with_diagnostics_on_every_sample(net_a, tmp_path, mode):
-    X, y = quadrant_data(2_000, seed=5)
-    straight = Learner(net_a, mode=mode, seed=3, diagnostics_every=1)
+def _resume_older(net_a, tmp_path, mode, version, rewrite, settings, cut, array, size):
+    """Learn 2,000 samples straight; and the same with a stop at ``cut``, saved, rewritten as
+    an older ``version`` file (``array`` of ``size`` values), loaded and continued: the loaded
+    state is the saved one, and both end bit-identical. Returns the loaded learner."""
+    X, y = quadrant_data(2_000, seed=version + 3)
+    straight = Learner(net_a, mode=mode, seed=version + 1, **settings)
     straight.learn_many(X, y)
-    old = Learner(net_a, mode=mode, seed=3, diagnostics_every=1)
-    old.learn_many(X[:777], y[:777])
+    old = Learner(net_a, mode=mode, seed=version + 1, **settings)
+    old.learn_many(X[:cut], y[:cut])
     path = tmp_path / "old.tsm"
     old.save(path)
-    _rewrite(path, _as_version_2)
+    _rewrite(path, rewrite)
     with zipfile.ZipFile(path) as zf:  # the file really has the old layout
-        assert json.loads(zf.read("manifest.json"))["format_version"] == 2
-        assert np.lib.format.read_array(io.BytesIO(zf.read("ist.npy"))).shape[0] == \
-            layout.NIST - 5
+        assert json.loads(zf.read("manifest.json"))["format_version"] == version
+        assert np.lib.format.read_array(io.BytesIO(zf.read(f"{array}.npy"))).shape[0] == size
     resumed = load(path)
-    assert resumed.config.diagnostics_every == 1
-    assert resumed.state()["diagnostics_at"] == 777
+    loaded = resumed.state()
     _same_state(old, resumed)
-    resumed.learn_many(X[777:], y[777:])
+    resumed.learn_many(X[cut:], y[cut:])
     for name, arr in straight._arrays().items():
         assert np.array_equal(arr, resumed._arrays()[name]), name
+    return loaded, resumed
+
+
+@pytest.mark.parametrize("mode", ["backprop", "tween"])
+def test_version_2_files_load_with_diagnostics_on_every_sample(net_a, tmp_path, mode):
+    st, resumed = _resume_older(net_a, tmp_path, mode, 2, _as_version_2,
+                                {"diagnostics_every": 1}, 777, "ist", layout.NIST - 5)
+    assert resumed.config.diagnostics_every == 1 and st["diagnostics_at"] == 777
 
 
 @pytest.mark.parametrize("mode", ["tween", "hybrid"])
 def test_version_3_files_load_without_storm_counters(net_a, tmp_path, mode):
-    X, y = quadrant_data(2_000, seed=6)
-    straight = Learner(net_a, mode=mode, seed=4, switch_after=900)
-    straight.learn_many(X, y)
-    old = Learner(net_a, mode=mode, seed=4, switch_after=900)
-    old.learn_many(X[:600], y[:600])
-    path = tmp_path / "old.tsm"
-    old.save(path)
-    _rewrite(path, _as_version_3)
-    with zipfile.ZipFile(path) as zf:  # the file really has the old layout
-        assert json.loads(zf.read("manifest.json"))["format_version"] == 3
-        assert np.lib.format.read_array(io.BytesIO(zf.read("fst.npy"))).shape[0] == \
-            layout.NFST - 2
-    resumed = load(path)
-    st = resumed.state()
+    st, _ = _resume_older(net_a, tmp_path, mode, 3, _as_version_3, {"switch_after": 900}, 600,
+                          "fst", layout.NFST - 2)
     assert (st["storms"], st["rollbacks_to_snapshot"], st["rate_ceiling"]) == (0, 0, 1.0)
-    _same_state(old, resumed)
-    resumed.learn_many(X[600:], y[600:])
-    for name, arr in straight._arrays().items():
-        assert np.array_equal(arr, resumed._arrays()[name]), name
 
 
 def test_a_current_file_with_the_old_layout_is_refused(net_a, tmp_path):

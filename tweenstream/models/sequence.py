@@ -17,17 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tweenstream.models.activations import canonical_activation
-from tweenstream.models.conv import CONV_DIMS
+from tweenstream.models.conv import CONV_DIMS, _positive
 from tweenstream.models.init import INITIALISERS, initialiser
 from tweenstream.models.registry import LayerKind, Shape, register
-
-
-def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, found {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, found {value}")
-    return int(value)
 
 
 @dataclass(frozen=True)
