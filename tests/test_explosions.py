@@ -141,12 +141,12 @@ def test_clean_data_triggers_nothing(net_a):
     ("backprop", {"optimizer": "sgd", "learning_rate": 1.0}, 0.5)])
 def test_a_rollback_storm_ends(net_a, mode, setting, floor):
     """A rate far too high makes the same growth come back after every rollback. Before the
-    storm policy this ran 91 (tween) and 236 (backprop) rollbacks to one shadow copy in 6,000
-    samples, the model frozen at that copy (accuracy 0.35 and 0.37). Now the rate's ceiling
-    halves with each rollback to the same copy, the copy is refreshed sooner while the model
-    does as well as at it, and no copy takes more than 5 rollbacks; the storms are counted and
-    the model goes on learning (0.87 and 0.54 measured; the backprop rate is 100x a sane one,
-    so it learns poorly even held down)."""
+    storm policy this ran about 90 (tween) and 236 (backprop) rollbacks to the first shadow
+    copy in 6,000 samples, the model held near it. Now the rate's ceiling halves with each
+    rollback to the same copy, the copy is refreshed sooner while the model does as well as at
+    it, and no copy takes more than 5 rollbacks; the storms are counted and the model goes on
+    learning (0.87 and 0.54 measured; the backprop rate is 100x a sane one, so it learns
+    poorly even held down)."""
     model = Learner(net_a, mode=mode, seed=0, **setting)
     model.learn_many(*quadrant_data(6_000, seed=1))
     st = model.state()
