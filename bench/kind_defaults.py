@@ -1,13 +1,15 @@
 """The per-kind bodies of the accuracy suite at the library's own defaults, every mode alike.
 
     python -m bench.kind_defaults [--kinds RNN,LSTM] [--bodies 1,5] [--seeds 3]
-                                  [--modes backprop,tween,hybrid] [--json build/kinds.json]
+                                  [--modes backprop,tween,hybrid] [--set tween_rate=1.0]
+                                  [--json build/kinds.json]
 
 The accuracy suite (``make eval``) gives backprop SGD at learning rate 0.03 without momentum;
 this asks what a user gets without passing any rate: ``Learner(network, mode=mode,
 seed=seed)``. The data, bodies, budget (12,000 training samples learned once, online; 2,000
 held-out samples with clean labels) and seeds are the suite's (bench/accuracy/tables.py).
 Reported per run: held-out accuracy, whether it predicts a single class, explosions, storms.
+``--set NAME=NUMBER`` (repeatable) passes a setting to every arm, to compare with the defaults.
 """
 
 from __future__ import annotations
@@ -18,18 +20,18 @@ import sys
 import numpy as np
 
 
-def run(kind: str, body: int, mode: str, seed: int) -> dict:
+def run(kind: str, body: int, mode: str, seed: int, **settings: float) -> dict:
     """One arm of the per-kind table at the library defaults."""
     from bench.accuracy.tables import KINDS, Budget, _data
     from tweenstream import Learner
 
     spec, salt = KINDS[kind], list(KINDS).index(kind)
     (X, y), (Xt, yt) = _data(spec.make, seed, salt, Budget(), Budget().train)
-    model = Learner(spec.build(body), mode=mode, seed=seed)
+    model = Learner(spec.build(body), mode=mode, seed=seed, **settings)
     model.learn_many(X, y)
     pred = model.predict_many(Xt)
     st = model.state()
-    return {"kind": kind, "body": body, "mode": mode, "seed": seed,
+    return {"kind": kind, "body": body, "mode": mode, "seed": seed, **settings,
             "heldout": float((pred == yt).mean()), "single_class": bool(len(np.unique(pred)) == 1),
             "explosions": st["explosions"], "storms": st["storms"]}
 
@@ -42,14 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bodies", default="1,5")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--modes", default="backprop,tween,hybrid")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=NUMBER")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
+    settings = {name: float(value) for name, value in (s.split("=", 1) for s in args.set)}
     out: list[dict] = []
     for kind in args.kinds.split(","):
         for body in (int(b) for b in args.bodies.split(",")):
             for mode in args.modes.split(","):
                 for seed in range(args.seeds):
-                    emit(out, run(kind, body, mode, seed))
+                    emit(out, run(kind, body, mode, seed, **settings))
     save(out, args.json)
     return 0
 
