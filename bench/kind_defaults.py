@@ -8,7 +8,10 @@ The accuracy suite (``make eval``) gives backprop SGD at learning rate 0.03 with
 this asks what a user gets without passing any rate: ``Learner(network, mode=mode,
 seed=seed)``. The data, bodies, budget (12,000 training samples learned once, online; 2,000
 held-out samples with clean labels) and seeds are the suite's (bench/accuracy/tables.py).
-Reported per run: held-out accuracy, whether it predicts a single class, explosions, storms.
+Reported per run: held-out accuracy, the majority-class baseline of the held-out set, whether
+the model predicts a single class, explosions, storms. The kind ``Depth`` is the suite's
+20-layer test (20 x (Dense + LayerNorm) on the quadrant task, 5x the samples); its body size
+is ignored.
 ``--set NAME=NUMBER`` (repeatable) passes a setting to every arm, to compare with the defaults.
 """
 
@@ -22,17 +25,24 @@ import numpy as np
 
 def run(kind: str, body: int, mode: str, seed: int, **settings: float) -> dict:
     """One arm of the per-kind table at the library defaults."""
-    from bench.accuracy.tables import KINDS, Budget, _data
+    from bench.accuracy.common import majority
+    from bench.accuracy.tables import DEPTH_BUDGET, KINDS, Budget, _data, depth_net, quadrant_data
     from tweenstream import Learner
 
-    spec, salt = KINDS[kind], list(KINDS).index(kind)
-    (X, y), (Xt, yt) = _data(spec.make, seed, salt, Budget(), Budget().train)
-    model = Learner(spec.build(body), mode=mode, seed=seed, **settings)
+    if kind == "Depth":
+        build, make, salt, train = (lambda n: depth_net()), quadrant_data, 200, \
+            DEPTH_BUDGET * Budget().train  # the suite's data (run_depth)
+    else:
+        spec = KINDS[kind]
+        build, make, salt, train = spec.build, spec.make, list(KINDS).index(kind), Budget().train
+    (X, y), (Xt, yt) = _data(make, seed, salt, Budget(), train)
+    model = Learner(build(body), mode=mode, seed=seed, **settings)
     model.learn_many(X, y)
     pred = model.predict_many(Xt)
     st = model.state()
     return {"kind": kind, "body": body, "mode": mode, "seed": seed, **settings,
-            "heldout": float((pred == yt).mean()), "single_class": bool(len(np.unique(pred)) == 1),
+            "heldout": float((pred == yt).mean()), "majority": majority(yt),
+            "single_class": bool(len(np.unique(pred)) == 1),
             "explosions": st["explosions"], "storms": st["storms"]}
 
 
