@@ -10,8 +10,8 @@ seed=seed)``. The data, bodies, budget (12,000 training samples learned once, on
 held-out samples with clean labels) and seeds are the suite's (bench/accuracy/tables.py).
 Reported per run: held-out accuracy, the majority-class baseline of the held-out set, whether
 the model predicts a single class, explosions, storms. The kind ``Depth`` is the suite's
-20-layer test (20 x (Dense + LayerNorm) on the quadrant task, 5x the samples); its body size
-is ignored.
+20-layer test (20 x (Dense + LayerNorm) on the quadrant task, 5x the samples), run once
+whatever ``--bodies`` says.
 ``--set NAME=NUMBER`` (repeatable) passes a setting to every arm, to compare with the defaults.
 """
 
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = {name: float(value) for name, value in (s.split("=", 1) for s in args.set)}
     out: list[dict] = []
     for kind in args.kinds.split(","):
-        for body in (int(b) for b in args.bodies.split(",")):
+        bodies = [1] if kind == "Depth" else [int(b) for b in args.bodies.split(",")]
+        for body in bodies:
             for mode in args.modes.split(","):
                 for seed in range(args.seeds):
                     emit(out, run(kind, body, mode, seed, **settings))
