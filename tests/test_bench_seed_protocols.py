@@ -1,0 +1,35 @@
+"""bench/seed_protocols.py: the B1 and B2 tasks as the notes write them, and one short run of
+every arm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import seed_protocols as sp
+
+
+def test_b1_is_the_sum_threshold_task():
+    X, y, Xh, yh = sp.b1(np.random.default_rng(0))
+    assert X.shape == (500, 8) and Xh.shape == (2_000, 8)
+    assert ((X >= 0) & (X <= 1)).all()
+    assert np.array_equal(y, (X.sum(axis=1) >= 4).astype(np.int64))
+    assert np.array_equal(yh, (Xh.sum(axis=1) >= 4).astype(np.int64))
+
+
+def test_b2_splits_iris_by_class_and_normalises_it():
+    X, y, Xh, yh = sp.b2(np.random.default_rng(0))
+    assert X.shape == (105, 4) and Xh.shape == (45, 4)
+    assert np.bincount(y).tolist() == [35, 35, 35] and np.bincount(yh).tolist() == [15, 15, 15]
+    both = np.concatenate([X, Xh])
+    assert both.min() == 0.0 and both.max() == 1.0
+    assert len({row.tobytes() for row in both}) >= 147  # the rows once each (UCI repeats 3)
+
+
+@pytest.mark.parametrize("protocol", list(sp.PROTOCOLS))
+def test_every_arm_runs_and_reports(protocol):
+    for arm in sp.ARMS:
+        row = sp.run(protocol, arm, seed=0, epochs=2)
+        assert set(row) == {"protocol", "arm", "seed", "train_accuracy", "heldout", "majority",
+                            "explosions"}
+        assert 0.0 <= row["heldout"] <= 1.0 and 0.3 < row["majority"] < 0.6
