@@ -33,3 +33,24 @@ def test_every_arm_runs_and_reports(protocol):
         assert set(row) == {"protocol", "arm", "seed", "train_accuracy", "heldout", "majority",
                             "explosions"}
         assert 0.0 <= row["heldout"] <= 1.0 and 0.3 < row["majority"] < 0.6
+
+
+def test_b8_switches_its_rule_every_500_steps_and_scores_as_written():
+    from bench import rule_switch as rs
+
+    X, y = rs.stream(0)
+    assert X.shape == (3_000, 16) and y.shape == (3_000,)
+    x_now = X[:, -1].astype(np.float64)
+    for start, rule in ((0, np.square), (500, np.abs), (1_500, np.sign), (2_000, np.square)):
+        np.testing.assert_allclose(y[start:start + 500], rule(x_now[start:start + 500]),
+                                   rtol=1e-6, atol=1e-6)
+    errors = np.zeros(3_000)
+    errors[450:500] = 2.0  # the 50 steps before step 500
+    got = rs.scores(errors)
+    assert got["mse_at_500"] == 2.0 and got["mse_at_1000"] == 0.0
+    assert got["mse_all"] == pytest.approx(100 / 3_000)
+    zero, mean = rs.baselines(0)
+    assert zero["mse_all"] == pytest.approx(float((y.astype(np.float64) ** 2).mean()))
+    assert mean["mse_all"] < zero["mse_all"]
+    learned = rs.run("tween (protocol: rate 0.05)", 0)
+    assert learned["mse_all"] < 0.8 * mean["mse_all"] and learned["explosions"] == 0
