@@ -54,3 +54,23 @@ def test_b8_switches_its_rule_every_500_steps_and_scores_as_written():
     assert mean["mse_all"] < zero["mse_all"]
     learned = rs.run("tween (protocol: rate 0.05)", 0)
     assert learned["mse_all"] < 0.8 * mean["mse_all"] and learned["explosions"] == 0
+
+
+def test_b7_cycles_each_frequency_and_scores_the_switches():
+    from bench import sine_switch as ss
+
+    X, y = ss.samples(2)
+    assert X.shape == (84, 16) and y.min() >= 0.0 and y.max() <= 1.0
+    np.testing.assert_array_equal(X[1, :-1], X[0, 1:])  # consecutive windows of one series
+    assert y[0] == X[1, -1]  # the target is the value after the window
+    Xs, ys = ss.stream(1_000)
+    assert Xs.shape == (4_000, 16) and ys[1_000] == ss.samples(2)[1][0]
+    np.testing.assert_array_equal(Xs[84], ss.samples(1)[0][0])  # cycled
+    np.testing.assert_array_equal(Xs[1_000], ss.samples(2)[0][0])  # the next frequency
+    correct = np.ones(4_000, bool)
+    correct[1_000:1_060] = False  # the 3 windows (of 20 samples) after the first switch
+    got = ss.summary(correct, 1_000)
+    assert got["switches"][0] == {"before": 1.0, "after": 0.0, "windows_to_recover": 3}
+    assert got["switches"][1]["windows_to_recover"] == 0
+    row = ss.run("Conv2D", "tween (defaults)", 0, 1_000)
+    assert 0.0 <= row["accuracy"] <= 1.0 and len(row["switches"]) == 3
