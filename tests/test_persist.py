@@ -124,7 +124,7 @@ def _as_version_3(files):
     """Rewrite a model file as tweenstream wrote it before the storm counters: format version
     3, no counters after the event ring of ist, no rate ceiling in fst."""
     _as_older(files, 3, (), (("ist", lambda a: a[:layout.N_SNAP_ROLLBACKS]),
-                             ("fst", lambda a: a[:layout.S_RATE_CAP])))
+                             ("fst", lambda a: a[:layout.S_SHADOW_LOSS])))
 
 
 def _as_version_2(files):
@@ -217,7 +217,7 @@ def test_version_2_files_load_with_diagnostics_on_every_sample(net_a, tmp_path, 
 @pytest.mark.parametrize("mode", ["tween", "hybrid"])
 def test_version_3_files_load_without_storm_counters(net_a, tmp_path, mode):
     st, _ = _resume_older(net_a, tmp_path, mode, 3, _as_version_3, {"switch_after": 900}, 600,
-                          "fst", layout.NFST - 2)
+                          "fst", layout.NFST - 1)
     assert (st["storms"], st["rollbacks_to_snapshot"], st["rate_ceiling"]) == (0, 0, 1.0)
 
 

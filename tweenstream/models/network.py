@@ -136,7 +136,7 @@ class Network:
         slots = self.n_inputs + self.n_outputs
         for spec, in_shape, out_shape in self.rows:
             slots += int(np.prod(out_shape)) + sum(kind_of(spec).scratch_sizes(spec, in_shape))
-        return 4 * (5 * self.param_count + 6 * slots) + 32 * len(self.rows) + 8 * (14 + 86)
+        return 4 * (5 * self.param_count + 6 * slots) + 32 * len(self.rows) + 8 * (13 + 86)
 
     def summary(self, show: bool = True) -> str:
         """A table of the plan rows: kind, output shape, parameters; then the totals.
@@ -148,7 +148,7 @@ class Network:
         row  layer                       output shape    params
           0  dense (tanh)                (32,)              288
           1  dense (linear)              (4,)               132
-        total parameters 420, arena 10,416 bytes, task classification
+        total parameters 420, arena 10,408 bytes, task classification
         """
         lines = [f"{'row':>3}  {'layer':<26}  {'output shape':<14} {'params':>7}"]
         for i, (spec, in_shape, out_shape) in enumerate(self.rows):

@@ -22,7 +22,6 @@ from tweenstream.runtime.layout import (
     P_SHADOW,
     S_NORM2,
     S_RATE,
-    S_RATE_CAP,
     S_SHADOW_LOSS,
     S_SHADOW_NORM2,
     S_WIN_BEST,
@@ -40,7 +39,7 @@ class Arena:
     >>> from tweenstream.runtime.plan import compile_plan
     >>> arena = Arena(compile_plan(Network(8, [Dense(32, "tanh"), Dense(4)])))
     >>> arena.pbuf.shape, arena.work.shape, arena.nbytes
-    ((5, 420), (6, 48), 10416)
+    ((5, 420), (6, 48), 10408)
     """
 
     def __init__(self, plan: Plan) -> None:
@@ -61,7 +60,6 @@ class Arena:
         self.fst[:] = 0.0
         self.ist[:] = 0
         self.fst[S_RATE] = 1.0
-        self.fst[S_RATE_CAP] = 1.0
         self.fst[S_WIN_BEST] = -np.inf
         self.ist[N_SWITCHED_AT] = -1
 

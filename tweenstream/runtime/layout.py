@@ -163,9 +163,8 @@ S_WIN_BEST = 8
 S_METRIC_SUM = 9  # cumulative correct (classification) or absolute error (regression)
 S_LOSS_SUM = 10
 S_SHADOW_NORM2 = 11  # parameter norm² of the shadow copy
-S_RATE_CAP = 12  # the adaptive rate recovers up to this; repeated rollbacks hold it down
-S_SHADOW_LOSS = 13  # the running loss when the shadow copy was taken
-NFST = 14
+S_SHADOW_LOSS = 12  # the running loss when the shadow copy was taken
+NFST = 13
 
 # --- int state ------------------------------------------------------------------------------
 N_SEEN = 0
@@ -191,7 +190,7 @@ EVENT_RING = 32
 N_SNAP_ROLLBACKS = N_EVENTS + 2 * EVENT_RING  # rollbacks to the current shadow copy
 N_STORMS = N_SNAP_ROLLBACKS + 1  # shadow copies rolled back to STORM_AT times or more
 N_MOST_SNAP_ROLLBACKS = N_SNAP_ROLLBACKS + 2  # the most rollbacks to one shadow copy
-N_HOLD = N_SNAP_ROLLBACKS + 3  # notches the rate's ceiling is held down (S_RATE_CAP = 2^-n)
+N_HOLD = N_SNAP_ROLLBACKS + 3  # notches n the rate's ceiling is held down: 2^-n (safety.ceiling)
 NIST = N_SNAP_ROLLBACKS + 4
 STORM_AT = 3  # this many rollbacks to one shadow copy make a storm
 

@@ -592,7 +592,7 @@ class Learner:
             "samples_seen": int(n[lay.N_SEEN]),
             "updates": int(n[lay.N_UPDATES]),
             "adaptive_rate": float(f[lay.S_RATE]),
-            "rate_ceiling": float(f[lay.S_RATE_CAP]),
+            "rate_ceiling": max(self.config.rate_floor, 0.5 ** int(n[lay.N_HOLD])),
             "explosions": int(n[lay.N_EXPLOSIONS]),
             "rollbacks": int(n[lay.N_ROLLBACKS]),
             "storms": int(n[lay.N_STORMS]),
@@ -819,7 +819,7 @@ def _check_autoencoder(network: Network, config: TweenConfig) -> None:
     out = network.shapes[-1]
     same = out == network.input_shape or (len(out) == 1 and out[0] == network.n_inputs)
     if network.task != "regression" or not same \
-            or any(type(spec).__name__ == "Embedding" for spec in network.layers):
+            or any(kind_of(spec).name == "embedding" for spec in network.layers):
         raise ValueError("reconstruct=True needs a regression network of real-valued inputs "
                          "whose output has its input's shape or as many values, found input "
                          f"{network.input_shape}, output {network.shapes[-1]}, task "

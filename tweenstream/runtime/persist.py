@@ -12,8 +12,8 @@ that has never taken an Adam or AdaGrad step. Version 2 adds nothing else. Versi
 have no ``ist[N_DIAG_AT]`` and no ``diagnostics_every`` setting: they computed their
 diagnostics on every sample, and load with ``diagnostics_every=1`` and the counter at their last
 sample. Version 3 files have no storm counters (after the event ring of ``ist``), no rate
-ceiling (``fst[S_RATE_CAP]``) and no loss at the shadow copy (``fst[S_SHADOW_LOSS]``); they load
-with the counters at zero, the ceiling at 1 and that loss unknown (inf).
+ceiling held down (``ist[N_HOLD]``) and no loss at the shadow copy (``fst[S_SHADOW_LOSS]``);
+they load with the counters at zero and that loss unknown (inf).
 
 Writes are atomic (temporary file, fsync, rename), so a crash never leaves half a file under the
 final name. A file that is truncated, corrupt or from a newer format raises ``ModelFileError``
@@ -227,10 +227,10 @@ def _upgrade(arrays: dict[str, np.ndarray], version: int) -> dict[str, np.ndarra
         if version < 3:
             ist = np.insert(ist, lay.N_DIAG_AT, ist[lay.N_SEEN])
         out["ist"] = np.concatenate([ist, np.zeros(storms, ist.dtype)])
-    if storms and fst is not None and fst.ndim == 1 and fst.shape[0] == lay.NFST - 2:
-        # the rate's ceiling, not held; the loss at the shadow copy unknown (it only counts
-        # while the ceiling is held, which an older file's never is)
-        out["fst"] = np.append(fst, [1.0, np.inf]).astype(fst.dtype)
+    if storms and fst is not None and fst.ndim == 1 and fst.shape[0] == lay.NFST - 1:
+        # the loss at the shadow copy unknown (it only counts while the rate's ceiling is
+        # held, which an older file's never is)
+        out["fst"] = np.append(fst, np.inf).astype(fst.dtype)
     return out
 
 
@@ -255,8 +255,6 @@ def _state_problem(learner: Learner, arrays: dict[str, np.ndarray]) -> str:
         return "running statistics are not finite"
     if not learner.config.rate_floor <= fst[lay.S_RATE] <= 1.0:
         return f"adaptive rate {fst[lay.S_RATE]} outside [rate_floor, 1]"
-    if not learner.config.rate_floor <= fst[lay.S_RATE_CAP] <= 1.0:
-        return f"adaptive rate ceiling {fst[lay.S_RATE_CAP]} outside [rate_floor, 1]"
     counters = np.concatenate([np.delete(ist[:lay.N_EVENTS], lay.N_SWITCHED_AT),
                                ist[lay.N_SNAP_ROLLBACKS:]])
     if (counters < 0).any() or ist[lay.N_SWITCHED_AT] < -1:

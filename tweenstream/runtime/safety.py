@@ -57,7 +57,6 @@ from tweenstream.runtime.layout import (
     S_LOSS,
     S_NORM2,
     S_RATE,
-    S_RATE_CAP,
     S_SHADOW_LOSS,
     S_SHADOW_NORM2,
     S_SLOW,
@@ -92,7 +91,7 @@ def explode(table, pbuf, diag, cfg, fst, ist, reason, dirty):
         factor = cfg[F_BACKOFF10]
     elif ist[N_STREAK] > 5:
         factor = cfg[F_BACKOFF5]
-    fst[S_RATE] = max(cfg[F_RATE_FLOOR], min(fst[S_RATE] * factor, fst[S_RATE_CAP]))
+    fst[S_RATE] = max(cfg[F_RATE_FLOOR], min(fst[S_RATE] * factor, ceiling(cfg, ist)))
     if fst[S_SLOW] == fst[S_SLOW]:
         fst[S_FAST] = fst[S_SLOW]
     head = ist[N_EVENT_HEAD]
@@ -102,12 +101,18 @@ def explode(table, pbuf, diag, cfg, fst, ist, reason, dirty):
 
 
 @inline
+def ceiling(cfg, ist):
+    """The rate's ceiling: 2^-n while held down n notches (1 when n = 0), never below
+    ``rate_floor``."""
+    return max(cfg[F_RATE_FLOOR], 0.5 ** ist[N_HOLD])
+
+
+@inline
 def hold(cfg, fst, ist, notches):
-    """Move the rate's ceiling ``notches`` down (up, if negative): 2^-n, n >= 0, never below
-    ``rate_floor``; the rate itself never above it."""
+    """Move the rate's ceiling ``notches`` down (up, if negative), n >= 0; the rate itself
+    never above it."""
     ist[N_HOLD] = max(ist[N_HOLD] + notches, 0)
-    fst[S_RATE_CAP] = max(cfg[F_RATE_FLOOR], 0.5 ** ist[N_HOLD])
-    fst[S_RATE] = min(fst[S_RATE], fst[S_RATE_CAP])
+    fst[S_RATE] = min(fst[S_RATE], ceiling(cfg, ist))
 
 
 @kernel
@@ -119,7 +124,6 @@ def new_phase(pbuf, fst, ist):
     new rule started rather than to weights of the old one."""
     reset_optimizer(pbuf, ist)
     fst[S_RATE] = 1.0
-    fst[S_RATE_CAP] = 1.0
     ist[N_HOLD] = 0
     ist[N_STREAK] = 0
     ist[N_SNAP_ROLLBACKS] = 0
@@ -139,7 +143,7 @@ def clean_step(pbuf, cfg, icfg, fst, ist, norm2, checked):
     notch, so a deep hold is released within ``snapshot_every`` clean steps of learning that
     does as well as before. A model whose loss got worse keeps its copy for the full period."""
     fst[S_NORM2] = norm2
-    fst[S_RATE] = min(fst[S_RATE_CAP], fst[S_RATE] * cfg[F_RECOVERY])
+    fst[S_RATE] = min(ceiling(cfg, ist), fst[S_RATE] * cfg[F_RECOVERY])
     ist[N_CLEAN_SNAP] += 1
     due = icfg[I_SNAPSHOT_EVERY]
     if ist[N_HOLD] > 0 and fst[S_LOSS] <= fst[S_SHADOW_LOSS]:
