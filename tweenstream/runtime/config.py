@@ -281,6 +281,22 @@ class TweenConfig:
         return cfg, icfg
 
 
+def check_loss(loss: str, task: str) -> None:
+    """Refuse a regression loss on a classifier (the one check of a loss that needs the task).
+
+    Examples
+    --------
+    >>> check_loss("cosine", "regression")
+    >>> check_loss("cosine", "classification")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: loss='cosine' is for regression; a classifier learns with softmax ...
+    """
+    if task == "classification" and loss != "auto":
+        raise ValueError(f"loss={loss!r} is for regression; a classifier learns with "
+                         "softmax cross-entropy (loss='auto')")
+
+
 def cosine_step(network: Any) -> int:
     """How many outputs one cosine term covers: a step's (the last axis) for a sequence output
     such as TimeDense's (steps, d), 0 (all of them) for a flat output.

@@ -11,7 +11,7 @@ from tweenstream.models.registry import kind_of
 from tweenstream.runtime import layout as lay
 from tweenstream.runtime.anomaly import RankWindow
 from tweenstream.runtime.arena import Arena
-from tweenstream.runtime.config import TweenConfig, cosine_step
+from tweenstream.runtime.config import TweenConfig, check_loss, cosine_step
 from tweenstream.runtime.dense import BLOCK
 from tweenstream.runtime.engine import Engine, learner_engine, plan_kinds
 from tweenstream.runtime.inputs import check_ids
@@ -77,9 +77,7 @@ class Learner:
         self._vocab = first.vocab if kind_of(first).name == "embedding" else 0
         self._classify = network.task == "classification"
         self._reconstruct = bool(c.reconstruct)
-        if self._classify and c.loss != "auto":
-            raise ValueError(f"loss={c.loss!r} is for regression; a classifier learns with "
-                             "softmax cross-entropy (loss='auto')")
+        check_loss(c.loss, network.task)
         if self._reconstruct:
             _check_autoencoder(network, c)
         self.labels = LabelMap(network.n_outputs) if self._classify else None

@@ -68,7 +68,7 @@ class _Job:
 def _loss(given: Any, network: Any) -> dict[str, Any]:
     """The ``loss`` map of a submit request (absent: the task's default loss), checked as the
     Learner checks it: ``{"loss": "auto" | "squared" | "cosine", "cosine_weight": w}``."""
-    from tweenstream.runtime.config import TweenConfig
+    from tweenstream.runtime.config import TweenConfig, check_loss
 
     if not isinstance(given, dict) or not set(given) <= {"loss", "cosine_weight"}:
         raise ValueError("loss must be a map with keys among ['cosine_weight', 'loss']")
@@ -77,9 +77,7 @@ def _loss(given: Any, network: Any) -> dict[str, Any]:
             or not isinstance(loss["cosine_weight"], (int, float)):
         raise ValueError(f"loss must name a loss and a numeric cosine_weight, found {given!r}")
     TweenConfig(**loss)  # the Learner's own checks: known loss, weight in [0, 1]
-    if loss["loss"] != "auto" and network.task == "classification":
-        raise ValueError(f"loss {loss['loss']!r} is for regression; a classifier learns with "
-                         "softmax cross-entropy")
+    check_loss(loss["loss"], network.task)
     return loss
 
 
