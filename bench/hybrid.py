@@ -57,8 +57,8 @@ class Budget:
     train: int = 20_000
     test: int = 2_000
     refine_epochs: int = 2
-    learning_rate: float = 0.03
-    momentum: float = 0.0
+    learning_rate: float | None = None  # None: the library's optimiser and rate (Adam)
+    momentum: float = 0.0  # with learning_rate: plain SGD with this momentum
     refine_lr: float = 0.01
     refine_batch: int = 64
 
@@ -172,9 +172,12 @@ def score(model: Learner, X: np.ndarray, y: np.ndarray) -> Outcome:
 
 
 def learner(net: Network, mode: str, seed: int, budget: Budget, reservoir: int = 0) -> Learner:
-    """A learner with the library's tween defaults and the benchmark's backprop rate."""
-    return Learner(net, mode=mode, seed=seed, learning_rate=budget.learning_rate,
-                   momentum=budget.momentum, reservoir_size=reservoir)
+    """A learner with the library's tween defaults and the benchmark's backprop settings:
+    the library's, or SGD at ``budget.learning_rate`` with ``budget.momentum``."""
+    sgd = ({} if budget.learning_rate is None else
+           {"optimizer": "sgd", "learning_rate": budget.learning_rate,
+            "momentum": budget.momentum})
+    return Learner(net, mode=mode, seed=seed, reservoir_size=reservoir, **sgd)
 
 
 def online(net: Network, first: str, second: str, seed: int, budget: Budget, X: np.ndarray,
@@ -304,10 +307,12 @@ def notes(rows: Sequence[Row], seeds: int, budget: Budget, seconds: float,
         f"{b.half - b.refine_rows:,} are its hold-out for picking the best epoch) = "
         f"{refine_seen:,} gradient presentations, so {b.half + refine_seen:,} presentations "
         f"of {b.half:,} distinct samples in all; the second half of the stream is not used.",
-        "Tween: library defaults (chain-rule tween, tween_rate 1.0, tween_momentum 0.9, "
-        "gradient_scale 0.1, explosion detection on).",
-        f"Online backprop (backprop arm and the second half of hybrid (online)): SGD, "
-        f"learning_rate {b.learning_rate}, momentum {b.momentum}, the same for every kind.",
+        "Tween: library defaults (chain-rule tween, tween_momentum 0.9, gradient_scale 0.1, "
+        "explosion detection on; docs/tweening.md has the rates).",
+        "Online backprop (backprop arm and the second half of hybrid (online)): " + (
+            "the library's defaults (Adam)" if b.learning_rate is None else
+            f"SGD, learning_rate {b.learning_rate}, momentum {b.momentum}")
+        + ", the same for every kind.",
         f"refine(): Adam, learning_rate {b.refine_lr}, batch {b.refine_batch}, 1 thread, "
         f"hold-out {HOLDOUT}, patience {b.refine_epochs} (no early stop); best epoch by "
         "hold-out loss, including the starting weights.",
@@ -333,9 +338,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smoke run: 2,000 samples, 2 seeds")
     p.add_argument("--kinds", nargs="+", choices=list(TASKS), default=list(TASKS))
     p.add_argument("--lr", type=float, default=Budget.learning_rate,
-                   help="online backprop learning rate, every kind")
+                   help="plain SGD at this rate for online backprop, every kind "
+                   "(default: the library's optimiser and rate)")
     p.add_argument("--momentum", type=float, default=Budget.momentum,
-                   help="online backprop momentum, every kind")
+                   help="the SGD momentum with --lr, every kind")
     p.add_argument("--output", type=Path, default=OUTPUT)
     args = p.parse_args(argv)
     if args.seeds < 1:

@@ -77,6 +77,33 @@ def test_learn_one_allocates_nothing_per_sample(net_a, mode, optimizer):
     assert model.state()["samples_seen"] == 20_202
 
 
+@pytest.mark.parametrize("half", ["first", "second"])
+def test_a_hybrid_race_allocates_nothing_per_sample(net_a, half):
+    """Both halves of a race (the second is scored sample by sample): the shadow's buffers
+    are allocated at the race's start, and no sample allocates after that."""
+    X, y = quadrant_data(61_000, seed=3)
+    labels = y.tolist()
+    # a race from sample 500 to 80,500, half-way at 40,500: no boundary in the measured spans
+    model = Learner(net_a, mode="hybrid", seed=0, race_first=500, race_length=80_000)
+
+    def learn(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            model.learn_one(X[i], labels[i])
+
+    start = 600 if half == "first" else 40_600
+    learn(0, start)
+    assert model.state()["racing"] and model._race.marked == (half == "second")
+    per_call = _boundary_cost(lambda: learn(start, start + 1))
+    alloc0, free0 = _nrt()
+    learn(start + 1, start + 10_001)
+    alloc1, free1 = _nrt()
+    assert alloc1 - alloc0 == 10_000 * per_call and free1 - free0 == alloc1 - alloc0
+    assert _traced_growth(lambda: learn(start + 10_001, start + 20_001)) <= _traced_growth(
+        lambda: learn(start + 20_001, start + 20_002))
+    model.learn_many(X[start + 20_002:], y[start + 20_002:])
+    assert model.state()["racing"]
+
+
 @pytest.mark.parametrize("mode, optimizer, batch", [
     ("backprop", "sgd", 1), ("backprop", "adam", 1), ("backprop", "adagrad", 3),
     ("tween", "sgd", 2), ("tween-heuristic", "sgd", 1)])

@@ -185,9 +185,12 @@ def test_flags_reset_and_custom_runs_stay_out_of_the_report(capsys):
     from bench.accuracy import common
 
     args = cli.parse(["toys", "--lr", "0.005", "--tween-rate", "0.2"])
-    assert args.out == common.OUT / "custom" and common.SETTINGS["tween_rate"] == 0.2
+    assert args.out == common.OUT / "custom" and common.SETTINGS == {
+        "optimizer": "sgd", "learning_rate": 0.005, "momentum": 0.0, "tween_rate": 0.2}
+    assert "SGD learning rate 0.005" in common.settings_note()
     args = cli.parse(["toys"])
-    assert args.out == common.OUT and common.SETTINGS == common.DEFAULTS
+    assert args.out == common.OUT and common.SETTINGS == common.DEFAULTS == {}
+    assert "library defaults (Adam)" in common.settings_note()
     assert cli.parse(["tables", "--kinds", "Dense"]).out == common.OUT / "custom"
     assert cli.parse(["report"]).out == common.OUT
     cli.parse(["toys"])

@@ -137,7 +137,7 @@ def test_clean_data_triggers_nothing(net_a):
 
 
 @pytest.mark.parametrize("mode, setting, floor", [
-    ("tween", {"tween_rate": 10.0}, 0.8),
+    ("tween", {"tween_rate": 10.0, "depth_scale_factor": 1.2}, 0.8),
     ("backprop", {"optimizer": "sgd", "learning_rate": 1.0}, 0.5)])
 def test_a_rollback_storm_ends(net_a, mode, setting, floor):
     """A rate far too high makes the same growth come back after every rollback. Before the
@@ -146,7 +146,8 @@ def test_a_rollback_storm_ends(net_a, mode, setting, floor):
     rollback to the same copy, the copy is refreshed sooner while the model does as well as at
     it, and no copy takes more than 5 rollbacks; the storms are counted and the model goes on
     learning (0.87 and 0.54 measured; the backprop rate is 100x a sane one, so it learns
-    poorly even held down)."""
+    poorly even held down). Tween keeps Loom's depth scale 1.2, as when this was measured: at
+    the default 1.0 the storm ends alike, and the model then reaches 0.75."""
     model = Learner(net_a, mode=mode, seed=0, **setting)
     model.learn_many(*quadrant_data(6_000, seed=1))
     st = model.state()

@@ -1,4 +1,5 @@
-"""Hybrid mode: tween, then backprop after N samples or on a plateau; momentum reset."""
+"""Hybrid mode: tween, then backprop after N samples or on a plateau; momentum reset. The
+default trigger, the race, is tested in tests/test_race.py."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ def test_hybrid_equals_tween_then_backprop(net_a):
 
 
 def test_switch_on_plateau(net_a):
-    model = Learner(net_a, mode="hybrid", seed=0, plateau_window=500, plateau_patience=2,
-                    plateau_min_gain=0.01)
+    model = Learner(net_a, mode="hybrid", seed=0, hybrid_switch="plateau", plateau_window=500,
+                    plateau_patience=2, plateau_min_gain=0.01)
     model.learn_many(*quadrant_data(30_000, seed=2))
     st = model.state()
     assert st["phase"] == "backprop"
@@ -44,6 +45,7 @@ def test_switch_on_plateau(net_a):
 
 
 def test_no_plateau_no_switch(net_a):
-    model = Learner(net_a, mode="hybrid", seed=0, plateau_window=1_000, plateau_patience=50)
+    model = Learner(net_a, mode="hybrid", seed=0, hybrid_switch="plateau", plateau_window=1_000,
+                    plateau_patience=50)
     model.learn_many(*quadrant_data(5_000, seed=2))
     assert model.state()["phase"] == "tween"

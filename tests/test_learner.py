@@ -229,8 +229,9 @@ def test_state_reports_everything(model):
     assert st["samples_seen"] == 500 and st["updates"] == 500
     assert [sorted(layer) for layer in st["layers"]] == [
         ["depth_barrier", "depth_scale", "gap", "grad_rms", "gradient", "kind",
-         "link_budget"]] * 3
-    assert [layer["depth_scale"] for layer in st["layers"]] == pytest.approx([1.44, 1.2, 1.0])
+         "link_budget", "type_rate"]] * 3
+    assert [layer["depth_scale"] for layer in st["layers"]] == [1.0, 1.0, 1.0]
+    assert [layer["type_rate"] for layer in st["layers"]] == [1.0, 1.0, 1.0]
     assert all(0.0 <= layer["link_budget"] <= 1.0 for layer in st["layers"])
 
 

@@ -88,3 +88,36 @@ def test_a_kind_with_a_packed_or_unnamed_dim_is_refused():
         bad.row_dims(None, (5,))
     with pytest.raises(ValueError, match="distinct"):
         dataclasses.replace(DENSE, dims=("a",) * (MAX_DIMS + 1))
+
+
+def test_shared_weights_take_one_over_root_positions_as_type_rate():
+    """Kinds whose weights are shared over positions: 1/sqrt(steps) for the recurrent kinds,
+    1/sqrt(output positions) for the convolutions; the others keep their constant."""
+    from tweenstream import (
+        LSTM,
+        RNN,
+        Conv1D,
+        Conv2D,
+        Dense,
+        Flatten,
+        MultiHeadAttention,
+        Network,
+        TimeDense,
+    )
+
+    nets = {
+        "rnn": (Network((16, 3), [RNN(4, return_sequences=True), RNN(4), Dense(2)]),
+                [0.25, 0.25, 1.0]),
+        "lstm": (Network((9, 3), [LSTM(4), Dense(2)]), [1 / 3, 1.0]),
+        "conv2d": (Network((8, 8, 1), [Conv2D(4, 3), Flatten(), Dense(2)]),  # valid: 6 x 6
+                   [1 / 6, 1.0, 1.0]),
+        "conv1d": (Network((16, 1), [Conv1D(4, 3, padding="same"), Flatten(), Dense(2)]),
+                   [0.25, 1.0, 1.0]),
+        "time_dense": (Network((4, 3), [TimeDense(5), Flatten(), Dense(2)]), [0.5, 1.0, 1.0]),
+        "attention": (Network((8, 4), [MultiHeadAttention(2), Flatten(), Dense(2)]),
+                      [0.2, 1.0, 1.0]),
+    }
+    for name, (net, rates) in nets.items():
+        model = Learner(net, seed=0)
+        got = [layer["type_rate"] for layer in model.state()["layers"]]
+        assert got == pytest.approx(rates), name

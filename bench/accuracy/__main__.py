@@ -31,8 +31,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default per suite)")
     p.add_argument("--kinds", nargs="+", choices=list(tables.KINDS), default=list(tables.KINDS))
     p.add_argument("--lr", type=float, default=None,
-                   help="online backprop learning rate "
-                   f"(default {common.DEFAULTS['learning_rate']})")
+                   help="plain SGD (no momentum) at this learning rate for online backprop "
+                   "(default: the library's optimiser and rate)")
     p.add_argument("--tween-rate", type=float, default=None,
                    help="tween rate of the tween modes (default: the library's; not used by "
                    "the hybrid suite)")
@@ -91,7 +91,7 @@ def run_suite(name: str, args: argparse.Namespace, command: str) -> Path:
     if args.tween_rate is not None:
         print("hybrid: --tween-rate is not used by bench/hybrid.py (library tween defaults)")
     hybrid.main([*(["--quick"] if q else []), "--seeds", str(args.seeds or (1 if q else 5)),
-                 "--lr", str(common.SETTINGS["learning_rate"]),
+                 *(["--lr", str(args.lr)] if args.lr is not None else []),
                  "--output", str(path)])
     return path
 

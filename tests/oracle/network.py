@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "tween_momentum": 0.9,
     "gradient_scale": 0.1,
     "delta_clip": 1.0,
-    "depth_scale_factor": 1.2,
+    "depth_scale_factor": 1.0,
     "depth_scale_cap": 100.0,
     "ignore_threshold": 0.2,
     "chain_gate": False,

@@ -15,7 +15,7 @@ import numpy as np
 
 from tweenstream.models.activations import canonical_activation
 from tweenstream.models.init import INITIALISERS, initialiser
-from tweenstream.models.registry import LayerKind, Shape, register
+from tweenstream.models.registry import LayerKind, Shape, output_positions, register
 
 PADDINGS = ("valid", "same")
 
@@ -144,6 +144,7 @@ def _scratch(spec: Conv2D, in_shape: Shape) -> dict[str, int]:
 
 CONV2D = register(LayerKind(
     name="conv2d", spec_type=Conv2D, op_code=7, type_rate=0.1, output_shape=_output_shape,
+    shared_over=output_positions,
     param_shapes=_param_shapes, init=_init, plan_dims=_dims, dims=CONV_DIMS, scratch=_scratch,
     segments=("grads",), params=("W", "b"),
     kernels="tweenstream.runtime.conv:CONV_KERNELS",
@@ -151,6 +152,7 @@ CONV2D = register(LayerKind(
 ))
 CONV1D = register(LayerKind(
     name="conv1d", spec_type=Conv1D, op_code=8, type_rate=0.1, output_shape=_output_shape,
+    shared_over=output_positions,
     param_shapes=_param_shapes, init=_init, plan_dims=_dims, dims=CONV_DIMS, scratch=_scratch,
     segments=("grads",), params=("W", "b"),
     kernels="tweenstream.runtime.conv:CONV_KERNELS",

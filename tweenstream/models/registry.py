@@ -12,6 +12,7 @@ imported on first use, so ``models`` never imports ``runtime`` or ``export``.
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,13 @@ class LayerKind:
     op_code : int
         Row code of the compiled interpreter. Part of no file format; may change.
     type_rate : float
-        Per-kind multiplier of the tween rate (Loom's defaults, TWEENING.md).
+        Per-kind multiplier of the tween rate (Loom's defaults, TWEENING.md), for a kind whose
+        weights are not shared over positions.
+    shared_over : callable(spec, in_shape) -> int, or None
+        For a kind whose weights are shared over positions (the steps of a recurrent layer,
+        the output positions of a convolution): how many. Its update sums one contribution
+        per position, so its type rate is ``1 / sqrt(positions)`` (``rate_of``) and
+        ``type_rate`` is not used.
     output_shape : callable(spec, in_shape) -> Shape
         Shape of the layer's output for a given input shape (no batch axis).
     param_shapes : callable(spec, in_shape) -> list of (name, Shape)
@@ -96,6 +103,21 @@ class LayerKind:
     oracle: str | None = None
     example: Callable[[], Any] | None = None
     tolerance: float = 1e-5
+    shared_over: Callable[[Any, Shape], int] | None = None
+
+    def rate_of(self, spec: Any, in_shape: Shape) -> float:
+        """The kind's type rate for one layer: ``type_rate``, or ``1 / sqrt(positions)`` for a
+        kind whose weights are shared over positions.
+
+        Examples
+        --------
+        >>> from tweenstream.models import RNN, Dense
+        >>> kind_of(Dense(4)).rate_of(Dense(4), (8,)), kind_of(RNN(4)).rate_of(RNN(4), (16, 3))
+        (1.0, 0.25)
+        """
+        if self.shared_over is None:
+            return self.type_rate
+        return 1.0 / math.sqrt(max(int(self.shared_over(spec, in_shape)), 1))
 
     def __post_init__(self) -> None:
         if self.heuristic not in ("project", "pass", "keep"):
@@ -239,3 +261,23 @@ def kinds() -> list[LayerKind]:
     True
     """
     return list(_BY_NAME.values())
+
+
+def steps(spec: Any, in_shape: Shape) -> int:
+    """The steps of a sequence input ``(steps, features)``: a recurrent kind's positions.
+
+    >>> steps(None, (8, 3))
+    8
+    """
+    return int(in_shape[0])
+
+
+def output_positions(spec: Any, in_shape: Shape) -> int:
+    """The positions of a layer's output, all axes but the last (channels or units): a
+    convolution's positions.
+
+    >>> from tweenstream.models import Conv2D
+    >>> output_positions(Conv2D(4, 3, padding="same"), (8, 8, 1))
+    64
+    """
+    return int(math.prod(kind_of(spec).output_shape(spec, in_shape)[:-1]))

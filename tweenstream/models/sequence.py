@@ -19,7 +19,7 @@ import numpy as np
 from tweenstream.models.activations import canonical_activation
 from tweenstream.models.conv import CONV_DIMS, _positive
 from tweenstream.models.init import INITIALISERS, initialiser
-from tweenstream.models.registry import LayerKind, Shape, register
+from tweenstream.models.registry import LayerKind, Shape, output_positions, register
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,7 @@ def _repeat_example():
 
 TIME_DENSE = register(LayerKind(
     name="time_dense", spec_type=TimeDense, op_code=17, type_rate=0.1,
+    shared_over=output_positions,
     output_shape=_time_dense_shape, param_shapes=_time_dense_params, init=_time_dense_init,
     plan_dims=_time_dense_dims, dims=CONV_DIMS, segments=("grads",), params=("W", "b"),
     scratch=lambda spec, s: {"grads": spec.units * _sequence(s)[1] + spec.units},

@@ -20,7 +20,9 @@ _NUMBER = (int, float, np.number)
 _MAX_INT = 2**31 - 1
 _MAX_FLOAT = 1e30
 SCALINGS = ("auto", "online", "off")
-_CHOICES = ("mode", "scaling", "target_scaling", "optimizer", "loss")  # str, checked apart
+_CHOICES = ("mode", "scaling", "target_scaling", "optimizer", "loss",  # str, checked apart
+            "hybrid_switch")
+HYBRID_SWITCHES = ("race", "plateau")
 LOSSES = ("auto", "squared", "cosine")
 # Each optimiser's default step size, chosen with the optimiser itself by the sweep over the
 # real-stream suite (bench/streams/sweep.py; docs/benchmarks.md, "Choosing the defaults")
@@ -73,8 +75,16 @@ class TweenConfig:
     streak_reset
         Recovery: shadow refresh period, rate back-off factors, floor, per-clean-step recovery,
         and the clean steps after which the back-off streak is forgotten.
-    switch_after, plateau_window, plateau_patience, plateau_min_gain
-        Hybrid trigger: a sample count, or a plateau of the prequential metric.
+    switch_after, hybrid_switch, race_first, race_length, race_z
+        Hybrid trigger. ``switch_after``: switch after that many samples. Otherwise
+        ``hybrid_switch="race"`` (default): after ``race_first`` samples, then after twice as
+        many each time, a backprop copy of the model learns the next ``race_length`` samples
+        beside tween; if over the race's second half its loss is below tween's by more than
+        ``race_z`` standard errors of the paired differences, the learner switches to it
+        (``runtime/race.py``).
+        ``"plateau"``: switch when the prequential metric stops improving.
+    plateau_window, plateau_patience, plateau_min_gain
+        The plateau trigger's window, patience (windows) and minimum gain.
     metric_window
         Window (EMA) of the running loss and prequential metric in ``state()``.
     diagnostics_every
@@ -134,7 +144,7 @@ class TweenConfig:
     tween_momentum: float = 0.9
     gradient_scale: float = 0.1
     delta_clip: float = 1.0
-    depth_scale_factor: float = 1.2
+    depth_scale_factor: float = 1.0
     depth_scale_cap: float = 100.0
     ignore_threshold: float = 0.2
     chain_gate: bool = False
@@ -157,6 +167,10 @@ class TweenConfig:
     recovery_rate: float = 1.05
     streak_reset: int = 100
     switch_after: int | None = None
+    hybrid_switch: str = "race"
+    race_first: int = 1000
+    race_length: int = 500
+    race_z: float = 2.0
     plateau_window: int = 1000
     plateau_patience: int = 3
     plateau_min_gain: float = 0.005
@@ -177,6 +191,9 @@ class TweenConfig:
             raise ValueError(f"mode must be one of {', '.join(lay.MODES)}, found {self.mode!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, found {self.loss!r}")
+        if self.hybrid_switch not in HYBRID_SWITCHES:
+            raise ValueError(f"hybrid_switch must be one of {', '.join(HYBRID_SWITCHES)}, found "
+                             f"{self.hybrid_switch!r}")
         for name in ("scaling", "target_scaling"):
             if getattr(self, name) not in SCALINGS:
                 raise ValueError(f"{name} must be one of {', '.join(SCALINGS)}, found "
@@ -268,7 +285,8 @@ class TweenConfig:
         icfg[lay.I_SNAPSHOT_EVERY] = self.snapshot_every
         icfg[lay.I_WARMUP] = self.explosion_warmup
         icfg[lay.I_SWITCH_AFTER] = self.switch_after or 0
-        icfg[lay.I_PLATEAU_WINDOW] = self.plateau_window if self.switch_after is None else 0
+        icfg[lay.I_PLATEAU_WINDOW] = self.plateau_window \
+            if self.switch_after is None and self.hybrid_switch == "plateau" else 0
         icfg[lay.I_PLATEAU_PATIENCE] = self.plateau_patience
         icfg[lay.I_LOCAL_DERIV] = int(self.local_derivative)
         icfg[lay.I_CHAIN_GATE] = int(self.chain_gate)
@@ -318,10 +336,11 @@ _POSITIVE = ("scale_clip", "explosion_norm_growth", "learning_rate", "tween_rate
              "delta_clip", "depth_scale_factor", "depth_scale_cap", "explosion_limit",
              "max_param_jump", "recovery_rate", "rate_floor", "epsilon")
 _AT_LEAST_ONE = ("batch_size", "fast_window", "slow_window", "snapshot_every", "streak_reset",
-                 "plateau_window", "plateau_patience", "metric_window", "diagnostics_every")
+                 "race_first", "plateau_window", "plateau_patience", "metric_window",
+                 "diagnostics_every")
 _UNIT = ("momentum", "tween_momentum", "backoff", "backoff_after_5", "backoff_after_10",
          "beta1", "beta2")
-_NON_NEGATIVE = ("scale_freeze_after", "weight_rate_multiplier", "bias_rate_multiplier",
+_NON_NEGATIVE = ("race_z", "scale_freeze_after", "weight_rate_multiplier", "bias_rate_multiplier",
                  "plateau_min_gain")
 
 
@@ -352,6 +371,9 @@ def _check_range(c: TweenConfig) -> None:
                          f"number), found {c.epsilon!r}")
     if c.grad_clip is not None and c.grad_clip <= 0:
         raise ValueError(f"grad_clip must be > 0 or None, found {c.grad_clip!r}")
+    if c.race_length < 2:
+        raise ValueError(f"race_length must be >= 2 (its second half is scored), found "
+                         f"{c.race_length!r}")
     if c.switch_after is not None and c.switch_after < 1:
         raise ValueError(f"switch_after must be >= 1 or None, found {c.switch_after!r}")
     if c.reservoir_size < 0:

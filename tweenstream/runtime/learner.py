@@ -18,6 +18,7 @@ from tweenstream.runtime.inputs import check_ids
 from tweenstream.runtime.interpreter import dense_predict_many
 from tweenstream.runtime.labels import LabelMap
 from tweenstream.runtime.plan import compile_plan, layer_table
+from tweenstream.runtime.race import Race
 from tweenstream.runtime.reservoir import Reservoir
 from tweenstream.runtime.safety import new_phase
 from tweenstream.runtime.scaling import Scaler
@@ -114,6 +115,15 @@ class Learner:
         a = self.arena
         self._args = (self._plan.table, self._ltab, a.pbuf, a.work, a.diag, self._cfg,
                       self._icfg, a.fst, a.ist)
+        old = getattr(self, "_race", None)
+        self._race = None
+        if c.mode == "hybrid" and c.switch_after is None and c.hybrid_switch == "race":
+            self._race = Race(c.race_first, c.race_length, c.race_z)
+            # the shadow learns by backprop with the learner's own settings
+            self._race_cfg = c.replace(mode="backprop").to_arrays(self._task,
+                                                                   cosine_step(self.network))
+            if old is not None:  # a race in progress is dropped; the counts go on
+                self._race.races, self._race.won, self._race.last = old.races, old.won, old.last
 
     def configure(self, **changes: Any) -> None:
         """Change settings of a live learner (everything it learned is kept).
@@ -182,6 +192,8 @@ class Learner:
             if hybrid and a.ist[lay.N_SWITCHED_AT] < 0:
                 a.ist[lay.N_SWITCHED_AT] = a.ist[lay.N_SEEN]
         new_phase(a.pbuf, a.fst, a.ist)
+        if self._race is not None:
+            self._race.cancel()
 
     def replace_params(self, params: np.ndarray) -> None:
         """Swap in new parameters (e.g. refined ones): the shadow copy and the norms follow,
@@ -205,6 +217,8 @@ class Learner:
         a.fst[lay.S_NORM2] = a.fst[lay.S_SHADOW_NORM2] = a.diag[lay.D_NORM2].sum()
         a.fst[lay.S_SHADOW_LOSS] = np.inf
         self._drop_pending()
+        if self._race is not None:
+            self._race.cancel()
 
     def _drop_pending(self) -> None:
         reset_optimizer(self.arena.pbuf, self.arena.ist)
@@ -277,7 +291,7 @@ class Learner:
             check_ids(xin[0], self._vocab)
         if not self._classify:
             self._targets.learn()
-        if self.engine.learn_many(*self._args, xin, self._yc1, self._yr1, True) >= 0:
+        if self._learn(xin, self._yc1, self._yr1) >= 0:
             raise ValueError("x or y contains NaN or inf (or a value beyond float32's range, "
                              "about 3.4e38); nothing was learned. Clean or drop the sample")
         self._input.commit()
@@ -341,7 +355,7 @@ class Learner:
                     raw: np.ndarray | None = None) -> None:
         """Learn network-ready rows (float32) in one call into compiled code; the reservoir
         keeps them as given (``raw``)."""
-        bad = self.engine.learn_many(*self._args, Xm, Yc, Yr, True)
+        bad = self._learn(Xm, Yc, Yr)
         if bad >= 0:
             if not np.isfinite(Xm[bad]).all():
                 why = "X has NaN or inf"
@@ -355,6 +369,39 @@ class Learner:
                                     else self._targets.given(Yr))
         if self.anomaly is not None:  # the batch's errors, after learning it: an estimate
             self._remember_errors(Xm)
+
+    def _learn(self, X: np.ndarray, Yc: np.ndarray, Yr: np.ndarray) -> int:
+        """The engine learns network-ready rows ``X`` (labels ``Yc`` or targets ``Yr``, each
+        per row or a one-row placeholder); a hybrid's race (``runtime/race.py``) runs beside
+        it. Returns the index of the first bad row (nothing learned) or -1."""
+        a, race = self.arena, self._race
+        n, at = X.shape[0], 0
+        while True:
+            take = n - at
+            if race is not None and a.ist[lay.N_PHASE] == lay.M_TWEEN \
+                    and a.ist[lay.N_SWITCHED_AT] < 0:
+                due = race.rows_until_event(int(a.ist[lay.N_SEEN]))
+                if due == 0 and race.start >= 0:  # half-way or the end
+                    race.event(a)
+                    continue
+                if due == 0 and at < n:
+                    race.begin(a, self._plan.table, self._ltab, *self._race_cfg)
+                    continue
+                take = min(due, take, 1 if race.marked else take)
+            if at == n:
+                return -1
+            stop = at + take
+            xc = X[at:stop]
+            yc = Yc[at:stop] if Yc.shape[0] == n and n > 1 else Yc
+            yr = Yr[at:stop] if Yr.shape[0] == n and n > 1 else Yr
+            bad = self.engine.learn_many(*self._args, xc, yc, yr, True)
+            if bad >= 0:
+                return bad + at
+            if race is not None and race.start >= 0:
+                self.engine.learn_many(*race.args, xc, yc, yr, True)
+                if race.marked:
+                    race.observe(a)
+            at = stop
 
     def network_targets(self, Y: np.ndarray) -> np.ndarray:
         """The engine's target rows for regression targets ``Y`` (n, K), scaled with the
@@ -372,7 +419,7 @@ class Learner:
         xin = self._input.one(x, learn=True)
         error = self._error(xin)
         np.copyto(self._yr1, xin)
-        if self.engine.learn_many(*self._args, xin, self._yc1, self._yr1, True) >= 0:
+        if self._learn(xin, self._yc1, self._yr1) >= 0:
             raise ValueError("x contains NaN or inf (or a value beyond float32's range, about "
                              "3.4e38); nothing was learned. Clean or drop the sample")
         self._input.commit()
@@ -553,10 +600,14 @@ class Learner:
         rollbacks, storms (shadow copies rolled back to 3 or more times),
         rollbacks_to_snapshot (to the current shadow copy), most_rollbacks_to_one_snapshot,
         rejected, samples_since_rollback, running_loss, running_accuracy (or running_mae),
-        prequential_accuracy (or prequential_mae), switched_at, recent_explosions,
+        prequential_accuracy (or prequential_mae), switched_at, races,
+        races_won_by_backprop, racing, last_race_losses (a hybrid's races,
+        ``runtime/race.py``; 0, 0, False and None for other learners), recent_explosions,
         diagnostics_every, diagnostics_at (the sample at which the layers' gaps, link budgets
         and depth barriers were last computed; 0 before any), layers, gradient_warnings.
 
+        Each layer has its ``kind``, ``gap``, ``link_budget``, ``depth_barrier``, and the two
+        multipliers of its tween rate: ``depth_scale`` and ``type_rate`` (docs/tweening.md).
         Each layer also has ``grad_rms`` in the backprop phase (None otherwise): the root mean
         square of its recent gradients, read from the optimiser's state (Adam's or AdaGrad's
         second moment; SGD's velocity times 1 - momentum), and ``gradient`` ("ok",
@@ -580,6 +631,7 @@ class Learner:
             "link_budget": float(a.diag[lay.D_BUDGET, i]),
             "depth_barrier": float(a.diag[lay.D_BARRIER, i]),
             "depth_scale": float(self._ltab[i, lay.LT_DEPTH]),
+            "type_rate": float(self._ltab[i, lay.LT_TYPE_RATE]),
             "grad_rms": rms[i],
             "gradient": health[i],
         } for i, (spec, _, _) in enumerate(self.network.rows)]
@@ -602,6 +654,7 @@ class Learner:
             f"running_{metric}": float(f[lay.S_METRIC]),
             f"prequential_{metric}": float(f[lay.S_METRIC_SUM]) / scored,
             "switched_at": None if switched < 0 else switched,
+            **(Race.idle() if self._race is None else self._race.state()),
             "recent_explosions": events,
             "diagnostics_every": self.config.diagnostics_every,
             "diagnostics_at": int(n[lay.N_DIAG_AT]),
@@ -697,7 +750,7 @@ class Learner:
         config = self.config.replace(**params) if params else self.config
         other = Learner(network, config, seed=seed)
         if include_state:
-            other._restore(self._arrays(), self._meta())
+            other._restore(self._saved_arrays(), self._meta())
         return other
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
@@ -744,6 +797,17 @@ class Learner:
             arrays["anomaly_window"] = self.anomaly.buf
         return arrays
 
+    def _saved_arrays(self) -> dict[str, np.ndarray]:
+        """Every array a model file holds: ``_arrays`` and, mid-race, the race's shadow."""
+        return {**self._arrays(), **({} if self._race is None else self._race.arrays())}
+
+    def _saved_nbytes_max(self) -> int:
+        """The most array bytes a model file of this learner can hold: a hybrid's race in
+        progress adds a copy of the arena."""
+        a = self.arena
+        race = 0 if self._race is None else sum(getattr(a, n).nbytes for n in Race.BUFFERS)
+        return sum(x.nbytes for x in self._arrays().values()) + race
+
     def _seen_units(self) -> np.ndarray:
         """The engine's record of the output units a class was learned on (a view)."""
         work, k = self.arena.work, self.network.n_outputs
@@ -754,7 +818,8 @@ class Learner:
         return {"features": self.features,
                 "classes": self.labels.to_list() if self.labels is not None else None,
                 "rng_state": self._rng.bit_generator.state,
-                "reservoir": self.reservoir.meta() if self.reservoir is not None else None}
+                "reservoir": self.reservoir.meta() if self.reservoir is not None else None,
+                "race": self._race.meta() if self._race is not None else None}
 
     def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         """Take the state of ``_arrays`` and ``_meta`` (``ValueError`` on a bad value)."""
@@ -785,6 +850,9 @@ class Learner:
             if meta.get("reservoir") is None:
                 raise ValueError("the reservoir's state is missing")
             self.reservoir.restore(arrays, meta["reservoir"])
+        if self._race is not None and meta.get("race") is not None:
+            self._race.restore(meta["race"], arrays, self.arena, self._plan.table, self._ltab,
+                               *self._race_cfg)
 
     def save(self, path: Any) -> None:
         """Write the learner to ``path`` atomically (JSON manifest + arrays, never pickle)."""

@@ -85,7 +85,7 @@ def to_bytes(learner: Learner, extra: dict[str, Any] | None = None,
     """
     from tweenstream import __version__
 
-    arrays = learner._arrays()
+    arrays = learner._saved_arrays()
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -148,9 +148,9 @@ def layer_table(plan: Plan, depth_factor: float, depth_cap: float) -> np.ndarray
     ltab = np.zeros((n, NLCOL), dtype=np.float64)
     kinds_ = [kind_of(spec).name for spec, _, _ in plan.network.rows]
     is_layer = [k not in ("residual_begin", "residual_end") for k in kinds_]
-    for i, (spec, _, _) in enumerate(plan.network.rows):
+    for i, (spec, in_shape, _) in enumerate(plan.network.rows):
         lo, hi = TARGET_RANGE[getattr(spec, "activation", "linear")]
-        ltab[i, LT_TYPE_RATE] = kind_of(spec).type_rate
+        ltab[i, LT_TYPE_RATE] = kind_of(spec).rate_of(spec, in_shape)
         below = sum(is_layer[i + 1:])  # layers between this row and the output
         ltab[i, LT_DEPTH] = depth_scale(below, depth_factor, depth_cap)
         ltab[i, LT_LO] = max(lo, -3.0e38)

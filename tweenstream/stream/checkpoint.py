@@ -76,7 +76,7 @@ class CheckpointStore:
         Raises ``CheckpointTooLarge`` (and writes nothing) when the learner and ``arrays``
         together exceed the byte budget.
         """
-        size = sum(a.nbytes for a in learner._arrays().values()) \
+        size = sum(a.nbytes for a in learner._saved_arrays().values()) \
             + sum(a.nbytes for a in (arrays or {}).values())
         if size > self.budget:
             raise CheckpointTooLarge(f"checkpoint would hold {size} bytes of arrays, over the "

@@ -77,7 +77,7 @@ def check_budget(learner: Learner, config: ServeConfig, label_capacity: int) -> 
     """Refuse settings whose fullest checkpoint would not fit the byte budget."""
     per_stream = config.limits.max_name * 4 + 8 * 8 + 5 * 8 + WINDOW // 8 + 8
     per_label = learner.network.n_inputs * 4 + 1 + 8 + config.limits.max_name * 4 + 8
-    worst = sum(a.nbytes for a in learner._arrays().values()) \
+    worst = learner._saved_nbytes_max() \
         + config.max_streams * per_stream + label_capacity * per_label
     if worst > config.checkpoint_budget:
         raise ValueError(f"a checkpoint with {config.max_streams} streams and "
