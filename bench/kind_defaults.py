@@ -13,6 +13,8 @@ the model predicts a single class, explosions, storms. The kind ``Depth`` is the
 20-layer test (20 x (Dense + LayerNorm) on the quadrant task, 5x the samples), run once
 whatever ``--bodies`` says.
 ``--set NAME=NUMBER`` (repeatable) passes a setting to every arm, to compare with the defaults.
+``--motif-places A-B`` changes the Conv1D task: the motif's first step is drawn from A..B
+(default 0-13, the suite's task; 6-6 puts it always at step 6).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import sys
 import numpy as np
 
 
-def run(kind: str, body: int, mode: str, seed: int, **settings: float) -> dict:
+def run(kind: str, body: int, mode: str, seed: int, places: tuple[int, int] = (0, 13),
+        **settings: float) -> dict:
     """One arm of the per-kind table at the library defaults."""
     from bench.accuracy.common import majority
     from bench.accuracy.tables import DEPTH_BUDGET, KINDS, Budget, _data, depth_net, quadrant_data
@@ -35,12 +38,18 @@ def run(kind: str, body: int, mode: str, seed: int, **settings: float) -> dict:
     else:
         spec = KINDS[kind]
         build, make, salt, train = spec.build, spec.make, list(KINDS).index(kind), Budget().train
+        if kind == "Conv1D" and places != (0, 13):
+            from functools import partial
+
+            from bench.accuracy.tables import motif_data
+            make = partial(motif_data, first=places[0], last=places[1])
     (X, y), (Xt, yt) = _data(make, seed, salt, Budget(), train)
     model = Learner(build(body), mode=mode, seed=seed, **settings)
     model.learn_many(X, y)
     pred = model.predict_many(Xt)
     st = model.state()
-    return {"kind": kind, "body": body, "mode": mode, "seed": seed, **settings,
+    extra = {"motif_places": list(places)} if places != (0, 13) else {}
+    return {"kind": kind, "body": body, "mode": mode, "seed": seed, **settings, **extra,
             "heldout": float((pred == yt).mean()), "majority": majority(yt),
             "single_class": bool(len(np.unique(pred)) == 1),
             "explosions": st["explosions"], "storms": st["storms"]}
@@ -55,8 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--modes", default="backprop,tween,hybrid")
     p.add_argument("--set", action="append", default=[], metavar="NAME=NUMBER")
+    p.add_argument("--motif-places", default="0-13", metavar="A-B")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
+    try:
+        lo, hi = (int(v) for v in args.motif_places.split("-"))
+        if not 0 <= lo <= hi <= 13:
+            raise ValueError(args.motif_places)
+    except ValueError:
+        p.error(f"--motif-places must be A-B with 0 <= A <= B <= 13, found "
+                f"{args.motif_places!r}")
     settings = {name: float(value) for name, value in (s.split("=", 1) for s in args.set)}
     out: list[dict] = []
     for kind in args.kinds.split(","):
@@ -64,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         for body in bodies:
             for mode in args.modes.split(","):
                 for seed in range(args.seeds):
-                    emit(out, run(kind, body, mode, seed, **settings))
+                    emit(out, run(kind, body, mode, seed, (lo, hi), **settings))
     save(out, args.json)
     return 0
 

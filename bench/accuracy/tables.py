@@ -73,12 +73,13 @@ class Spec:
     bodies: tuple[int, ...] = (1, 5)
 
 
-def motif_data(rng: np.random.Generator, n: int) -> Data:
+def motif_data(rng: np.random.Generator, n: int, first: int = 0, last: int = 13) -> Data:
     """Noisy sequences of 16 steps; class 1 if the motif (+1.5, −1.5, +1.5) was added at a
-    random place. Balanced classes, clean labels (the noise is in the input)."""
+    random place (its first step in ``first..last``). Balanced classes, clean labels (the
+    noise is in the input)."""
     X = rng.normal(0.0, 0.4, (n, 16)).astype(np.float32)
     y = rng.integers(0, 2, n).astype(np.int64)
-    where = rng.integers(0, 14, n)
+    where = rng.integers(first, last + 1, n)
     for i in np.flatnonzero(y):
         X[i, where[i]:where[i] + 3] += np.array([1.5, -1.5, 1.5], np.float32)
     return X, y, y
