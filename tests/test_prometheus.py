@@ -79,6 +79,7 @@ def test_a_scrape_shows_what_the_daemon_did(folder):
             assert 0.0 <= got[("tweenstream_prequential_accuracy", m)] <= 1.0
             assert got[("tweenstream_explosions_total", m)] >= 0
             assert got[("tweenstream_storms_total", m)] == 0
+            assert got[("tweenstream_races_total", m)] == 0  # a tween model does not race
             assert got[("tweenstream_checkpoint_age_seconds", m)] >= 0
             assert got[("tweenstream_predict_latency_seconds_bucket",
                         (("le", "+Inf"), *m))] >= 5

@@ -36,7 +36,8 @@ def test_learns_the_stream_test_then_train(served):
     q = st["streams"]["q"]
     assert q["samples"] == 60_000 and q["last_seq"] == 59 and q["gaps"] == 0
     assert q["recent_accuracy"] > 0.93 and q["prequential_accuracy"] > 0.88
-    assert st["phase"] == "backprop"  # the hybrid learner plateaued and switched
+    assert st["phase"] == "backprop"  # a backprop copy won a race and the learner switched
+    assert st["races"] >= 1 and st["races_won_by_backprop"] == 1 and st["switched_at"] >= 1_000
 
 
 def test_over_tcp_loopback_with_system_chosen_ports(net_a):

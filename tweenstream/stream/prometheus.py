@@ -163,6 +163,8 @@ class _Snapshot:
                       lambda m: m["learner"]["rollbacks"])
         yield counter("storms", "Shadow copies rolled back to 3 or more times",
                       lambda m: m["learner"].get("storms", 0))
+        yield counter("races", "Hybrid races: a backprop copy learning beside tween",
+                      lambda m: m["learner"].get("races", 0))
         yield gauge("adaptive_rate", "The adaptive rate multiplier (1: no back-off)",
                     lambda m: m["learner"]["adaptive_rate"])
         yield gauge("phase", "1 for the learning phase in effect",

@@ -436,7 +436,8 @@ class ServedModel:
         """This model's part of the daemon's ``status`` reply."""
         st = self.learner.state()
         keys = ("mode", "phase", "samples_seen", "updates", "adaptive_rate", "explosions",
-                "rollbacks", "storms", "rejected", "switched_at", f"running_{self.metric}",
+                "rollbacks", "storms", "rejected", "switched_at", "races",
+                "races_won_by_backprop", f"running_{self.metric}",
                 "running_loss")
         return {"model": self.name, **{k: st[k] for k in keys},
                 "streams": self.recent_streams(), "streams_total": len(self.streams),
