@@ -87,8 +87,9 @@ def run(arm: str, seed: int) -> dict:
             model.learn_one(X[s - 2], y[s - 2:s - 1])
         elif how == "batch5" and s % 5 == 4:
             model.learn_many(X[s - 4:s + 1], y[s - 4:s + 1, None])
-    return {"arm": arm, "seed": seed, **scores(errors),
-            "explosions": model.state()["explosions"]}
+    st = model.state()
+    return {"arm": arm, "seed": seed, **scores(errors), "explosions": st["explosions"],
+            "switched_at": st["switched_at"]}
 
 
 def baselines(seed: int) -> list[dict]:
