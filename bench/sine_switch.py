@@ -106,8 +106,9 @@ def run(model_kind: str, arm: str, seed: int, per_phase: int) -> dict:
             model.learn_one(X[s], y[s:s + 1])
         elif s % 1_000 == 999:
             model.learn_many(X[s - 999:s + 1], y[s - 999:s + 1, None])
+    st = model.state()
     return {"model": model_kind, "arm": arm, "seed": seed, **summary(correct, per_phase),
-            "explosions": model.state()["explosions"]}
+            "explosions": st["explosions"], "switched_at": st["switched_at"]}
 
 
 def baselines(per_phase: int) -> list[dict]:

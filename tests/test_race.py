@@ -181,3 +181,17 @@ def test_the_hybrid_recovers_where_tween_is_behind():
     race, switched = accuracy("hybrid")
     assert tween < backprop - 0.01 and never is None and plateau == tween
     assert switched is not None and race >= backprop
+
+
+def test_a_bad_row_anywhere_in_a_batch_learns_nothing_during_a_race(net_a):
+    """A batch that spans a race's events is learned in pieces; a bad row in a later piece
+    must still leave everything as it was."""
+    X, y = quadrant_data(1_000, seed=8)
+    model = _hybrid(net_a, scaling="off", target_scaling="off")
+    model.learn_many(X[:390], y[:390])
+    before = model.arena.pbuf.copy(), model.state()
+    bad = X[390:900].copy()
+    bad[400, 3] = np.nan  # row 790 of the stream: after the race's start and half-way point
+    with pytest.raises(ValueError, match="row 400: X has NaN or inf"):
+        model.learn_many(bad, y[390:900])
+    assert np.array_equal(model.arena.pbuf, before[0]) and model.state() == before[1]

@@ -376,10 +376,15 @@ class Learner:
         it. Returns the index of the first bad row (nothing learned) or -1."""
         a, race = self.arena, self._race
         n, at = X.shape[0], 0
+        if race is None or a.ist[lay.N_PHASE] != lay.M_TWEEN or a.ist[lay.N_SWITCHED_AT] >= 0:
+            return self.engine.learn_many(*self._args, X, Yc, Yr, True)
+        if n > 1:  # the rows go in pieces: check them all before any is learned
+            bad_rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+            if bad_rows.size:
+                return int(bad_rows[0])
         while True:
             take = n - at
-            if race is not None and a.ist[lay.N_PHASE] == lay.M_TWEEN \
-                    and a.ist[lay.N_SWITCHED_AT] < 0:
+            if a.ist[lay.N_PHASE] == lay.M_TWEEN and a.ist[lay.N_SWITCHED_AT] < 0:
                 due = race.rows_until_event(int(a.ist[lay.N_SEEN]))
                 if due == 0 and race.start >= 0:  # half-way or the end
                     race.event(a)
@@ -394,10 +399,13 @@ class Learner:
             xc = X[at:stop]
             yc = Yc[at:stop] if Yc.shape[0] == n and n > 1 else Yc
             yr = Yr[at:stop] if Yr.shape[0] == n and n > 1 else Yr
+            racing = race.start >= 0
+            if racing and race.marked:
+                race.before(a)
             bad = self.engine.learn_many(*self._args, xc, yc, yr, True)
             if bad >= 0:
                 return bad + at
-            if race is not None and race.start >= 0:
+            if racing:
                 self.engine.learn_many(*race.args, xc, yc, yr, True)
                 if race.marked:
                     race.observe(a)

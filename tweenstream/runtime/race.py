@@ -62,6 +62,7 @@ class Race:
         self.sums = np.zeros(2)  # second half: summed losses of tween and backprop
         self.counts: list[int] = []  # the learner's event counts when the race started
         self.marked = False  # the race is in its second half (scored sample by sample)
+        self.refused = (0, 0)  # refused-sample counts (learner, shadow) before the last sample
         self.races = 0
         self.won = 0  # races the shadow won (at most 1: the learner then switches)
         self.last: tuple[float, float] | None = None  # mean losses (tween, backprop), last race
@@ -115,10 +116,16 @@ class Race:
         else:
             self.finish(main)
 
-    def observe(self, main: Arena) -> None:
-        """Score one sample of the second half: both learners' loss on it, before learning."""
+    def before(self, main: Arena) -> None:
+        """Note the refused-sample counts before one sample of the second half is learned."""
         assert self.shadow is not None
-        if main.ist[lay.N_REJECTED] != self.shadow.ist[lay.N_REJECTED]:
+        self.refused = (int(main.ist[lay.N_REJECTED]), int(self.shadow.ist[lay.N_REJECTED]))
+
+    def observe(self, main: Arena) -> None:
+        """Score one sample of the second half (learned since ``before``): both learners'
+        loss on it, measured before they learned it."""
+        assert self.shadow is not None
+        if (int(main.ist[lay.N_REJECTED]), int(self.shadow.ist[lay.N_REJECTED])) != self.refused:
             return  # one of them refused the sample (an explosion): no pair to compare
         t, b = float(main.fst[lay.S_LAST_LOSS]), float(self.shadow.fst[lay.S_LAST_LOSS])
         if not (np.isfinite(t) and np.isfinite(b)):
