@@ -12,7 +12,8 @@ Reported per run: held-out accuracy, the majority-class baseline of the held-out
 the model predicts a single class, explosions, storms. The kind ``Depth`` is the suite's
 20-layer test (20 x (Dense + LayerNorm) on the quadrant task, 5x the samples), run once
 whatever ``--bodies`` says.
-``--set NAME=NUMBER`` (repeatable) passes a setting to every arm, to compare with the defaults.
+``--set NAME=VALUE`` (repeatable; a number or a word) passes a setting to every arm, to compare
+with the defaults.
 ``--motif-places A-B`` changes the Conv1D task: the motif's first step is drawn from A..B
 (default 0-13, the suite's task; 6-6 puts it always at step 6).
 """
@@ -26,7 +27,7 @@ import numpy as np
 
 
 def run(kind: str, body: int, mode: str, seed: int, places: tuple[int, int] = (0, 13),
-        **settings: float) -> dict:
+        **settings: float | str) -> dict:
     """One arm of the per-kind table at the library defaults."""
     from bench.accuracy.common import majority
     from bench.accuracy.tables import DEPTH_BUDGET, KINDS, Budget, _data, depth_net, quadrant_data
@@ -55,6 +56,18 @@ def run(kind: str, body: int, mode: str, seed: int, places: tuple[int, int] = (0
             "explosions": st["explosions"], "storms": st["storms"]}
 
 
+def _value(text: str) -> float | str:
+    """A ``--set`` value: a number, or a word such as ``sgd`` or ``off``.
+
+    >>> _value("0.003"), _value("sgd")
+    (0.003, 'sgd')
+    """
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def main(argv: list[str] | None = None) -> int:
     from bench.tune_streams import emit, save
 
@@ -63,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bodies", default="1,5")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--modes", default="backprop,tween,hybrid")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=NUMBER")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--motif-places", default="0-13", metavar="A-B")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -74,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         p.error(f"--motif-places must be A-B with 0 <= A <= B <= 13, found "
                 f"{args.motif_places!r}")
-    settings = {name: float(value) for name, value in (s.split("=", 1) for s in args.set)}
+    settings = {name: _value(value) for name, value in (s.split("=", 1) for s in args.set)}
     out: list[dict] = []
     for kind in args.kinds.split(","):
         bodies = [1] if kind == "Depth" else [int(b) for b in args.bodies.split(",")]
