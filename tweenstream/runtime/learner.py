@@ -392,23 +392,18 @@ class Learner:
                 if due == 0 and at < n:
                     race.begin(a, self._plan.table, self._ltab, *self._race_cfg)
                     continue
-                take = min(due, take, 1 if race.marked else take)
+                take = min(due, take)
             if at == n:
                 return -1
             stop = at + take
             xc = X[at:stop]
             yc = Yc[at:stop] if Yc.shape[0] == n and n > 1 else Yc
             yr = Yr[at:stop] if Yr.shape[0] == n and n > 1 else Yr
-            racing = race.start >= 0
-            if racing and race.marked:
-                race.before(a)
             bad = self.engine.learn_many(*self._args, xc, yc, yr, True)
             if bad >= 0:
                 return bad + at
-            if racing:
+            if race.start >= 0:
                 self.engine.learn_many(*race.args, xc, yc, yr, True)
-                if race.marked:
-                    race.observe(a)
             at = stop
 
     def network_targets(self, Y: np.ndarray) -> np.ndarray:

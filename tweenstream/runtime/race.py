@@ -6,9 +6,11 @@ by default), while the learner is still tweening. At its start a shadow copy of 
 takes the learner's parameters, a clear optimiser state and a fresh explosion guard, and
 switches to backprop. For the next ``race_length`` samples both learn every sample,
 test-then-train, in the same order. The first half warms the shadow's optimiser up; on the
-second half the two prequential losses are compared sample by sample: the learner switches if
-the mean of the paired differences (tween's loss minus backprop's) is above ``race_z`` standard
-errors of that mean, i.e. backprop is ahead by more than the samples' noise explains. It takes
+second half the two prequential losses are compared in blocks of ``BLOCK`` samples: the learner
+switches if the mean of the paired block differences (tween's mean loss minus backprop's) is
+above ``race_z`` standard errors of that mean, i.e. backprop is ahead by more than the samples'
+noise explains. Blocks start at fixed sample counts, so the decision does not depend on how the
+samples were handed over (``learn_one`` or batches of any size). It takes
 the shadow's parameters, optimiser state and guard, so backprop goes on from where it stands
 after its warm start instead of from tween's weights with a cold optimiser. Otherwise the shadow
 is dropped and tween goes on.
@@ -35,6 +37,7 @@ _GUARD_IST = (lay.N_OPT_STEP, lay.N_HOLD, lay.N_STREAK, lay.N_SNAP_ROLLBACKS, la
 _GUARD_FST = (lay.S_RATE, lay.S_NORM2, lay.S_SHADOW_NORM2, lay.S_SHADOW_LOSS, lay.S_FAST,
               lay.S_SLOW)
 _COUNTS = (lay.N_EXPLOSIONS, lay.N_ROLLBACKS, lay.N_STORMS)
+BLOCK = 10  # samples per scored block of a race's second half
 
 
 class Race:
@@ -61,8 +64,9 @@ class Race:
         # differences (tween's loss - backprop's)
         self.sums = np.zeros(2)  # second half: summed losses of tween and backprop
         self.counts: list[int] = []  # the learner's event counts when the race started
-        self.marked = False  # the race is in its second half (scored sample by sample)
-        self.refused = (0, 0)  # refused-sample counts (learner, shadow) before the last sample
+        self.marked = False  # the race is in its second half (scored block by block)
+        self.block = np.zeros(5)  # the open block: its first sample, then the learner's and the
+        # shadow's loss sums and refused-sample counts at that sample
         self.races = 0
         self.won = 0  # races the shadow won (at most 1: the learner then switches)
         self.last: tuple[float, float] | None = None  # mean losses (tween, backprop), last race
@@ -80,7 +84,7 @@ class Race:
         if self.start < 0:
             return self.next_start(seen) - seen
         if self.marked:
-            return self.start + self.length - seen
+            return min(self.start + self.length, int(self.block[0]) + BLOCK) - seen
         return self.start + self.length // 2 - seen
 
     def cancel(self) -> None:
@@ -108,31 +112,42 @@ class Race:
         self.races += 1
 
     def event(self, main: Arena) -> None:
-        """At the half-way point, start scoring; at the end, decide (``finish``)."""
+        """At the half-way point, open the first block; at a block's end, score it and open
+        the next; at the race's end, decide (``finish``)."""
         if not self.marked:
             self.marked = True
             self.paired[:] = 0.0
             self.sums[:] = 0.0
         else:
+            self._score(main)
+        if int(main.ist[lay.N_SEEN]) >= self.start + self.length:
             self.finish(main)
+        else:
+            self._open(main)
 
-    def before(self, main: Arena) -> None:
-        """Note the refused-sample counts before one sample of the second half is learned."""
+    def _open(self, main: Arena) -> None:
         assert self.shadow is not None
-        self.refused = (int(main.ist[lay.N_REJECTED]), int(self.shadow.ist[lay.N_REJECTED]))
+        self.block[:] = (main.ist[lay.N_SEEN], main.fst[lay.S_LOSS_SUM],
+                         self.shadow.fst[lay.S_LOSS_SUM], main.ist[lay.N_REJECTED],
+                         self.shadow.ist[lay.N_REJECTED])
 
-    def observe(self, main: Arena) -> None:
-        """Score one sample of the second half (learned since ``before``): both learners'
-        loss on it, measured before they learned it."""
-        assert self.shadow is not None
-        if (int(main.ist[lay.N_REJECTED]), int(self.shadow.ist[lay.N_REJECTED])) != self.refused:
-            return  # one of them refused the sample (an explosion): no pair to compare
-        t, b = float(main.fst[lay.S_LAST_LOSS]), float(self.shadow.fst[lay.S_LAST_LOSS])
-        if not (np.isfinite(t) and np.isfinite(b)):
+    def _score(self, main: Arena) -> None:
+        """Pair the block's mean losses (each measured before the sample was learned). A
+        block in which either learner refused a sample (an explosion) is left out: its sums
+        would cover different samples."""
+        sh = self.shadow
+        assert sh is not None
+        b = self.block
+        n = float(main.ist[lay.N_SEEN]) - b[0]
+        if n < 1 or main.ist[lay.N_REJECTED] != b[3] or sh.ist[lay.N_REJECTED] != b[4]:
             return
-        d = t - b
+        t = (float(main.fst[lay.S_LOSS_SUM]) - b[1]) / n
+        p = (float(sh.fst[lay.S_LOSS_SUM]) - b[2]) / n
+        if not (np.isfinite(t) and np.isfinite(p)):
+            return
+        d = t - p
         self.paired += (1.0, d, d * d)
-        self.sums += (t, b)
+        self.sums += (t, p)
 
     def backprop_ahead(self) -> bool:
         """Whether the paired differences say backprop's loss is lower beyond their noise.
@@ -202,7 +217,7 @@ class Race:
     def meta(self) -> dict[str, Any]:
         """The schedule and tallies, JSON-ready."""
         return {"races": self.races, "won": self.won, "last": self.last, "start": self.start,
-                "marked": self.marked, "counts": self.counts,
+                "marked": self.marked, "counts": self.counts, "block": self.block.tolist(),
                 "paired": self.paired.tolist(), "sums": self.sums.tolist()}
 
     def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray], main: Arena,
@@ -214,6 +229,7 @@ class Race:
         self.start, self.marked = int(meta["start"]), bool(meta["marked"])
         self.counts = [int(c) for c in meta["counts"]]
         self.paired[:] = meta["paired"]
+        self.block[:] = meta["block"]
         self.sums[:] = meta["sums"]
         if self.races < 0 or not 0 <= self.won <= 1 or not np.isfinite(self.paired).all():
             raise ValueError("the race's tallies are out of range")
