@@ -114,30 +114,6 @@ def test_other_triggers_and_modes_do_not_race(net_a):
         assert (st["races"], st["racing"], st["last_race_losses"]) == (0, False, None)
 
 
-def test_a_race_file_with_a_broken_shadow_is_refused(net_a, tmp_path):
-    import io
-    import json
-    import zipfile
-
-    from tweenstream.runtime.persist import ModelFileError
-
-    model = _hybrid(net_a)
-    model.learn_many(*quadrant_data(450, seed=7))
-    path = tmp_path / "m.tsm"
-    model.save(path)
-    with zipfile.ZipFile(path) as zf:
-        files = {n: zf.read(n) for n in zf.namelist()}
-    manifest = json.loads(files["manifest.json"])
-    manifest["race"]["start"] = 10_000  # a race that cannot be running at sample 450
-    files["manifest.json"] = json.dumps(manifest).encode()
-    with zipfile.ZipFile(path, "w") as zf:
-        for n, data in files.items():
-            zf.writestr(n, data)
-    with pytest.raises(ModelFileError, match="race started at sample 10000"):
-        load(path)
-    assert io  # the module is used above only to build the file
-
-
 @pytest.mark.parametrize("settings, message", [
     ({"hybrid_switch": "sometimes"}, "hybrid_switch must be one of race, plateau"),
     ({"race_length": 1}, "race_length must be >= 2"),
@@ -195,3 +171,31 @@ def test_a_bad_row_anywhere_in_a_batch_learns_nothing_during_a_race(net_a):
     with pytest.raises(ValueError, match="row 400: X has NaN or inf"):
         model.learn_many(bad, y[390:900])
     assert np.array_equal(model.arena.pbuf, before[0]) and model.state() == before[1]
+
+
+@pytest.mark.parametrize("edit", [
+    {"start": 10_000},  # a race that cannot be running at sample 450 or 560
+    {"marked": True, "block": [100, 0, 0, 0, 0]},  # a scored block that ended long ago
+    {"paired": [1, float("nan"), 0]},
+])
+@pytest.mark.parametrize("cut", [450, 560])
+def test_inconsistent_race_tallies_are_refused(net_a, tmp_path, edit, cut):
+    import json
+    import zipfile
+
+    from tweenstream.runtime.persist import ModelFileError
+
+    model = _hybrid(net_a)
+    model.learn_many(*quadrant_data(cut, seed=9))
+    path = tmp_path / "m.tsm"
+    model.save(path)
+    with zipfile.ZipFile(path) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    manifest = json.loads(files["manifest.json"])
+    manifest["race"].update(edit)
+    files["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, data in files.items():
+            zf.writestr(n, data)
+    with pytest.raises(ModelFileError, match="race"):
+        load(path)

@@ -10,7 +10,7 @@ second half the two prequential losses are compared in blocks of ``BLOCK`` sampl
 switches if the mean of the paired block differences (tween's mean loss minus backprop's) is
 above ``race_z`` standard errors of that mean, i.e. backprop is ahead by more than the samples'
 noise explains. Blocks start at fixed sample counts, so the decision does not depend on how the
-samples were handed over (``learn_one`` or batches of any size). It takes
+samples were handed over (``learn_one`` or batches of any size). On a switch the learner takes
 the shadow's parameters, optimiser state and guard, so backprop goes on from where it stands
 after its warm start instead of from tween's weights with a cold optimiser. Otherwise the shadow
 is dropped and tween goes on.
@@ -235,10 +235,14 @@ class Race:
             raise ValueError("the race's tallies are out of range")
         if self.start < 0:
             return
-        seen = int(main.ist[lay.N_SEEN])
-        if not self.start <= seen <= self.start + self.length or len(self.counts) != 3:
+        seen, half = int(main.ist[lay.N_SEEN]), self.start + self.length // 2
+        opened = int(self.block[0])
+        if not self.start <= seen <= self.start + self.length or len(self.counts) != 3 or (
+                self.marked and not half <= opened <= seen <= opened + BLOCK) or (
+                not self.marked and seen > half):
             raise ValueError(f"a race started at sample {self.start} cannot be running at "
-                             f"sample {seen}")
+                             f"sample {seen} (in its {'second' if self.marked else 'first'} "
+                             "half)")
         if self.shadow is None:
             self.shadow = Arena(main.plan)
         for name in self.BUFFERS:
