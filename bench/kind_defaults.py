@@ -53,7 +53,9 @@ def run(kind: str, body: int, mode: str, seed: int, places: tuple[int, int] = (0
     return {"kind": kind, "body": body, "mode": mode, "seed": seed, **settings, **extra,
             "heldout": float((pred == yt).mean()), "majority": majority(yt),
             "single_class": bool(len(np.unique(pred)) == 1),
-            "explosions": st["explosions"], "storms": st["storms"]}
+            "explosions": st["explosions"], "storms": st["storms"],
+            **({"switched_at": st["switched_at"], "races": st["races"],
+                "last_race_losses": st["last_race_losses"]} if mode == "hybrid" else {})}
 
 
 def _value(text: str) -> float | str:
