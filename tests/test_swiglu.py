@@ -74,3 +74,36 @@ def test_swiglu_learns_a_product(mode):
     model.learn_many(X[:18_000], y[:18_000])
     accuracy = float((model.predict_many(X[18_000:]) == y[18_000:]).mean())
     assert accuracy > 0.9, accuracy  # majority class: about 0.5
+
+
+def _adapter_magnitudes(kind: str) -> tuple[float, float, float]:
+    """The suite's ×1 body of ``kind`` after 6,000 samples of the derivative-free rule: mean
+    |output| and mean |target| of the Dense adapter in front of the body (over 100 further
+    samples, learned one at a time), and the held-out accuracy."""
+    from bench.accuracy.tables import KINDS, Budget, _data
+
+    spec = KINDS[kind]
+    (X, y), (Xt, yt) = _data(spec.make, 0, list(KINDS).index(kind), Budget(), 6_000)
+    model = Learner(spec.build(1), mode="tween-heuristic", seed=0)
+    model.learn_many(X, y)
+    accuracy = float((model.predict_many(Xt) == yt).mean())
+    row, work = model._plan.table[0], model.arena.work
+    out = slice(row[layout.C_OUT], row[layout.C_OUT] + row[layout.C_NOUT])
+    act, tgt = [], []
+    for x, label in zip(Xt[:100], yt[:100].tolist(), strict=True):
+        model.learn_one(x, label)
+        act.append(np.abs(work[layout.W_ACT, out]).mean())
+        tgt.append(np.abs(work[layout.W_TGT, out]).mean())
+    return float(np.mean(act)), float(np.mean(tgt)), accuracy
+
+
+def test_heuristic_targets_through_swiglu_shrink_the_layer_below_to_zero():
+    """Why the derivative-free rule fails on the SwiGLU x1 body (docs/layers.md): a target is
+    carried through the block by two weight-normalised projections in a row (down, then up),
+    each an average over mixed-sign weights, so the adapter's targets are about 0.01 and it
+    learns to output about 0.01 for every input; the block then sees no information. Through
+    one Dense layer the targets stay about ten times larger and the body learns."""
+    swiglu_act, swiglu_tgt, swiglu_acc = _adapter_magnitudes("SwiGLU")
+    dense_act, dense_tgt, dense_acc = _adapter_magnitudes("Dense")
+    assert swiglu_tgt < 0.02 and swiglu_act < 0.02 and swiglu_acc < 0.3
+    assert dense_tgt > 0.05 and dense_act > 0.04 and dense_acc > 0.85
