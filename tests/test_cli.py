@@ -17,6 +17,7 @@ def test_demo_learns_reports_and_saves(tmp_path, capsys):
                  "--no-progress", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "switched tween -> backprop at sample" in text
+    assert "a backprop copy won a race on the same samples" in text
     assert "the labelling rule switches at sample 15,000" in text
     assert text.count("samples/s") >= 3 and "model saved to" in text
     assert load(out / "model.tsm").state()["samples_seen"] == 30_000

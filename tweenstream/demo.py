@@ -168,8 +168,9 @@ def in_process(args: argparse.Namespace) -> int:
         st = model.state()
         seen = st["samples_seen"]
         if st["switched_at"] is not None and not switched_reported:
-            bar.write(f"  -> switched tween -> backprop at sample {st['switched_at']:,} "
-                      "(prequential accuracy plateaued)")
+            why = ("a backprop copy won a race on the same samples" if st["races_won_by_backprop"]
+                   else "its trigger fired")
+            bar.write(f"  -> switched tween -> backprop at sample {st['switched_at']:,} ({why})")
             switched_reported = True
         if last_seen < drift_at <= seen:
             bar.write(f"  -> the labelling rule switches at sample {drift_at:,}")
