@@ -232,3 +232,27 @@ def test_a_current_file_with_the_old_layout_is_refused(net_a, tmp_path):
     _rewrite(path, strip_row)
     with pytest.raises(ModelFileError, match=r"array 'pbuf' does not match the network"):
         load(path)
+
+
+def test_a_hybrid_saved_before_the_race_keeps_its_plateau_trigger(net_a, tmp_path):
+    """A file without ``hybrid_switch`` comes from before the race existed: its learner goes on
+    with the trigger it was saved with, as it would have without the save."""
+    X, y = quadrant_data(3_000, seed=6)
+    straight = Learner(net_a, mode="hybrid", seed=1, hybrid_switch="plateau", plateau_window=500)
+    straight.learn_many(X, y)
+    old = Learner(net_a, mode="hybrid", seed=1, hybrid_switch="plateau", plateau_window=500)
+    old.learn_many(X[:1_200], y[:1_200])
+    path = tmp_path / "old.tsm"
+    old.save(path)
+
+    def drop_race_settings(m):
+        for name in ("hybrid_switch", "race_first", "race_length", "race_z"):
+            del m["config"][name]
+        del m["race"]
+
+    _rewrite(path, _manifest(drop_race_settings))
+    resumed = load(path)
+    assert resumed.config.hybrid_switch == "plateau" and resumed.config.race_first == 1_000
+    resumed.learn_many(X[1_200:], y[1_200:])
+    assert np.array_equal(straight.arena.pbuf, resumed.arena.pbuf)
+    assert resumed.state()["races"] == 0

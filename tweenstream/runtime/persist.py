@@ -183,6 +183,7 @@ def load_parts(path: str | os.PathLike[str] | io.BytesIO
         settings.setdefault("target_scaling", "off")
         settings.setdefault("optimizer", "sgd")  # files from before Adam became the default
         settings.setdefault("diagnostics_every", 1)  # before version 3: every sample
+        settings.setdefault("hybrid_switch", "plateau")  # files from before the race
         config = TweenConfig(**settings)
         learner = Learner(network, config, seed=manifest["seed"])
     except (TypeError, ValueError, KeyError) as err:
