@@ -199,3 +199,22 @@ def test_inconsistent_race_tallies_are_refused(net_a, tmp_path, edit, cut):
             zf.writestr(n, data)
     with pytest.raises(ModelFileError, match="race"):
         load(path)
+
+
+def test_a_bad_target_anywhere_in_a_batch_learns_nothing_during_a_race():
+    """The same for a regression target: the batch is checked whole, targets included."""
+    from tweenstream import Dense, Network
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(900, 4)).astype(np.float32)
+    Y = X[:, :1] * 2.0
+    model = Learner(Network(4, [Dense(8, "tanh"), Dense(1)], task="regression"), mode="hybrid",
+                    seed=0, race_first=400, race_length=200, scaling="off",
+                    target_scaling="off")
+    model.learn_many(X[:390], Y[:390])
+    before = model.arena.pbuf.copy(), model.state()
+    bad = Y[390:900].copy()
+    bad[400, 0] = np.nan
+    with pytest.raises(ValueError, match="row 400: y has NaN or inf"):
+        model.learn_many(X[390:900], bad)
+    assert np.array_equal(model.arena.pbuf, before[0]) and model.state() == before[1]

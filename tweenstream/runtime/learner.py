@@ -20,7 +20,7 @@ from tweenstream.runtime.labels import LabelMap
 from tweenstream.runtime.plan import compile_plan, layer_table
 from tweenstream.runtime.race import Race
 from tweenstream.runtime.reservoir import Reservoir
-from tweenstream.runtime.safety import new_phase
+from tweenstream.runtime.safety import ceiling, new_phase
 from tweenstream.runtime.scaling import Scaler
 from tweenstream.runtime.stage import InputStage, TargetStage, scaling_on
 from tweenstream.runtime.update import layer_norms, reset_optimizer
@@ -370,23 +370,34 @@ class Learner:
         if self.anomaly is not None:  # the batch's errors, after learning it: an estimate
             self._remember_errors(Xm)
 
+    def _racing(self) -> bool:
+        """Whether a hybrid's race schedule is in effect: still tweening, not yet switched."""
+        ist = self.arena.ist
+        return self._race is not None and ist[lay.N_PHASE] == lay.M_TWEEN \
+            and ist[lay.N_SWITCHED_AT] < 0
+
     def _learn(self, X: np.ndarray, Yc: np.ndarray, Yr: np.ndarray) -> int:
         """The engine learns network-ready rows ``X`` (labels ``Yc`` or targets ``Yr``, each
         per row or a one-row placeholder); a hybrid's race (``runtime/race.py``) runs beside
         it. Returns the index of the first bad row (nothing learned) or -1."""
-        a, race = self.arena, self._race
-        n, at = X.shape[0], 0
-        if race is None or a.ist[lay.N_PHASE] != lay.M_TWEEN or a.ist[lay.N_SWITCHED_AT] >= 0:
+        if not self._racing():
             return self.engine.learn_many(*self._args, X, Yc, Yr, True)
-        if n > 1:  # the rows go in pieces: check them all before any is learned
-            bad_rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
-            if bad_rows.size:
-                return int(bad_rows[0])
+        a, race = self.arena, self._race
+        assert race is not None
+        n, at = X.shape[0], 0
+        per_row = n > 1
+        # the rows go in pieces: all are checked here, once, before any is learned
+        bad = _first_bad_row(X, Yc if per_row and self._classify else None,
+                             self.network.n_outputs,
+                             Yr if per_row and Yr.shape[0] == n else None)
+        if bad >= 0:
+            return bad
+        check = not per_row  # one row: the engine checks it, as without a race
         while True:
             take = n - at
-            if a.ist[lay.N_PHASE] == lay.M_TWEEN and a.ist[lay.N_SWITCHED_AT] < 0:
+            if self._racing():
                 due = race.rows_until_event(int(a.ist[lay.N_SEEN]))
-                if due == 0 and race.start >= 0:  # half-way or the end
+                if due == 0 and race.start >= 0:  # half-way, a block's end or the end
                     race.event(a)
                     continue
                 if due == 0 and at < n:
@@ -397,13 +408,13 @@ class Learner:
                 return -1
             stop = at + take
             xc = X[at:stop]
-            yc = Yc[at:stop] if Yc.shape[0] == n and n > 1 else Yc
-            yr = Yr[at:stop] if Yr.shape[0] == n and n > 1 else Yr
-            bad = self.engine.learn_many(*self._args, xc, yc, yr, True)
+            yc = Yc[at:stop] if per_row and Yc.shape[0] == n else Yc
+            yr = Yr[at:stop] if per_row and Yr.shape[0] == n else Yr
+            bad = self.engine.learn_many(*self._args, xc, yc, yr, check)
             if bad >= 0:
                 return bad + at
-            if race.start >= 0:
-                self.engine.learn_many(*race.args, xc, yc, yr, True)
+            if race.start >= 0:  # the same rows, already checked
+                self.engine.learn_many(*race.args, xc, yc, yr, False)
             at = stop
 
     def network_targets(self, Y: np.ndarray) -> np.ndarray:
@@ -645,7 +656,7 @@ class Learner:
             "samples_seen": int(n[lay.N_SEEN]),
             "updates": int(n[lay.N_UPDATES]),
             "adaptive_rate": float(f[lay.S_RATE]),
-            "rate_ceiling": max(self.config.rate_floor, 0.5 ** int(n[lay.N_HOLD])),
+            "rate_ceiling": float(ceiling.py_func(self._cfg, n)),  # the kernels' formula
             "explosions": int(n[lay.N_EXPLOSIONS]),
             "rollbacks": int(n[lay.N_ROLLBACKS]),
             "storms": int(n[lay.N_STORMS]),
@@ -872,6 +883,28 @@ class Learner:
 
     def __repr__(self) -> str:
         return f"Learner({self.network!r}, mode={self.config.mode!r}, seed={self.seed})"
+
+
+def _first_bad_row(X: np.ndarray, labels: np.ndarray | None, n_classes: int,
+                   targets: np.ndarray | None) -> int:
+    """The row the engine's own check would name: the first with a non-finite input or an
+    out-of-range label, else the first with a non-finite target; -1 if none.
+
+    >>> X = np.zeros((3, 2), np.float32); X[2, 1] = np.nan
+    >>> _first_bad_row(X, np.array([0, 5, 1]), 2, None), _first_bad_row(X[:2], None, 2, X[1:])
+    (1, 1)
+    """
+    bad = ~np.isfinite(X).all(axis=1)
+    if labels is not None:
+        bad |= (labels < 0) | (labels >= n_classes)
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        return int(rows[0])
+    if targets is not None:
+        rows = np.flatnonzero(~np.isfinite(targets).all(axis=1))
+        if rows.size:
+            return int(rows[0])
+    return -1
 
 
 def _check_finite(X: np.ndarray) -> None:
