@@ -143,7 +143,7 @@ def _scratch(spec: Conv2D, in_shape: Shape) -> dict[str, int]:
 
 
 CONV2D = register(LayerKind(
-    name="conv2d", spec_type=Conv2D, op_code=7, type_rate=0.1, output_shape=_output_shape,
+    name="conv2d", spec_type=Conv2D, op_code=7, type_rate=1.0, output_shape=_output_shape,
     shared_over=output_positions,
     param_shapes=_param_shapes, init=_init, plan_dims=_dims, dims=CONV_DIMS, scratch=_scratch,
     segments=("grads",), params=("W", "b"),
@@ -151,7 +151,7 @@ CONV2D = register(LayerKind(
     converter="tweenstream.export.conv:convert_conv", oracle="conv", example=_conv2d_example,
 ))
 CONV1D = register(LayerKind(
-    name="conv1d", spec_type=Conv1D, op_code=8, type_rate=0.1, output_shape=_output_shape,
+    name="conv1d", spec_type=Conv1D, op_code=8, type_rate=1.0, output_shape=_output_shape,
     shared_over=output_positions,
     param_shapes=_param_shapes, init=_init, plan_dims=_dims, dims=CONV_DIMS, scratch=_scratch,
     segments=("grads",), params=("W", "b"),

@@ -60,7 +60,7 @@ def _example():  # a small classifier that uses the kind, for the suites run ove
 
 
 LSTM_KIND = register(LayerKind(
-    name="lstm", spec_type=LSTM, op_code=6, type_rate=0.5, shared_over=steps,
+    name="lstm", spec_type=LSTM, op_code=6, type_rate=1.0, shared_over=steps,
     output_shape=lambda spec, s: (_check(s)[0], spec.units) if spec.return_sequences
     else (spec.units,),
     param_shapes=_param_shapes, init=_init,

@@ -36,13 +36,13 @@ class LayerKind:
     op_code : int
         Row code of the compiled interpreter. Part of no file format; may change.
     type_rate : float
-        Per-kind multiplier of the tween rate (Loom's defaults, TWEENING.md), for a kind whose
-        weights are not shared over positions.
+        Per-kind multiplier of the tween rate: Loom's defaults (TWEENING.md) for a kind whose
+        weights are used once per sample; per position for a kind with ``shared_over``.
     shared_over : callable(spec, in_shape) -> int, or None
         For a kind whose weights are shared over positions (the steps of a recurrent layer,
         the output positions of a convolution): how many. Its update sums one contribution
-        per position, so its type rate is ``1 / sqrt(positions)`` (``rate_of``) and
-        ``type_rate`` is not used.
+        per position, so a layer's type rate is ``type_rate / sqrt(positions)`` (``rate_of``);
+        such kinds give ``type_rate`` 1.0, a Dense weight's.
     output_shape : callable(spec, in_shape) -> Shape
         Shape of the layer's output for a given input shape (no batch axis).
     param_shapes : callable(spec, in_shape) -> list of (name, Shape)
@@ -106,8 +106,8 @@ class LayerKind:
     shared_over: Callable[[Any, Shape], int] | None = None
 
     def rate_of(self, spec: Any, in_shape: Shape) -> float:
-        """The kind's type rate for one layer: ``type_rate``, or ``1 / sqrt(positions)`` for a
-        kind whose weights are shared over positions.
+        """The kind's type rate for one layer: ``type_rate``, divided by ``sqrt(positions)`` for
+        a kind whose weights are shared over positions.
 
         Examples
         --------
@@ -117,7 +117,7 @@ class LayerKind:
         """
         if self.shared_over is None:
             return self.type_rate
-        return 1.0 / math.sqrt(max(int(self.shared_over(spec, in_shape)), 1))
+        return self.type_rate / math.sqrt(max(int(self.shared_over(spec, in_shape)), 1))
 
     def __post_init__(self) -> None:
         if self.heuristic not in ("project", "pass", "keep"):

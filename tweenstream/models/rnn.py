@@ -84,7 +84,7 @@ def _example():  # a small classifier that uses the kind, for the suites run ove
 
 
 RNN_KIND = register(LayerKind(
-    name="rnn", spec_type=RNN, op_code=5, type_rate=0.5, shared_over=steps,
+    name="rnn", spec_type=RNN, op_code=5, type_rate=1.0, shared_over=steps,
     output_shape=_output_shape, param_shapes=_param_shapes, init=_init,
     plan_dims=lambda spec, s: dict(zip(("steps", "features"), _check(s), strict=True),
                                    units=spec.units, sequences=int(spec.return_sequences)),

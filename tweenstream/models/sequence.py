@@ -126,7 +126,7 @@ def _repeat_example():
 
 
 TIME_DENSE = register(LayerKind(
-    name="time_dense", spec_type=TimeDense, op_code=17, type_rate=0.1,
+    name="time_dense", spec_type=TimeDense, op_code=17, type_rate=1.0,
     shared_over=output_positions,
     output_shape=_time_dense_shape, param_shapes=_time_dense_params, init=_time_dense_init,
     plan_dims=_time_dense_dims, dims=CONV_DIMS, segments=("grads",), params=("W", "b"),
