@@ -73,7 +73,9 @@ class Tweenstream(Peer):
 
     requires = ("tweenstream",)
     mode = "backprop"
-    settings: ClassVar[dict[str, Any]] = {"learning_rate": LEARNING_RATE, "momentum": 0.0}
+    # plain SGD like the other backprop peers: named, since the library's default is Adam
+    settings: ClassVar[dict[str, Any]] = {"optimizer": "sgd", "learning_rate": LEARNING_RATE,
+                                          "momentum": 0.0}
 
     def version(self) -> str:
         return str(self.modules["tweenstream"].__version__)
@@ -99,8 +101,9 @@ class TweenstreamBackprop(Tweenstream):
     """tweenstream with exact backprop, the same SGD settings as the other backprop peers."""
 
     name = "tweenstream-backprop"
-    about = (f"tweenstream `Learner(mode=\"backprop\", learning_rate={LEARNING_RATE}, "
-             "momentum=0)`, `learn_one` per sample (scored by its own test-then-train counters)")
+    about = (f"tweenstream `Learner(mode=\"backprop\", optimizer=\"sgd\", "
+             f"learning_rate={LEARNING_RATE}, momentum=0)`, `learn_one` per sample (scored by "
+             "its own test-then-train counters)")
 
 
 class TweenstreamTween(Tweenstream):
